@@ -1,0 +1,368 @@
+//! `tenancy.toml`: which tables are global, what the tenant column is called.
+//!
+//! Every front end (macros, CLI, runtime) reads the same file. All keys are
+//! optional; unknown keys and malformed values are errors that name the key.
+//!
+//! ```toml
+//! tenant_column = "tenant_id"          # default column name
+//! global_tables = ["plans", "countries"]
+//! forbid_delete = false
+//! [tables.customers]                   # per-table override
+//! tenant_column = "id"
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The file name every front end looks for.
+pub const FILE_NAME: &str = "tenancy.toml";
+
+/// The default tenant column.
+pub const DEFAULT_TENANT_COLUMN: &str = "tenant_id";
+
+/// An error reading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key or a value of the wrong type.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file, or `tenancy.toml` when parsed from a string.
+        origin: String,
+        /// The TOML parser's message, which names the key.
+        message: String,
+    },
+}
+
+/// Per-table settings, `[tables.NAME]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// The tenant column of this table, overriding the global `tenant_column`.
+    pub tenant_column: Option<String>,
+    /// `true` makes the table global (shared by all tenants), like listing it
+    /// in `global_tables`.
+    #[serde(default)]
+    pub global: bool,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The tenant column of every tenant table unless overridden.
+    pub tenant_column: String,
+    /// Tables shared by all tenants (no tenant column). Names may be
+    /// schema-qualified (`ref.countries`); an unqualified name matches the
+    /// unqualified reference and `public.NAME`.
+    pub global_tables: BTreeSet<String>,
+    /// Reject every DELETE (soft-delete shops).
+    pub forbid_delete: bool,
+    /// Per-table overrides, keyed by table name.
+    pub tables: BTreeMap<String, TableConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tenant_column: DEFAULT_TENANT_COLUMN.to_string(),
+            global_tables: BTreeSet::new(),
+            forbid_delete: false,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+/// What the configuration says about one relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableKind {
+    /// Shared by all tenants: no restriction needed.
+    Global,
+    /// Holds rows of many tenants, told apart by this column.
+    Tenant {
+        /// The tenant column.
+        column: String,
+    },
+}
+
+impl Config {
+    /// Parses a configuration from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::parse(text, FILE_NAME)
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.normalize();
+        config.validate().map_err(|message| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Looks for `tenancy.toml` in `start` and then in each parent directory,
+    /// stopping after `stop_at` (inclusive) when given. Returns the first found.
+    pub fn find_file(start: &Path, stop_at: Option<&Path>) -> Option<PathBuf> {
+        for dir in start.ancestors() {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+            if stop_at.is_some_and(|stop| dir == stop) {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Loads the first `tenancy.toml` found from `start` upwards (see
+    /// [`find_file`](Config::find_file)), or the defaults when there is none.
+    /// Returns the file used, if any, so callers can track it.
+    pub fn discover(
+        start: &Path,
+        stop_at: Option<&Path>,
+    ) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        match Self::find_file(start, stop_at) {
+            Some(path) => Ok((Self::load(&path)?, Some(path))),
+            None => Ok((Config::default(), None)),
+        }
+    }
+
+    /// Identifiers in the file are matched the way PostgreSQL folds unquoted
+    /// identifiers: write them lower-case, or they are lower-cased here unless
+    /// written with double quotes (`"\"MixedCase\""`).
+    fn normalize(&mut self) {
+        self.tenant_column = fold_config_identifier(&self.tenant_column);
+        self.global_tables = self
+            .global_tables
+            .iter()
+            .map(|t| fold_config_name(t))
+            .collect();
+        self.tables = std::mem::take(&mut self.tables)
+            .into_iter()
+            .map(|(name, mut table)| {
+                table.tenant_column = table.tenant_column.as_deref().map(fold_config_identifier);
+                (fold_config_name(&name), table)
+            })
+            .collect();
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.tenant_column.is_empty() {
+            return Err("`tenant_column` must not be empty".into());
+        }
+        for name in &self.global_tables {
+            if name.is_empty() {
+                return Err("`global_tables` contains an empty table name".into());
+            }
+        }
+        for (name, table) in &self.tables {
+            if table.tenant_column.as_deref() == Some("") {
+                return Err(format!("`tables.{name}.tenant_column` must not be empty"));
+            }
+            if table.global && table.tenant_column.is_some() {
+                return Err(format!(
+                    "`tables.{name}` is global but also names a `tenant_column`; a global table has no tenant column"
+                ));
+            }
+            if self.global_tables.contains(name) && table.tenant_column.is_some() {
+                return Err(format!(
+                    "`{name}` is listed in `global_tables` but `tables.{name}.tenant_column` is set"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Classifies a relation by its (folded) schema and name. A relation the
+    /// configuration does not mention is a tenant table (fail closed).
+    ///
+    /// A qualified entry (`ref.countries`) matches only that schema; an
+    /// unqualified entry matches the unqualified name and `public.NAME`.
+    pub fn table_kind(&self, schema: Option<&str>, name: &str) -> TableKind {
+        let qualified = schema.map(|s| format!("{s}.{name}"));
+        let unqualified_applies = matches!(schema, None | Some("public"));
+        let lookup = |key: &str| -> Option<TableKind> {
+            if self.global_tables.contains(key) {
+                return Some(TableKind::Global);
+            }
+            let table = self.tables.get(key)?;
+            if table.global {
+                return Some(TableKind::Global);
+            }
+            Some(TableKind::Tenant {
+                column: table
+                    .tenant_column
+                    .clone()
+                    .unwrap_or_else(|| self.tenant_column.clone()),
+            })
+        };
+        qualified
+            .as_deref()
+            .and_then(lookup)
+            .or_else(|| unqualified_applies.then(|| lookup(name)).flatten())
+            .unwrap_or_else(|| TableKind::Tenant {
+                column: self.tenant_column.clone(),
+            })
+    }
+
+    /// The tenant column of a table, or `None` when it is global.
+    pub fn tenant_column_of(&self, schema: Option<&str>, name: &str) -> Option<String> {
+        match self.table_kind(schema, name) {
+            TableKind::Global => None,
+            TableKind::Tenant { column } => Some(column),
+        }
+    }
+}
+
+/// Folds one identifier from the file: `"Quoted"` keeps its case, anything
+/// else is lower-cased as PostgreSQL does for unquoted identifiers.
+fn fold_config_identifier(ident: &str) -> String {
+    let ident = ident.trim();
+    match ident.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => ident.to_lowercase(),
+    }
+}
+
+/// Folds a possibly schema-qualified name (`schema.table`).
+fn fold_config_name(name: &str) -> String {
+    // Only split on a dot outside double quotes.
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in name.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            '.' if !quoted => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+        .iter()
+        .map(|p| fold_config_identifier(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_file_parses_and_folds() {
+        let config = Config::from_toml_str(
+            r#"
+            tenant_column = "Org_ID"
+            global_tables = ["plans", "Ref.Countries", '"CamelGlobal"']
+            forbid_delete = true
+            [tables.customers]
+            tenant_column = "id"
+            [tables.currencies]
+            global = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.tenant_column, "org_id");
+        assert!(config.forbid_delete);
+        assert_eq!(config.table_kind(None, "plans"), TableKind::Global);
+        assert_eq!(config.table_kind(Some("public"), "plans"), TableKind::Global);
+        assert_eq!(
+            config.table_kind(Some("other"), "plans"),
+            TableKind::Tenant {
+                column: "org_id".into()
+            }
+        );
+        assert_eq!(
+            config.table_kind(Some("ref"), "countries"),
+            TableKind::Global
+        );
+        assert_ne!(config.table_kind(None, "countries"), TableKind::Global);
+        assert_eq!(config.table_kind(None, "CamelGlobal"), TableKind::Global);
+        assert_eq!(config.table_kind(None, "currencies"), TableKind::Global);
+        assert_eq!(
+            config.table_kind(None, "customers"),
+            TableKind::Tenant { column: "id".into() }
+        );
+        assert_eq!(
+            config.table_kind(None, "unknown_relation"),
+            TableKind::Tenant {
+                column: "org_id".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_str("tenant_colum = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("tenant_colum"), "{err}");
+        let err = Config::from_toml_str("[tables.x]\ntenant = \"a\"").unwrap_err();
+        assert!(err.to_string().contains("tenant"), "{err}");
+    }
+
+    #[test]
+    fn malformed_value_is_named() {
+        let err = Config::from_toml_str("forbid_delete = \"yes\"").unwrap_err();
+        assert!(err.to_string().contains("forbid_delete"), "{err}");
+        let err = Config::from_toml_str("global_tables = \"plans\"").unwrap_err();
+        assert!(err.to_string().contains("global_tables"), "{err}");
+        let err = Config::from_toml_str("tenant_column = \"\"").unwrap_err();
+        assert!(err.to_string().contains("tenant_column"), "{err}");
+    }
+
+    #[test]
+    fn contradictions_are_errors() {
+        let err = Config::from_toml_str(
+            "global_tables = [\"plans\"]\n[tables.plans]\ntenant_column = \"x\"",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("plans"), "{err}");
+    }
+
+    #[test]
+    fn discovery_walks_up() {
+        let dir = std::env::temp_dir().join(format!("tenancy-discover-{}", std::process::id()));
+        let nested = dir.join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(dir.join(FILE_NAME), "forbid_delete = true").unwrap();
+        let (config, path) = Config::discover(&nested, None).unwrap();
+        assert!(config.forbid_delete);
+        assert_eq!(path.unwrap(), dir.join(FILE_NAME));
+        let (config, path) = Config::discover(&nested, Some(&nested)).unwrap();
+        assert!(!config.forbid_delete);
+        assert!(path.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
