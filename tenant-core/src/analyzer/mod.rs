@@ -1,8 +1,23 @@
 //! The analyzer: proves every tenant-table reference is bound to the tenant.
+//!
+//! One module per concern: `binding` (which equalities bind), `scopes`
+//! (references, joins, name resolution), `statements` (what each statement
+//! kind must prove and the walk over every scope).
+
+mod binding;
+mod scopes;
+mod statements;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 
 use crate::config::Config;
-use crate::parse::ParseError;
-use crate::report::Analysis;
+use crate::parse::{self, ParseError};
+use crate::placeholder;
+use crate::report::{Analysis, Position, Rule, StatementAnalysis, Violation};
+use binding::ValueReader;
+use statements::{statement_kind, StatementChecker};
 
 /// How the requesting tenant is written in the SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +64,101 @@ impl Analyzer {
 
     /// Analyses one SQL text, which may hold several statements.
     pub fn analyze(&self, sql: &str) -> Result<Analysis, ParseError> {
-        let _ = sql;
-        todo!()
+        let rewritten = placeholder::rewrite(sql);
+        let to_original = |offset: usize| rewritten.original_offset(offset);
+        let parsed = parse::parse(&rewritten.sql, sql, to_original)?;
+        let tenant_param = rewritten.tenant_param.and_then(|n| i32::try_from(n).ok());
+        let mut statements = Vec::new();
+        for (index, raw) in parsed.stmts.iter().enumerate() {
+            let start = usize::try_from(raw.stmt_location).unwrap_or(0);
+            let end = match usize::try_from(raw.stmt_len) {
+                Ok(0) | Err(_) => rewritten.sql.len(),
+                Ok(len) => (start + len).min(rewritten.sql.len()),
+            };
+            let Some(stmt) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
+                continue;
+            };
+            let mut checker = StatementChecker::new(
+                &self.config,
+                ValueReader {
+                    binding: self.binding,
+                    tenant_param,
+                },
+                &rewritten.sql,
+                start,
+            );
+            checker.statement(stmt);
+            if self.binding == Binding::Lenient {
+                conflicting_tenants(&mut checker);
+            }
+            let (orig_start, orig_end) = (to_original(start), to_original(end));
+            let text = sql.get(orig_start..orig_end).unwrap_or_default();
+            // PostgreSQL's statement range includes leading whitespace and comments.
+            let lead = text.len() - text.trim_start().len();
+            let violations = checker
+                .found
+                .into_iter()
+                .map(|f| Violation {
+                    rule: f.rule,
+                    table: f.table,
+                    alias: f.alias,
+                    message: f.message,
+                    fix: f.fix,
+                    position: Position::at(sql, to_original(f.offset.max(start))),
+                })
+                .collect();
+            statements.push(StatementAnalysis {
+                index,
+                text: text.trim().to_string(),
+                span: orig_start + lead..orig_end,
+                position: Position::at(sql, orig_start + lead),
+                kind: statement_label(stmt),
+                violations,
+                tenant_tables: checker.sites,
+            });
+        }
+        Ok(Analysis {
+            original_sql: sql.to_string(),
+            sql: rewritten.sql,
+            tenant_param: rewritten.tenant_param,
+            param_count: rewritten.param_count,
+            statements,
+        })
+    }
+}
+
+/// Lenient mode binds tables to whatever value the statement compares them
+/// with; all of them must be the same value, or one statement spans tenants.
+fn conflicting_tenants(checker: &mut StatementChecker<'_>) {
+    let mut values: BTreeMap<String, usize> = BTreeMap::new();
+    for (value, at) in &checker.bound_values {
+        values.entry(value.key.clone()).or_insert(*at);
+    }
+    if values.len() > 1 {
+        let (list, at) = (
+            values.keys().cloned().collect::<Vec<_>>().join("`, `"),
+            values.values().copied().max().unwrap_or(checker.statement_offset),
+        );
+        checker.found.push(statements::Found {
+            rule: Rule::ConflictingTenants,
+            table: None,
+            alias: None,
+            message: format!("the statement binds tenant tables to different tenants: `{list}`"),
+            fix: "compare every tenant column with the same parameter".into(),
+            offset: at,
+        });
+    }
+}
+
+/// The statement kind shown in reports.
+fn statement_label(stmt: &pg_query::NodeEnum) -> String {
+    use pg_query::NodeEnum;
+    match stmt {
+        NodeEnum::SelectStmt(_) => "SELECT".into(),
+        NodeEnum::InsertStmt(_) => "INSERT".into(),
+        NodeEnum::UpdateStmt(_) => "UPDATE".into(),
+        NodeEnum::DeleteStmt(_) => "DELETE".into(),
+        NodeEnum::MergeStmt(_) => "MERGE".into(),
+        other => statement_kind(other),
     }
 }

@@ -1,0 +1,1600 @@
+//! Statements: what each statement kind must prove, and the walk that visits
+//! every scope (FROM items, subqueries anywhere, set-operation branches, CTEs
+//! including recursive and writable ones).
+
+use pg_query::protobuf::{
+    self, node::Node as NodeEnum, CmdType, CommonTableExpr, JoinType, MergeMatchKind,
+    OnConflictAction, SetOperation,
+};
+use pg_query::NodeRef;
+
+use super::binding::{conjuncts, equated_pairs, string_value, Classes, Term, Value, ValueReader};
+use super::scopes::{
+    dedup, CteScope, FromNode, Join, JoinKind, Level, Output, OutputColumn, RangeRef, RefId,
+    RefKind,
+};
+use crate::config::{Config, TableKind};
+use crate::report::{Rule, TableSite};
+use crate::walk::for_each_child;
+
+/// An equality usable for binding, and the references whose rows it filters
+/// (`None`: every reference of the level, as a WHERE clause does).
+type Edge = (Term, Term, Option<Vec<RefId>>);
+
+/// A violation found, positioned in the rewritten SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub rule: Rule,
+    pub table: Option<String>,
+    pub alias: Option<String>,
+    pub message: String,
+    pub fix: String,
+    pub offset: usize,
+}
+
+/// FROM-clause work that must wait until the level's own bindings are known.
+#[derive(Default)]
+struct Pending<'n> {
+    /// ON clauses with the references they filter.
+    quals: Vec<(&'n protobuf::Node, Vec<RefId>)>,
+    /// LATERAL subqueries: (their reference, the query, column aliases).
+    lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>)>,
+    /// Expressions inside FROM items (function arguments, TABLESAMPLE
+    /// arguments, XMLTABLE/JSON_TABLE expressions).
+    exprs: Vec<NodeRef<'n>>,
+}
+
+/// How deep scopes may nest before the analyzer gives up (fail closed).
+const MAX_DEPTH: usize = 200;
+
+/// The state of one statement's analysis.
+pub(crate) struct StatementChecker<'a> {
+    pub config: &'a Config,
+    pub values: ValueReader,
+    /// The rewritten SQL, for name spans.
+    pub sql: &'a str,
+    pub arena: Vec<RangeRef>,
+    pub found: Vec<Found>,
+    pub sites: Vec<TableSite>,
+    /// Tenant values the statement binds to (lenient mode: must be one).
+    pub bound_values: Vec<(Value, usize)>,
+    /// While positive, findings are discarded (fixpoint passes of recursive CTEs).
+    muted: usize,
+    depth: usize,
+    pub statement_offset: usize,
+}
+
+fn loc(location: i32, fallback: usize) -> usize {
+    usize::try_from(location).unwrap_or(fallback)
+}
+
+fn node(n: &protobuf::Node) -> Option<&NodeEnum> {
+    n.node.as_ref()
+}
+
+fn names(nodes: &[protobuf::Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter_map(string_value)
+        .map(str::to_string)
+        .collect()
+}
+
+impl<'a> StatementChecker<'a> {
+    pub fn new(config: &'a Config, values: ValueReader, sql: &'a str, offset: usize) -> Self {
+        StatementChecker {
+            config,
+            values,
+            sql,
+            arena: Vec::new(),
+            found: Vec::new(),
+            sites: Vec::new(),
+            bound_values: Vec::new(),
+            muted: 0,
+            depth: 0,
+            statement_offset: offset,
+        }
+    }
+
+    fn report(&mut self, found: Found) {
+        if self.muted == 0 {
+            self.found.push(found);
+        }
+    }
+
+    fn report_plain(&mut self, rule: Rule, offset: usize, message: String, fix: &str) {
+        self.report(Found {
+            rule,
+            table: None,
+            alias: None,
+            message,
+            fix: fix.to_string(),
+            offset,
+        });
+    }
+
+    /// Checks one top-level statement.
+    pub fn statement(&mut self, stmt: &NodeEnum) {
+        match stmt {
+            NodeEnum::ExplainStmt(explain) => {
+                let analyzes = explain.options.iter().any(|o| match node(o) {
+                    Some(NodeEnum::DefElem(d)) => {
+                        d.defname == "analyze"
+                            && !matches!(
+                                d.arg.as_deref().and_then(node),
+                                Some(NodeEnum::String(s)) if matches!(s.sval.as_str(), "false" | "off" | "0")
+                            )
+                            && !matches!(
+                                d.arg.as_deref().and_then(node),
+                                Some(NodeEnum::Boolean(b)) if !b.boolval
+                            )
+                    }
+                    _ => false,
+                });
+                if analyzes {
+                    self.report_plain(
+                        Rule::UnsupportedStatement,
+                        self.statement_offset,
+                        "`EXPLAIN ANALYZE` executes its statement and is not accepted as a tenant query".into(),
+                        "run EXPLAIN without ANALYZE, or analyse the query outside the application",
+                    );
+                    return;
+                }
+                if let Some(query) = explain.query.as_deref() {
+                    self.statement_node(query);
+                }
+            }
+            NodeEnum::SelectStmt(_)
+            | NodeEnum::InsertStmt(_)
+            | NodeEnum::UpdateStmt(_)
+            | NodeEnum::DeleteStmt(_)
+            | NodeEnum::MergeStmt(_) => {
+                self.query(stmt, None, &CteScope::root());
+            }
+            other => {
+                let kind = statement_kind(other);
+                self.report_plain(
+                    Rule::UnsupportedStatement,
+                    self.statement_offset,
+                    format!("`{kind}` statements are not accepted as tenant queries: only SELECT, INSERT, UPDATE, DELETE and MERGE are checked"),
+                    "run schema changes and administration through migrations or the `tenant` CLI, not through tenant queries",
+                );
+            }
+        }
+    }
+
+    fn statement_node(&mut self, n: &protobuf::Node) {
+        if let Some(inner) = node(n) {
+            self.statement(inner);
+        }
+    }
+
+    /// Any statement that produces rows; returns what its output carries.
+    fn query<'n>(
+        &mut self,
+        stmt: &'n NodeEnum,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        self.depth += 1;
+        let output = if self.depth > MAX_DEPTH {
+            self.report_plain(
+                Rule::UnsupportedConstruct,
+                self.statement_offset,
+                format!("the statement nests scopes more than {MAX_DEPTH} deep"),
+                "simplify the statement",
+            );
+            Output::Unknown
+        } else {
+            match stmt {
+                NodeEnum::SelectStmt(s) => self.select(s, parent, ctes),
+                NodeEnum::InsertStmt(s) => self.insert(s, parent, ctes),
+                NodeEnum::UpdateStmt(s) => self.update(s, parent, ctes),
+                NodeEnum::DeleteStmt(s) => self.delete(s, parent, ctes),
+                NodeEnum::MergeStmt(s) => self.merge(s, parent, ctes),
+                other => {
+                    let kind = statement_kind(other);
+                    self.report_plain(
+                        Rule::UnsupportedStatement,
+                        self.statement_offset,
+                        format!("`{kind}` cannot be nested in a tenant query"),
+                        "use SELECT, INSERT, UPDATE, DELETE or MERGE",
+                    );
+                    Output::Unknown
+                }
+            }
+        };
+        self.depth -= 1;
+        output
+    }
+
+    fn query_node(
+        &mut self,
+        n: &protobuf::Node,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        match node(n) {
+            Some(inner) => self.query(inner, parent, ctes),
+            None => Output::Unknown,
+        }
+    }
+
+    // ----- WITH ---------------------------------------------------------
+
+    /// Analyses each CTE body and returns the scope that names them.
+    fn with_clause<'s>(
+        &mut self,
+        with: Option<&protobuf::WithClause>,
+        parent: Option<&Level<'_>>,
+        ctes: &'s CteScope<'s>,
+    ) -> CteScope<'s> {
+        let mut scope = CteScope::child(ctes);
+        let Some(with) = with else {
+            return scope;
+        };
+        for cte_node in &with.ctes {
+            let Some(NodeEnum::CommonTableExpr(cte)) = node(cte_node) else {
+                continue;
+            };
+            let output = if with.recursive {
+                self.recursive_cte(cte, parent, &scope)
+            } else {
+                self.cte_body(cte, parent, &scope)
+            };
+            scope.entries.push((cte.ctename.clone(), output));
+        }
+        scope
+    }
+
+    fn cte_body(
+        &mut self,
+        cte: &CommonTableExpr,
+        parent: Option<&Level<'_>>,
+        scope: &CteScope<'_>,
+    ) -> Output {
+        let out = match cte.ctequery.as_deref() {
+            Some(q) => self.query_node(q, parent, scope),
+            None => Output::Unknown,
+        };
+        out.renamed(&names(&cte.aliascolnames))
+    }
+
+    /// A CTE of a WITH RECURSIVE: its columns carry the tenant if they do in
+    /// the non-recursive term and every recursive step preserves that (an
+    /// inductive invariant), found by iterating to a fixpoint.
+    fn recursive_cte(
+        &mut self,
+        cte: &CommonTableExpr,
+        parent: Option<&Level<'_>>,
+        scope: &CteScope<'_>,
+    ) -> Output {
+        let colnames = names(&cte.aliascolnames);
+        let base = match cte.ctequery.as_deref().and_then(node) {
+            Some(NodeEnum::SelectStmt(s))
+                if s.op != SetOperation::SetopNone as i32 && s.larg.is_some() =>
+            {
+                self.muted += 1;
+                let larg = s.larg.as_deref().map(|l| self.select(l, parent, scope));
+                self.muted -= 1;
+                larg.unwrap_or(Output::Unknown).renamed(&colnames)
+            }
+            _ => Output::Unknown,
+        };
+        let mut assumed = base;
+        for _ in 0..8 {
+            let mut inner = CteScope::child(scope);
+            inner.entries.push((cte.ctename.clone(), assumed.clone()));
+            self.muted += 1;
+            let out = self.cte_body(cte, parent, &inner);
+            self.muted -= 1;
+            if out == assumed {
+                break;
+            }
+            assumed = weaker(&assumed, &out);
+        }
+        let mut inner = CteScope::child(scope);
+        inner.entries.push((cte.ctename.clone(), assumed.clone()));
+        let out = self.cte_body(cte, parent, &inner);
+        if out == assumed {
+            out
+        } else {
+            Output::Unknown
+        }
+    }
+
+    // ----- SELECT -------------------------------------------------------
+
+    fn select(
+        &mut self,
+        s: &protobuf::SelectStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        if let Some(into) = &s.into_clause {
+            let offset = into
+                .rel
+                .as_ref()
+                .map_or(self.statement_offset, |r| loc(r.location, self.statement_offset));
+            self.report_plain(
+                Rule::UnsupportedStatement,
+                offset,
+                "`SELECT INTO` creates a table and is not accepted as a tenant query".into(),
+                "select the rows into the application, or create tables through migrations",
+            );
+        }
+        let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
+        let outer_only = Level::new(parent);
+        if s.op != SetOperation::SetopNone as i32 && s.op != SetOperation::Undefined as i32 {
+            let left = s
+                .larg
+                .as_deref()
+                .map_or(Output::Unknown, |l| self.select(l, parent, &ctes));
+            let right = s
+                .rarg
+                .as_deref()
+                .map_or(Output::Unknown, |r| self.select(r, parent, &ctes));
+            self.walk_all(&s.sort_clause, &outer_only, &ctes);
+            self.walk_opt(s.limit_offset.as_deref(), &outer_only, &ctes);
+            self.walk_opt(s.limit_count.as_deref(), &outer_only, &ctes);
+            return Output::combine(left, &right);
+        }
+        if !s.values_lists.is_empty() {
+            return self.values_lists(&s.values_lists, &outer_only, &ctes);
+        }
+
+        let mut pending = Pending::default();
+        let from: Vec<FromNode> = s
+            .from_clause
+            .iter()
+            .filter_map(|item| self.from_item(item, parent, &ctes, &mut pending))
+            .collect();
+        let level = Level { from, parent };
+        let mut edges = self.join_edges(&level, &pending);
+        if let Some(w) = s.where_clause.as_deref() {
+            edges.extend(self.edges(w, &level, None));
+        }
+        self.settle(&level, &edges, &ctes, pending.lateral, pending.exprs);
+        self.report_unbound(&level, &edges);
+
+        for (qual, _) in &pending.quals {
+            self.walk(qual, &level, &ctes);
+        }
+        self.walk_opt(s.where_clause.as_deref(), &level, &ctes);
+        self.walk_all(&s.target_list, &level, &ctes);
+        self.walk_all(&s.distinct_clause, &level, &ctes);
+        self.walk_all(&s.group_clause, &level, &ctes);
+        self.walk_opt(s.having_clause.as_deref(), &level, &ctes);
+        self.walk_all(&s.window_clause, &level, &ctes);
+        self.walk_all(&s.sort_clause, &level, &ctes);
+        self.walk_opt(s.limit_offset.as_deref(), &level, &ctes);
+        self.walk_opt(s.limit_count.as_deref(), &level, &ctes);
+        self.target_output(&s.target_list, &level)
+    }
+
+    fn values_lists(
+        &mut self,
+        rows: &[protobuf::Node],
+        level: &Level<'_>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let mut columns: Option<Vec<Option<Value>>> = None;
+        for row in rows {
+            let Some(NodeEnum::List(items)) = node(row) else {
+                continue;
+            };
+            self.walk_all(&items.items, level, ctes);
+            let values: Vec<Option<Value>> = items
+                .items
+                .iter()
+                .map(|i| node(i).and_then(|n| self.values.read(n)).filter(|v| v.binds))
+                .collect();
+            columns = Some(match columns {
+                None => values,
+                Some(prev) => prev
+                    .into_iter()
+                    .zip(values)
+                    .map(|(a, b)| (a == b).then_some(a).flatten())
+                    .collect(),
+            });
+        }
+        Output::Positional(
+            columns
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| OutputColumn {
+                    name: Some(format!("column{}", i + 1)),
+                    value,
+                })
+                .collect(),
+        )
+    }
+
+    /// The output columns of a target list (SELECT list or RETURNING).
+    fn target_output(&mut self, targets: &[protobuf::Node], level: &Level<'_>) -> Output {
+        let mut columns = Vec::new();
+        let mut positional = true;
+        for target in targets {
+            let Some(NodeEnum::ResTarget(res)) = node(target) else {
+                continue;
+            };
+            let Some(val) = res.val.as_deref().and_then(node) else {
+                continue;
+            };
+            if let NodeEnum::ColumnRef(c) = val {
+                if matches!(c.fields.last().and_then(node), Some(NodeEnum::AStar(_))) {
+                    positional = false;
+                    let qualifier: Vec<&str> = c.fields[..c.fields.len() - 1]
+                        .iter()
+                        .filter_map(string_value)
+                        .collect();
+                    columns.extend(self.star_columns(&qualifier, level));
+                    continue;
+                }
+            }
+            let name = if res.name.is_empty() {
+                implicit_column_name(val)
+            } else {
+                Some(res.name.clone())
+            };
+            let value = match self.term(val, level) {
+                Term::Value(v) if v.binds => Some(v),
+                Term::Column(id, col) => self.arena[id].value_of(&col).filter(|v| v.binds),
+                _ => None,
+            };
+            columns.push(OutputColumn { name, value });
+        }
+        if positional {
+            Output::Positional(columns)
+        } else {
+            Output::Named(columns)
+        }
+    }
+
+    fn star_columns(&self, qualifier: &[&str], level: &Level<'_>) -> Vec<OutputColumn> {
+        let refs: Vec<RefId> = level
+            .refs()
+            .into_iter()
+            .filter(|&id| match qualifier {
+                [] => true,
+                [.., q] => self.arena[id].name.as_deref() == Some(*q),
+            })
+            .collect();
+        let mut out = Vec::new();
+        for id in refs {
+            let r = &self.arena[id];
+            match &r.kind {
+                RefKind::Tenant { column, .. } => out.push(OutputColumn {
+                    name: Some(column.clone()),
+                    value: r.bound.clone(),
+                }),
+                RefKind::Derived(output) => out.extend(output.columns().iter().cloned()),
+                RefKind::Global => {}
+            }
+        }
+        out
+    }
+
+    // ----- FROM ---------------------------------------------------------
+
+    fn new_ref(&mut self, r: RangeRef) -> RefId {
+        self.arena.push(r);
+        self.arena.len() - 1
+    }
+
+    /// A relation named in FROM, a DML target or a MERGE source.
+    fn range_var(&mut self, rv: &protobuf::RangeVar, ctes: &CteScope<'_>) -> RefId {
+        let location = loc(rv.location, self.statement_offset);
+        let alias = rv.alias.as_ref().map(|a| a.aliasname.clone());
+        let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
+        if schema.is_none() && rv.catalogname.is_empty() {
+            if let Some(output) = ctes.lookup(&rv.relname) {
+                let colnames = rv
+                    .alias
+                    .as_ref()
+                    .map(|a| names(&a.colnames))
+                    .unwrap_or_default();
+                let output = output.clone().renamed(&colnames);
+                return self.new_ref(RangeRef {
+                    name: Some(alias.clone().unwrap_or_else(|| rv.relname.clone())),
+                    schema: None,
+                    alias,
+                    kind: RefKind::Derived(output),
+                    location,
+                    bound: None,
+                });
+            }
+        }
+        let kind = match self.config.table_kind(schema.as_deref(), &rv.relname) {
+            TableKind::Global => RefKind::Global,
+            TableKind::Tenant { column } => {
+                if self.muted == 0 {
+                    self.sites.push(TableSite {
+                        table: rv.relname.clone(),
+                        schema: schema.clone(),
+                        alias: alias.clone(),
+                        span: location..name_end(self.sql, location),
+                        tenant_column: column.clone(),
+                    });
+                }
+                RefKind::Tenant {
+                    table: rv.relname.clone(),
+                    column,
+                }
+            }
+        };
+        self.new_ref(RangeRef {
+            name: Some(alias.clone().unwrap_or_else(|| rv.relname.clone())),
+            schema,
+            alias,
+            kind,
+            location,
+            bound: None,
+        })
+    }
+
+    fn derived_ref(&mut self, alias: Option<&protobuf::Alias>, output: Output, at: usize) -> RefId {
+        let colnames = alias.map(|a| names(&a.colnames)).unwrap_or_default();
+        let alias = alias.map(|a| a.aliasname.clone());
+        self.new_ref(RangeRef {
+            name: alias.clone(),
+            schema: None,
+            alias,
+            kind: RefKind::Derived(output.renamed(&colnames)),
+            location: at,
+            bound: None,
+        })
+    }
+
+    fn from_item<'n>(
+        &mut self,
+        item: &'n protobuf::Node,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+        pending: &mut Pending<'n>,
+    ) -> Option<FromNode> {
+        let at = self.statement_offset;
+        Some(match node(item)? {
+            NodeEnum::RangeVar(rv) => FromNode::Ref(self.range_var(rv, ctes)),
+            NodeEnum::RangeSubselect(sub) => {
+                let query = sub.subquery.as_deref()?;
+                if sub.lateral {
+                    let id = self.derived_ref(sub.alias.as_ref(), Output::Unknown, at);
+                    let colnames = sub
+                        .alias
+                        .as_ref()
+                        .map(|a| names(&a.colnames))
+                        .unwrap_or_default();
+                    pending.lateral.push((id, query, colnames));
+                    FromNode::Ref(id)
+                } else {
+                    let output = self.query_node(query, parent, ctes);
+                    FromNode::Ref(self.derived_ref(sub.alias.as_ref(), output, at))
+                }
+            }
+            NodeEnum::RangeFunction(f) => {
+                pending
+                    .exprs
+                    .extend(f.functions.iter().filter_map(|n| n.node.as_ref().map(|e| e.to_ref())));
+                let id = self.derived_ref(f.alias.as_ref(), Output::Unknown, at);
+                FromNode::Ref(id)
+            }
+            NodeEnum::RangeTableSample(sample) => {
+                pending.exprs.extend(
+                    sample
+                        .args
+                        .iter()
+                        .chain(sample.repeatable.as_deref())
+                        .filter_map(|n| n.node.as_ref().map(|e| e.to_ref())),
+                );
+                return self.from_item(sample.relation.as_deref()?, parent, ctes, pending);
+            }
+            NodeEnum::RangeTableFunc(f) => {
+                pending.exprs.push(NodeRef::RangeTableFunc(f));
+                FromNode::Ref(self.derived_ref(f.alias.as_ref(), Output::Unknown, at))
+            }
+            NodeEnum::JsonTable(f) => {
+                pending.exprs.push(NodeRef::JsonTable(f));
+                FromNode::Ref(self.derived_ref(f.alias.as_ref(), Output::Unknown, at))
+            }
+            NodeEnum::JoinExpr(j) => {
+                let left = self.from_item(j.larg.as_deref()?, parent, ctes, pending)?;
+                let right = self.from_item(j.rarg.as_deref()?, parent, ctes, pending)?;
+                let kind = match JoinType::try_from(j.jointype) {
+                    Ok(JoinType::JoinLeft) => JoinKind::Left,
+                    Ok(JoinType::JoinRight) => JoinKind::Right,
+                    Ok(JoinType::JoinFull) => JoinKind::Full,
+                    _ => JoinKind::Inner,
+                };
+                let using = if j.is_natural {
+                    self.natural_columns(&left, &right)
+                } else {
+                    names(&j.using_clause)
+                };
+                let join = Join {
+                    kind,
+                    left,
+                    right,
+                    using,
+                    alias: j.alias.as_ref().map(|a| a.aliasname.clone()),
+                    using_alias: j.join_using_alias.as_ref().map(|a| a.aliasname.clone()),
+                };
+                if let Some(quals) = j.quals.as_deref() {
+                    pending.quals.push((quals, FromNode::filtered_by_on(&join)));
+                }
+                FromNode::Join(Box::new(join))
+            }
+            _ => {
+                self.report_plain(
+                    Rule::UnsupportedConstruct,
+                    at,
+                    "a FROM item of a kind the analyzer does not know".into(),
+                    "rewrite the FROM clause with tables, joins and subqueries",
+                );
+                FromNode::Ref(self.derived_ref(None, Output::Unknown, at))
+            }
+        })
+    }
+
+    /// The tenant columns both sides of a NATURAL join certainly have: those
+    /// are certainly among the columns it equates.
+    fn natural_columns(&self, left: &FromNode, right: &FromNode) -> Vec<String> {
+        let columns_of = |item: &FromNode| {
+            let mut ids = Vec::new();
+            item.refs(&mut ids);
+            ids.into_iter()
+                .filter_map(|id| match &self.arena[id].kind {
+                    RefKind::Tenant { column, .. } => Some(column.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let right_cols = columns_of(right);
+        dedup(
+            columns_of(left)
+                .into_iter()
+                .filter(|c| right_cols.contains(c))
+                .collect(),
+        )
+    }
+
+    // ----- binding ------------------------------------------------------
+
+    /// A column reference, parameter or literal as a term.
+    fn term(&self, n: &NodeEnum, level: &Level<'_>) -> Term {
+        if let Some(v) = self.values.read(n) {
+            return Term::Value(v);
+        }
+        match n {
+            NodeEnum::ColumnRef(c) => {
+                let parts: Vec<&str> = c.fields.iter().filter_map(string_value).collect();
+                if parts.len() != c.fields.len() {
+                    return Term::Opaque;
+                }
+                level.resolve(&parts, &self.arena)
+            }
+            _ => Term::Opaque,
+        }
+    }
+
+    /// The equalities in an AND-tree, filtering `scope` (None: the level).
+    fn edges(&self, expr: &protobuf::Node, level: &Level<'_>, scope: Option<Vec<RefId>>) -> Vec<Edge> {
+        let Some(expr) = node(expr) else {
+            return Vec::new();
+        };
+        conjuncts(expr)
+            .into_iter()
+            .flat_map(equated_pairs)
+            .map(|(a, b)| (self.term(a, level), self.term(b, level), scope.clone()))
+            .collect()
+    }
+
+    /// Equalities from join ON clauses and USING/NATURAL columns.
+    fn join_edges(&self, level: &Level<'_>, pending: &Pending<'_>) -> Vec<Edge> {
+        let mut edges = Vec::new();
+        for (quals, scope) in &pending.quals {
+            edges.extend(self.edges(quals, level, Some(scope.clone())));
+        }
+        let mut stack: Vec<&FromNode> = level.from.iter().collect();
+        while let Some(item) = stack.pop() {
+            if let FromNode::Join(join) = item {
+                let scope = FromNode::filtered_by_on(join);
+                for column in &join.using {
+                    let (l, r) = join.using_sides(column, &self.arena);
+                    edges.push((l, r, Some(scope.clone())));
+                }
+                stack.push(&join.left);
+                stack.push(&join.right);
+            }
+        }
+        edges
+    }
+
+    /// Equivalence classes from the edges `keep` accepts, plus what is
+    /// intrinsic: columns of derived tables, of outer levels and of bound
+    /// tenant tables that carry the tenant (or NULL, which equals nothing).
+    fn classes(&self, edges: &[Edge], keep: impl Fn(&Option<Vec<RefId>>) -> bool) -> Classes {
+        let mut classes = Classes::default();
+        for (a, b, scope) in edges {
+            if keep(scope) {
+                classes.union(a, b);
+            }
+        }
+        for term in classes.terms() {
+            if let Term::Column(id, col) = &term {
+                if let Some(v) = self.arena[*id].value_of(col) {
+                    classes.union(&term, &Term::Value(v));
+                }
+            }
+        }
+        classes
+    }
+
+    /// Binds every tenant reference of the level it can, to a fixpoint
+    /// (a bound reference can bind others through `a.t = b.t`).
+    fn bind(&mut self, level: &Level<'_>, edges: &[Edge]) {
+        let refs = level.refs();
+        loop {
+            let mut changed = false;
+            for &id in &refs {
+                let RefKind::Tenant { column, .. } = &self.arena[id].kind else {
+                    continue;
+                };
+                if self.arena[id].bound.is_some() {
+                    continue;
+                }
+                let column = column.clone();
+                let mut classes =
+                    self.classes(edges, |scope| scope.as_ref().is_none_or(|s| s.contains(&id)));
+                let value = classes
+                    .values_of(&Term::Column(id, column))
+                    .into_iter()
+                    .find(|v| v.binds);
+                if let Some(v) = value {
+                    self.arena[id].bound = Some(v.clone());
+                    self.bound_values.push((v, self.arena[id].location));
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// Binds the level, then analyses LATERAL subqueries and FROM-item
+    /// expressions (which may refer to the level's bound references), then
+    /// binds again with what they produce.
+    fn settle<'n>(
+        &mut self,
+        level: &Level<'_>,
+        edges: &[Edge],
+        ctes: &CteScope<'_>,
+        lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>)>,
+        exprs: Vec<NodeRef<'n>>,
+    ) {
+        self.bind(level, edges);
+        if lateral.is_empty() && exprs.is_empty() {
+            return;
+        }
+        for (id, query, colnames) in lateral {
+            let output = self.query_node(query, Some(level), ctes).renamed(&colnames);
+            self.arena[id].kind = RefKind::Derived(output);
+        }
+        for e in exprs {
+            self.walk_ref(e, level, ctes);
+        }
+        self.bind(level, edges);
+    }
+
+    fn report_unbound(&mut self, level: &Level<'_>, edges: &[Edge]) {
+        for id in level.refs() {
+            let r = &self.arena[id];
+            let RefKind::Tenant { table, column } = &r.kind else {
+                continue;
+            };
+            if r.bound.is_some() {
+                continue;
+            }
+            let found = self.unbound_finding(level, edges, id, table, column);
+            self.report(found);
+        }
+    }
+
+    /// The message for an unbound reference, with the most useful fix.
+    fn unbound_finding(
+        &self,
+        level: &Level<'_>,
+        edges: &[Edge],
+        id: RefId,
+        table: &str,
+        column: &str,
+    ) -> Found {
+        let r = &self.arena[id];
+        let q = r.qualifier();
+        let target = Term::Column(id, column.to_string());
+        let alias_note = r
+            .alias
+            .as_ref()
+            .map(|a| format!(" (alias `{a}`)"))
+            .unwrap_or_default();
+        let mut fix = format!("add `{q}.{column} = $tenant`");
+        if let Some(other) = level
+            .refs()
+            .into_iter()
+            .find(|&o| o != id && self.arena[o].is_tenant() && self.arena[o].bound.is_some())
+        {
+            let o = &self.arena[other];
+            if let RefKind::Tenant { column: oc, .. } = &o.kind {
+                fix.push_str(&format!(" or join it on `{q}.{column} = {}.{oc}`", o.qualifier()));
+            }
+        }
+        let mut scoped = self.classes(edges, |s| s.as_ref().is_none_or(|s| s.contains(&id)));
+        let scoped_values = scoped.values_of(&target);
+        let mut unscoped = self.classes(edges, |_| true);
+        let message = format!("table `{table}`{alias_note} is not restricted to the tenant");
+        if let Some(other) = scoped_values.iter().find(|v| !v.binds) {
+            fix = format!(
+                "`{}` is not the tenant: compare `{q}.{column}` with `$tenant` instead",
+                other.key
+            );
+        } else if unscoped.values_of(&target).iter().any(|v| v.binds) {
+            fix.push_str(
+                " in WHERE: the ON clause of an outer join restricts only the joined (nullable) side, not the side it preserves",
+            );
+        }
+        Found {
+            rule: Rule::UnboundTable,
+            table: Some(table.to_string()),
+            alias: r.alias.clone(),
+            message,
+            fix,
+            offset: r.location,
+        }
+    }
+
+    // ----- expressions ------------------------------------------------------
+
+    fn walk_opt(&mut self, n: Option<&protobuf::Node>, level: &Level<'_>, ctes: &CteScope<'_>) {
+        if let Some(n) = n {
+            self.walk(n, level, ctes);
+        }
+    }
+
+    fn walk_all(&mut self, nodes: &[protobuf::Node], level: &Level<'_>, ctes: &CteScope<'_>) {
+        for n in nodes {
+            self.walk(n, level, ctes);
+        }
+    }
+
+    fn walk(&mut self, n: &protobuf::Node, level: &Level<'_>, ctes: &CteScope<'_>) {
+        if let Some(inner) = node(n) {
+            self.walk_ref(inner.to_ref(), level, ctes);
+        }
+    }
+
+    /// Finds every nested query in an expression and analyses it with
+    /// `level` as its enclosing scope. Uses the exhaustive walker, so no
+    /// node kind can hide a subquery.
+    fn walk_ref(&mut self, n: NodeRef<'_>, level: &Level<'_>, ctes: &CteScope<'_>) {
+        match n {
+            NodeRef::SubLink(sub) => {
+                self.walk_opt(sub.testexpr.as_deref(), level, ctes);
+                if let Some(q) = sub.subselect.as_deref() {
+                    self.query_node(q, Some(level), ctes);
+                }
+            }
+            NodeRef::SelectStmt(s) => {
+                self.select(s, Some(level), ctes);
+            }
+            NodeRef::InsertStmt(_)
+            | NodeRef::UpdateStmt(_)
+            | NodeRef::DeleteStmt(_)
+            | NodeRef::MergeStmt(_) => {
+                self.report_plain(
+                    Rule::UnsupportedConstruct,
+                    self.statement_offset,
+                    "a data-modifying statement inside an expression".into(),
+                    "move it into a WITH clause",
+                );
+            }
+            NodeRef::RangeVar(rv) => {
+                let at = loc(rv.location, self.statement_offset);
+                self.report_plain(
+                    Rule::UnsupportedConstruct,
+                    at,
+                    format!(
+                        "table `{}` is referenced where the analyzer cannot check it",
+                        rv.relname
+                    ),
+                    "reference tables in FROM, JOIN or a subquery",
+                );
+            }
+            other => {
+                let mut children = Vec::new();
+                for_each_child(other, &mut |c| children.push(c));
+                self.depth += 1;
+                if self.depth <= MAX_DEPTH * 4 {
+                    for child in children {
+                        self.walk_ref(child, level, ctes);
+                    }
+                } else {
+                    self.report_plain(
+                        Rule::UnsupportedConstruct,
+                        self.statement_offset,
+                        "the expression nests too deeply to check".into(),
+                        "simplify the expression",
+                    );
+                }
+                self.depth -= 1;
+            }
+        }
+    }
+
+    // ----- INSERT -------------------------------------------------------
+
+    fn insert(
+        &mut self,
+        s: &protobuf::InsertStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
+        let Some(relation) = &s.relation else {
+            return Output::Unknown;
+        };
+        let target = self.range_var(relation, &ctes);
+        let target_location = self.arena[target].location;
+        let tenant_column = match &self.arena[target].kind {
+            RefKind::Tenant { column, .. } => Some(column.clone()),
+            _ => None,
+        };
+        let table = relation.relname.clone();
+        let columns: Vec<String> = s
+            .cols
+            .iter()
+            .filter_map(|c| match node(c) {
+                Some(NodeEnum::ResTarget(r)) => Some(r.name.clone()),
+                _ => None,
+            })
+            .collect();
+        let outer_only = Level::new(parent);
+        let tenant_index = tenant_column
+            .as_ref()
+            .and_then(|tc| columns.iter().position(|c| c == tc));
+        let mut inserted: Option<Value> = None;
+        let mut proven = tenant_column.is_none();
+        if let (Some(tc), None) = (&tenant_column, tenant_index) {
+            self.report(Found {
+                rule: Rule::InsertMissingTenantColumn,
+                table: Some(table.clone()),
+                alias: None,
+                message: format!("INSERT into `{table}` does not set its tenant column `{tc}`"),
+                fix: format!("list `{tc}` among the inserted columns and insert `$tenant` into it"),
+                offset: target_location,
+            });
+        }
+        if let Some(source) = s.select_stmt.as_deref().and_then(node) {
+            match source {
+                NodeEnum::SelectStmt(sel)
+                    if !sel.values_lists.is_empty() && sel.with_clause.is_none() =>
+                {
+                    let mut all = true;
+                    for (row_no, row) in sel.values_lists.iter().enumerate() {
+                        let Some(NodeEnum::List(items)) = node(row) else {
+                            continue;
+                        };
+                        self.walk_all(&items.items, &outer_only, &ctes);
+                        let Some(i) = tenant_index else { continue };
+                        let item = items.items.get(i);
+                        let value = item
+                            .and_then(node)
+                            .and_then(|n| self.values.read(n))
+                            .filter(|v| v.binds);
+                        match value {
+                            Some(v) => {
+                                if inserted.as_ref().is_some_and(|prev| *prev != v) {
+                                    all = false;
+                                }
+                                self.bound_values.push((v.clone(), target_location));
+                                inserted.get_or_insert(v);
+                            }
+                            None => {
+                                all = false;
+                                let at = item
+                                    .and_then(node)
+                                    .map(|n| node_location(n, target_location))
+                                    .unwrap_or(target_location);
+                                let tc = tenant_column.clone().unwrap_or_default();
+                                self.report(Found {
+                                    rule: Rule::InsertTenantValue,
+                                    table: Some(table.clone()),
+                                    alias: None,
+                                    message: format!(
+                                        "row {} of the VALUES list puts something other than the tenant into `{table}.{tc}`",
+                                        row_no + 1
+                                    ),
+                                    fix: format!("insert `$tenant` into `{tc}`"),
+                                    offset: at,
+                                });
+                            }
+                        }
+                    }
+                    proven = proven || (all && inserted.is_some());
+                }
+                other => {
+                    let output = self.query(other, parent, &ctes);
+                    if let Some(i) = tenant_index {
+                        let value = match &output {
+                            Output::Positional(cols) => cols.get(i).and_then(|c| c.value.clone()),
+                            _ => None,
+                        };
+                        match value {
+                            Some(v) => {
+                                self.bound_values.push((v.clone(), target_location));
+                                inserted = Some(v);
+                                proven = true;
+                            }
+                            None => {
+                                let tc = tenant_column.clone().unwrap_or_default();
+                                self.report(Found {
+                                    rule: Rule::InsertTenantValue,
+                                    table: Some(table.clone()),
+                                    alias: None,
+                                    message: format!(
+                                        "the query feeding `{table}` does not put the tenant into `{tc}` in every row"
+                                    ),
+                                    fix: format!(
+                                        "select `$tenant` (or a tenant column bound to `$tenant`) as column {} of the query",
+                                        i + 1
+                                    ),
+                                    offset: node_location(other, target_location),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if tenant_column.is_some() && proven {
+            self.arena[target].bound = inserted.clone();
+        }
+        let level = Level {
+            from: vec![FromNode::Ref(target)],
+            parent,
+        };
+        if let Some(conflict) = s.on_conflict_clause.as_deref() {
+            self.on_conflict(conflict, target, tenant_column.as_deref(), inserted, &level, &ctes);
+        }
+        if let Some(returning) = &s.returning_clause {
+            self.walk_all(&returning.exprs, &level, &ctes);
+            return self.target_output(&returning.exprs, &level);
+        }
+        Output::Positional(Vec::new())
+    }
+
+    fn on_conflict(
+        &mut self,
+        conflict: &protobuf::OnConflictClause,
+        target: RefId,
+        tenant_column: Option<&str>,
+        inserted: Option<Value>,
+        level: &Level<'_>,
+        ctes: &CteScope<'_>,
+    ) {
+        if conflict.action != OnConflictAction::OnconflictUpdate as i32 {
+            return;
+        }
+        let at = loc(conflict.location, self.arena[target].location);
+        let table = match &self.arena[target].kind {
+            RefKind::Tenant { table, .. } => table.clone(),
+            _ => String::new(),
+        };
+        // EXCLUDED is the proposed row: its tenant column holds the inserted tenant.
+        let excluded = self.new_ref(RangeRef {
+            name: Some("excluded".into()),
+            schema: None,
+            alias: None,
+            kind: RefKind::Derived(Output::Named(
+                tenant_column
+                    .map(|tc| OutputColumn {
+                        name: Some(tc.to_string()),
+                        value: inserted,
+                    })
+                    .into_iter()
+                    .collect(),
+            )),
+            location: at,
+            bound: None,
+        });
+        let update_level = Level {
+            from: vec![FromNode::Ref(target), FromNode::Ref(excluded)],
+            parent: level.parent,
+        };
+        if let Some(tc) = tenant_column {
+            let infers_tenant = conflict.infer.as_ref().is_some_and(|infer| {
+                infer.index_elems.iter().any(|e| match node(e) {
+                    Some(NodeEnum::IndexElem(ie)) => ie.name == tc,
+                    _ => false,
+                })
+            });
+            // Without the tenant column in the conflict target, the DO UPDATE
+            // WHERE clause must pin the existing row to the tenant itself.
+            let where_binds = conflict.where_clause.as_deref().is_some_and(|w| {
+                let edges = self.edges(w, &update_level, None);
+                let mut classes = Classes::default();
+                for (a, b, _) in &edges {
+                    classes.union(a, b);
+                }
+                classes
+                    .values_of(&Term::Column(target, tc.to_string()))
+                    .iter()
+                    .any(|v| v.binds)
+            });
+            if !infers_tenant && !where_binds {
+                self.report(Found {
+                    rule: Rule::UpsertConflictTarget,
+                    table: Some(table.clone()),
+                    alias: self.arena[target].alias.clone(),
+                    message: format!(
+                        "ON CONFLICT DO UPDATE on `{table}` may update another tenant's row: the conflict target does not include `{tc}`"
+                    ),
+                    fix: format!(
+                        "name a unique index that includes the tenant column, e.g. `ON CONFLICT ({tc}, id)`"
+                    ),
+                    offset: at,
+                });
+            }
+            self.check_assignments(&conflict.target_list, tc, &table, "ON CONFLICT DO UPDATE");
+        }
+        self.walk_all(&conflict.target_list, &update_level, ctes);
+        self.walk_opt(conflict.where_clause.as_deref(), &update_level, ctes);
+    }
+
+    /// SET lists may assign the tenant column only `$tenant`.
+    fn check_assignments(&mut self, targets: &[protobuf::Node], tc: &str, table: &str, what: &str) {
+        for t in targets {
+            let Some(NodeEnum::ResTarget(res)) = node(t) else {
+                continue;
+            };
+            if res.name != tc {
+                continue;
+            }
+            let binds = res
+                .val
+                .as_deref()
+                .and_then(node)
+                .and_then(|v| self.values.read(v))
+                .is_some_and(|v| v.binds);
+            if !binds || !res.indirection.is_empty() {
+                self.report(Found {
+                    rule: Rule::TenantColumnAssignment,
+                    table: Some(table.to_string()),
+                    alias: None,
+                    message: format!(
+                        "{what} sets the tenant column `{table}.{tc}` to something other than the tenant"
+                    ),
+                    fix: format!("remove `{tc}` from the SET list (or set it to `$tenant`)"),
+                    offset: loc(res.location, self.statement_offset),
+                });
+            }
+        }
+    }
+
+    // ----- UPDATE / DELETE ------------------------------------------------
+
+    /// The shared shape of UPDATE and DELETE: a target, more FROM items
+    /// (UPDATE .. FROM, DELETE .. USING), a WHERE, RETURNING.
+    #[allow(clippy::too_many_arguments)]
+    fn modify(
+        &mut self,
+        relation: &protobuf::RangeVar,
+        extra_from: &[protobuf::Node],
+        where_clause: Option<&protobuf::Node>,
+        set_list: &[protobuf::Node],
+        returning: Option<&protobuf::ReturningClause>,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let target = self.range_var(relation, ctes);
+        let mut pending = Pending::default();
+        let mut from = vec![FromNode::Ref(target)];
+        from.extend(
+            extra_from
+                .iter()
+                .filter_map(|item| self.from_item(item, parent, ctes, &mut pending)),
+        );
+        let level = Level { from, parent };
+        let mut edges = self.join_edges(&level, &pending);
+        if let Some(w) = where_clause {
+            edges.extend(self.edges(w, &level, None));
+        }
+        self.settle(&level, &edges, ctes, pending.lateral, pending.exprs);
+        self.report_unbound(&level, &edges);
+        if let RefKind::Tenant { table, column } = &self.arena[target].kind {
+            let (table, column) = (table.clone(), column.clone());
+            self.check_assignments(set_list, &column, &table, "UPDATE");
+        }
+        for (qual, _) in &pending.quals {
+            self.walk(qual, &level, ctes);
+        }
+        self.walk_all(set_list, &level, ctes);
+        self.walk_opt(where_clause, &level, ctes);
+        match returning {
+            Some(r) => {
+                self.walk_all(&r.exprs, &level, ctes);
+                self.target_output(&r.exprs, &level)
+            }
+            None => Output::Positional(Vec::new()),
+        }
+    }
+
+    fn update(
+        &mut self,
+        s: &protobuf::UpdateStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
+        let Some(relation) = &s.relation else {
+            return Output::Unknown;
+        };
+        self.modify(
+            relation,
+            &s.from_clause,
+            s.where_clause.as_deref(),
+            &s.target_list,
+            s.returning_clause.as_ref(),
+            parent,
+            &ctes,
+        )
+    }
+
+    fn delete(
+        &mut self,
+        s: &protobuf::DeleteStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
+        let Some(relation) = &s.relation else {
+            return Output::Unknown;
+        };
+        if self.config.forbid_delete {
+            self.report_delete_forbidden(loc(relation.location, self.statement_offset));
+        }
+        self.modify(
+            relation,
+            &s.using_clause,
+            s.where_clause.as_deref(),
+            &[],
+            s.returning_clause.as_ref(),
+            parent,
+            &ctes,
+        )
+    }
+
+    fn report_delete_forbidden(&mut self, offset: usize) {
+        self.report_plain(
+            Rule::DeleteForbidden,
+            offset,
+            "DELETE is forbidden by `forbid_delete = true` in tenancy.toml".into(),
+            "soft-delete instead: UPDATE the row and set its deleted marker",
+        );
+    }
+
+    // ----- MERGE --------------------------------------------------------
+
+    /// MERGE: every WHEN clause must touch only the tenant's rows. A MATCHED
+    /// clause sees rows that satisfy the join condition and its own
+    /// condition; NOT MATCHED BY SOURCE sees target rows no source row
+    /// matched (only its condition restricts them); NOT MATCHED [BY TARGET]
+    /// sees source rows no target row matched (likewise).
+    fn merge(
+        &mut self,
+        s: &protobuf::MergeStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
+        let Some(relation) = &s.relation else {
+            return Output::Unknown;
+        };
+        let target = self.range_var(relation, &ctes);
+        let mut pending = Pending::default();
+        let source = s
+            .source_relation
+            .as_deref()
+            .and_then(|src| self.from_item(src, parent, &ctes, &mut pending));
+        let mut from = vec![FromNode::Ref(target)];
+        let mut source_refs = Vec::new();
+        if let Some(src) = source {
+            src.refs(&mut source_refs);
+            from.push(src);
+        }
+        let level = Level { from, parent };
+        let base = self.join_edges(&level, &pending);
+        let join_condition: Vec<Edge> = s
+            .join_condition
+            .as_deref()
+            .map(|c| self.edges(c, &level, None))
+            .unwrap_or_default();
+        self.settle(&level, &base, &ctes, pending.lateral, pending.exprs);
+
+        let target_column = match &self.arena[target].kind {
+            RefKind::Tenant { table, column } => Some((table.clone(), column.clone())),
+            _ => None,
+        };
+        let mut unbound: Vec<RefId> = Vec::new();
+        for clause_node in &s.merge_when_clauses {
+            let Some(NodeEnum::MergeWhenClause(clause)) = node(clause_node) else {
+                continue;
+            };
+            let kind = MergeMatchKind::try_from(clause.match_kind)
+                .unwrap_or(MergeMatchKind::MergeWhenMatched);
+            let mut edges = base.clone();
+            if kind == MergeMatchKind::MergeWhenMatched {
+                edges.extend(join_condition.iter().cloned());
+            }
+            if let Some(cond) = clause.condition.as_deref() {
+                edges.extend(self.edges(cond, &level, None));
+            }
+            let touches_target = kind != MergeMatchKind::MergeWhenNotMatchedByTarget;
+            let touches_source = kind != MergeMatchKind::MergeWhenNotMatchedBySource;
+            let mut checked: Vec<RefId> = Vec::new();
+            if touches_target {
+                checked.push(target);
+            }
+            if touches_source {
+                checked.extend(source_refs.iter().copied());
+            }
+            let saved: Vec<Option<Value>> = self.arena.iter().map(|r| r.bound.clone()).collect();
+            self.bind(&level, &edges);
+            for &id in &checked {
+                if self.arena[id].is_tenant() && self.arena[id].bound.is_none() && !unbound.contains(&id) {
+                    unbound.push(id);
+                    let (table, column) = match &self.arena[id].kind {
+                        RefKind::Tenant { table, column } => (table.clone(), column.clone()),
+                        _ => continue,
+                    };
+                    let mut found = self.unbound_finding(&level, &edges, id, &table, &column);
+                    if kind == MergeMatchKind::MergeWhenNotMatchedBySource {
+                        found.fix.push_str(
+                            " in the WHEN NOT MATCHED BY SOURCE condition: the join condition does not restrict target rows no source row matched",
+                        );
+                    } else if kind == MergeMatchKind::MergeWhenNotMatchedByTarget {
+                        found.fix.push_str(
+                            " inside the source (a subquery) or in the WHEN NOT MATCHED condition: the join condition does not restrict unmatched source rows",
+                        );
+                    }
+                    self.report(found);
+                }
+            }
+            let command = CmdType::try_from(clause.command_type).unwrap_or(CmdType::CmdNothing);
+            match command {
+                CmdType::CmdUpdate => {
+                    if let Some((table, column)) = &target_column {
+                        let (table, column) = (table.clone(), column.clone());
+                        self.check_assignments(&clause.target_list, &column, &table, "MERGE UPDATE");
+                    }
+                }
+                CmdType::CmdInsert => {
+                    if let Some((table, column)) = &target_column {
+                        let (table, column) = (table.clone(), column.clone());
+                        self.merge_insert(clause, &table, &column, &level);
+                    }
+                }
+                CmdType::CmdDelete if self.config.forbid_delete => {
+                    self.report_delete_forbidden(self.arena[target].location);
+                }
+                _ => {}
+            }
+            self.walk_opt(clause.condition.as_deref(), &level, &ctes);
+            self.walk_all(&clause.target_list, &level, &ctes);
+            self.walk_all(&clause.values, &level, &ctes);
+            for (r, b) in self.arena.iter_mut().zip(saved) {
+                r.bound = b;
+            }
+        }
+        self.walk_opt(s.join_condition.as_deref(), &level, &ctes);
+        match &s.returning_clause {
+            Some(r) => {
+                self.walk_all(&r.exprs, &level, &ctes);
+                self.target_output(&r.exprs, &level)
+            }
+            None => Output::Positional(Vec::new()),
+        }
+    }
+
+    /// `WHEN NOT MATCHED THEN INSERT (cols) VALUES (..)`: the tenant column
+    /// must be listed and get `$tenant` or a bound source tenant column.
+    fn merge_insert(
+        &mut self,
+        clause: &protobuf::MergeWhenClause,
+        table: &str,
+        column: &str,
+        level: &Level<'_>,
+    ) {
+        let position = clause.target_list.iter().position(|t| {
+            matches!(node(t), Some(NodeEnum::ResTarget(r)) if r.name == column)
+        });
+        let at = self.statement_offset;
+        let Some(i) = position else {
+            self.report(Found {
+                rule: Rule::InsertMissingTenantColumn,
+                table: Some(table.to_string()),
+                alias: None,
+                message: format!("MERGE INSERT into `{table}` does not set its tenant column `{column}`"),
+                fix: format!("list `{column}` in the INSERT column list and insert `$tenant`"),
+                offset: at,
+            });
+            return;
+        };
+        let value = clause.values.get(i).and_then(node).and_then(|v| match self.term(v, level) {
+            Term::Value(v) => Some(v),
+            Term::Column(id, c) => self.arena[id].value_of(&c),
+            Term::Opaque => None,
+        });
+        if !value.is_some_and(|v| v.binds) {
+            let offset = clause
+                .values
+                .get(i)
+                .and_then(node)
+                .map_or(at, |n| node_location(n, at));
+            self.report(Found {
+                rule: Rule::InsertTenantValue,
+                table: Some(table.to_string()),
+                alias: None,
+                message: format!(
+                    "MERGE INSERT puts something other than the tenant into `{table}.{column}`"
+                ),
+                fix: format!("insert `$tenant` into `{column}`"),
+                offset,
+            });
+        }
+    }
+}
+
+/// The weaker of two assumptions about a recursive CTE's columns.
+fn weaker(a: &Output, b: &Output) -> Output {
+    match (a, b) {
+        (Output::Positional(x), Output::Positional(y)) if x.len() == y.len() => Output::Positional(
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| OutputColumn {
+                    name: p.name.clone(),
+                    value: (p.value == q.value).then(|| p.value.clone()).flatten(),
+                })
+                .collect(),
+        ),
+        _ => Output::Unknown,
+    }
+}
+
+/// The name PostgreSQL gives an unnamed output column, when it matters.
+fn implicit_column_name(val: &NodeEnum) -> Option<String> {
+    match val {
+        NodeEnum::ColumnRef(c) => c.fields.last().and_then(string_value).map(str::to_string),
+        NodeEnum::TypeCast(t) => t.arg.as_deref().and_then(node).and_then(implicit_column_name),
+        NodeEnum::FuncCall(f) => f.funcname.last().and_then(string_value).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The location of an expression node, when it has one.
+fn node_location(n: &NodeEnum, fallback: usize) -> usize {
+    let raw = match n {
+        NodeEnum::ColumnRef(c) => c.location,
+        NodeEnum::ParamRef(p) => p.location,
+        NodeEnum::AConst(c) => c.location,
+        NodeEnum::TypeCast(t) => t.location,
+        NodeEnum::FuncCall(f) => f.location,
+        NodeEnum::AExpr(a) => a.location,
+        NodeEnum::SubLink(s) => s.location,
+        NodeEnum::SetToDefault(d) => d.location,
+        NodeEnum::SelectStmt(s) => {
+            return s
+                .target_list
+                .first()
+                .and_then(node)
+                .map_or(fallback, |t| match t {
+                    NodeEnum::ResTarget(r) => loc(r.location, fallback),
+                    _ => fallback,
+                })
+        }
+        _ => -1,
+    };
+    loc(raw, fallback)
+}
+
+/// The end of a (possibly qualified, possibly quoted) relation name that
+/// starts at `start` in `sql`.
+pub(crate) fn name_end(sql: &str, start: usize) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = start.min(bytes.len());
+    loop {
+        if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            while i < bytes.len() {
+                if bytes[i] == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+        } else {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$' || bytes[i] >= 0x80)
+            {
+                i += 1;
+            }
+        }
+        if bytes.get(i) == Some(&b'.') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    while !sql.is_char_boundary(i) {
+        i -= 1;
+    }
+    i.max(start.min(sql.len()))
+}
+
+/// A readable kind for a statement the analyzer refuses.
+pub(crate) fn statement_kind(stmt: &NodeEnum) -> String {
+    let known = match stmt {
+        NodeEnum::CreateStmt(_) => "CREATE TABLE",
+        NodeEnum::CreateTableAsStmt(_) => "CREATE TABLE AS",
+        NodeEnum::DropStmt(_) => "DROP",
+        NodeEnum::AlterTableStmt(_) => "ALTER TABLE",
+        NodeEnum::TruncateStmt(_) => "TRUNCATE",
+        NodeEnum::CopyStmt(_) => "COPY",
+        NodeEnum::VariableSetStmt(_) => "SET",
+        NodeEnum::VariableShowStmt(_) => "SHOW",
+        NodeEnum::DoStmt(_) => "DO",
+        NodeEnum::CallStmt(_) => "CALL",
+        NodeEnum::PrepareStmt(_) => "PREPARE",
+        NodeEnum::ExecuteStmt(_) => "EXECUTE",
+        NodeEnum::DeallocateStmt(_) => "DEALLOCATE",
+        NodeEnum::DeclareCursorStmt(_) => "DECLARE CURSOR",
+        NodeEnum::LockStmt(_) => "LOCK",
+        NodeEnum::GrantStmt(_) => "GRANT",
+        NodeEnum::VacuumStmt(_) => "VACUUM",
+        NodeEnum::TransactionStmt(_) => "transaction control",
+        NodeEnum::IndexStmt(_) => "CREATE INDEX",
+        NodeEnum::ViewStmt(_) => "CREATE VIEW",
+        NodeEnum::CreateFunctionStmt(_) => "CREATE FUNCTION",
+        NodeEnum::RefreshMatViewStmt(_) => "REFRESH MATERIALIZED VIEW",
+        NodeEnum::ListenStmt(_) => "LISTEN",
+        NodeEnum::NotifyStmt(_) => "NOTIFY",
+        NodeEnum::ExplainStmt(_) => "EXPLAIN",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    // The variant name, e.g. `AlterRoleStmt` -> `AlterRole`.
+    let debug = format!("{stmt:?}");
+    let name = debug.split('(').next().unwrap_or("statement");
+    name.trim_end_matches("Stmt").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_end_covers_qualified_and_quoted_names() {
+        let sql = r#"SELECT 1 FROM public."My ""T""".x AS y"#;
+        let start = sql.find("public").unwrap();
+        assert_eq!(&sql[start..name_end(sql, start)], r#"public."My ""T""".x"#);
+        assert_eq!(name_end("ab", 5), 2);
+        assert_eq!(&"FROM forms f"[5..name_end("FROM forms f", 5)], "forms");
+    }
+}
