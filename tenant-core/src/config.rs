@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(config.tenant_column, "org_id");
         assert!(config.forbid_delete);
         assert_eq!(config.table_kind(None, "plans"), TableKind::Global);
-        assert_eq!(config.table_kind(Some("public"), "plans"), TableKind::Global);
+        assert_eq!(
+            config.table_kind(Some("public"), "plans"),
+            TableKind::Global
+        );
         assert_eq!(
             config.table_kind(Some("other"), "plans"),
             TableKind::Tenant {
@@ -314,7 +317,9 @@ mod tests {
         assert_eq!(config.table_kind(None, "currencies"), TableKind::Global);
         assert_eq!(
             config.table_kind(None, "customers"),
-            TableKind::Tenant { column: "id".into() }
+            TableKind::Tenant {
+                column: "id".into()
+            }
         );
         assert_eq!(
             config.table_kind(None, "unknown_relation"),

@@ -86,7 +86,6 @@ pub(crate) fn parse(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

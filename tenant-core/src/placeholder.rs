@@ -55,13 +55,14 @@ fn regions(sql: &str) -> Vec<(Region, usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut code_start = 0;
-    let push_skip = |out: &mut Vec<(Region, usize, usize)>, from: usize, to: usize, code_start: &mut usize| {
-        if *code_start < from {
-            out.push((Region::Code, *code_start, from));
-        }
-        out.push((Region::Skip, from, to));
-        *code_start = to;
-    };
+    let push_skip =
+        |out: &mut Vec<(Region, usize, usize)>, from: usize, to: usize, code_start: &mut usize| {
+            if *code_start < from {
+                out.push((Region::Code, *code_start, from));
+            }
+            out.push((Region::Skip, from, to));
+            *code_start = to;
+        };
     while i < bytes.len() {
         let b = bytes[i];
         let start = i;
@@ -266,7 +267,10 @@ mod tests {
     #[test]
     fn no_parameters_gives_one() {
         let r = rewrite("SELECT 1 FROM t WHERE tenant_id = $tenant::text OR $tenant = 'x'");
-        assert_eq!(r.sql, "SELECT 1 FROM t WHERE tenant_id = $1::text OR $1 = 'x'");
+        assert_eq!(
+            r.sql,
+            "SELECT 1 FROM t WHERE tenant_id = $1::text OR $1 = 'x'"
+        );
         assert_eq!(r.tenant_param, Some(1));
     }
 
@@ -299,7 +303,15 @@ mod tests {
 
     #[test]
     fn unterminated_regions_do_not_panic() {
-        for sql in ["'abc", "\"abc", "/* abc", "$a$ abc", "E'\\", "$", "$1$tenant"] {
+        for sql in [
+            "'abc",
+            "\"abc",
+            "/* abc",
+            "$a$ abc",
+            "E'\\",
+            "$",
+            "$1$tenant",
+        ] {
             let _ = rewrite(sql);
         }
     }

@@ -37,11 +37,11 @@ pub(crate) enum Term {
 }
 
 /// Type names a parameter may be cast to and still bind: types whose `=`
-/// is exact. A cast to e.g. `citext`, or a COLLATE clause, could make `=`
-/// match other tenants' ids too.
-const EXACT_CAST_TYPES: &[&str] = &[
-    "text", "varchar", "bpchar", "uuid", "int2", "int4", "int8", "numeric", "name",
-];
+/// is exact and that keep every value intact. A cast to e.g. `citext`, or a
+/// COLLATE clause, could make `=` match other tenants' ids too; `name`,
+/// `char(n)`, `varchar(n)` and `numeric(p, s)` truncate or round, so
+/// `'acme'::varchar(2)` is tenant `ac`: any type modifier refuses the cast.
+const EXACT_CAST_TYPES: &[&str] = &["text", "varchar", "uuid", "int2", "int4", "int8", "numeric"];
 
 /// Recognises parameters and literals, the right-hand side of a binding.
 pub(crate) struct ValueReader {
@@ -86,7 +86,11 @@ impl ValueReader {
 }
 
 fn is_exact_cast(type_name: &protobuf::TypeName) -> bool {
-    if type_name.setof || type_name.pct_type || !type_name.array_bounds.is_empty() {
+    if type_name.setof
+        || type_name.pct_type
+        || !type_name.array_bounds.is_empty()
+        || !type_name.typmods.is_empty()
+    {
         return false;
     }
     let names: Vec<&str> = type_name.names.iter().filter_map(string_value).collect();
@@ -271,9 +275,15 @@ mod tests {
         assert_eq!(pairs("SELECT 1 FROM t WHERE a IN ($1, $2)"), 0);
         assert_eq!(pairs("SELECT 1 FROM t WHERE a IN (SELECT b FROM u)"), 0);
         assert_eq!(pairs("SELECT 1 FROM t WHERE (a, b) = ($1, $2)"), 2);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a OPERATOR(pg_catalog.=) $1"), 1);
+        assert_eq!(
+            pairs("SELECT 1 FROM t WHERE a OPERATOR(pg_catalog.=) $1"),
+            1
+        );
         assert_eq!(pairs("SELECT 1 FROM t WHERE a OPERATOR(public.=) $1"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE (a = $1 AND (b = $2 AND c = $3))"), 3);
+        assert_eq!(
+            pairs("SELECT 1 FROM t WHERE (a = $1 AND (b = $2 AND c = $3))"),
+            3
+        );
     }
 
     fn read(binding: Binding, expr: &str) -> Option<Value> {
@@ -298,6 +308,12 @@ mod tests {
         assert!(read(Binding::Strict, "$2 COLLATE \"C\"").is_none());
         assert!(read(Binding::Strict, "lower($2)").is_none());
         assert!(read(Binding::Strict, "$2::text[]").is_none());
+        assert!(read(Binding::Strict, "$2::varchar(2)").is_none());
+        assert!(read(Binding::Strict, "$2::char(3)").is_none());
+        assert!(read(Binding::Strict, "$2::char").is_none());
+        assert!(read(Binding::Strict, "$2::name").is_none());
+        assert!(read(Binding::Strict, "$2::numeric(3, 0)").is_none());
+        assert!(read(Binding::Strict, "$2::varchar").unwrap().binds);
     }
 
     #[test]

@@ -90,6 +90,8 @@ impl Analyzer {
             checker.statement(stmt);
             if self.binding == Binding::Lenient {
                 conflicting_tenants(&mut checker);
+            } else if tenant_param.is_none() {
+                missing_placeholder(&mut checker);
             }
             let (orig_start, orig_end) = (to_original(start), to_original(end));
             let text = sql.get(orig_start..orig_end).unwrap_or_default();
@@ -137,7 +139,11 @@ fn conflicting_tenants(checker: &mut StatementChecker<'_>) {
     if values.len() > 1 {
         let (list, at) = (
             values.keys().cloned().collect::<Vec<_>>().join("`, `"),
-            values.values().copied().max().unwrap_or(checker.statement_offset),
+            values
+                .values()
+                .copied()
+                .max()
+                .unwrap_or(checker.statement_offset),
         );
         checker.found.push(statements::Found {
             rule: Rule::ConflictingTenants,
@@ -146,6 +152,21 @@ fn conflicting_tenants(checker: &mut StatementChecker<'_>) {
             message: format!("the statement binds tenant tables to different tenants: `{list}`"),
             fix: "compare every tenant column with the same parameter".into(),
             offset: at,
+        });
+    }
+}
+
+/// Strict mode: a statement with an unbound tenant table whose SQL never
+/// mentions `$tenant` gets one more, clearer violation.
+fn missing_placeholder(checker: &mut StatementChecker<'_>) {
+    if checker.found.iter().any(|f| f.rule == Rule::UnboundTable) {
+        checker.found.push(statements::Found {
+            rule: Rule::MissingTenantPlaceholder,
+            table: None,
+            alias: None,
+            message: "the statement never mentions `$tenant` (outside literals and comments), so nothing restricts it to the requesting tenant".into(),
+            fix: "compare the tenant column of each tenant table with `$tenant`".into(),
+            offset: checker.statement_offset,
         });
     }
 }

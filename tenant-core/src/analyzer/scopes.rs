@@ -420,5 +420,8 @@ impl<'p> CteScope<'p> {
 /// to deduplicate.
 pub(crate) fn dedup(names: Vec<String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+    names
+        .into_iter()
+        .filter(|n| seen.insert(n.clone()))
+        .collect()
 }

@@ -170,9 +170,9 @@ impl<'a> StatementChecker<'a> {
     }
 
     /// Any statement that produces rows; returns what its output carries.
-    fn query<'n>(
+    fn query(
         &mut self,
-        stmt: &'n NodeEnum,
+        stmt: &NodeEnum,
         parent: Option<&Level<'_>>,
         ctes: &CteScope<'_>,
     ) -> Output {
@@ -312,10 +312,9 @@ impl<'a> StatementChecker<'a> {
         ctes: &CteScope<'_>,
     ) -> Output {
         if let Some(into) = &s.into_clause {
-            let offset = into
-                .rel
-                .as_ref()
-                .map_or(self.statement_offset, |r| loc(r.location, self.statement_offset));
+            let offset = into.rel.as_ref().map_or(self.statement_offset, |r| {
+                loc(r.location, self.statement_offset)
+            });
             self.report_plain(
                 Rule::UnsupportedStatement,
                 offset,
@@ -347,7 +346,7 @@ impl<'a> StatementChecker<'a> {
         let from: Vec<FromNode> = s
             .from_clause
             .iter()
-            .filter_map(|item| self.from_item(item, parent, &ctes, &mut pending))
+            .filter_map(|item| self.range_item(item, parent, &ctes, &mut pending))
             .collect();
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
@@ -387,7 +386,11 @@ impl<'a> StatementChecker<'a> {
             let values: Vec<Option<Value>> = items
                 .items
                 .iter()
-                .map(|i| node(i).and_then(|n| self.values.read(n)).filter(|v| v.binds))
+                .map(|i| {
+                    node(i)
+                        .and_then(|n| self.values.read(n))
+                        .filter(|v| v.binds)
+                })
                 .collect();
             columns = Some(match columns {
                 None => values,
@@ -547,7 +550,7 @@ impl<'a> StatementChecker<'a> {
         })
     }
 
-    fn from_item<'n>(
+    fn range_item<'n>(
         &mut self,
         item: &'n protobuf::Node,
         parent: Option<&Level<'_>>,
@@ -574,9 +577,11 @@ impl<'a> StatementChecker<'a> {
                 }
             }
             NodeEnum::RangeFunction(f) => {
-                pending
-                    .exprs
-                    .extend(f.functions.iter().filter_map(|n| n.node.as_ref().map(|e| e.to_ref())));
+                pending.exprs.extend(
+                    f.functions
+                        .iter()
+                        .filter_map(|n| n.node.as_ref().map(|e| e.to_ref())),
+                );
                 let id = self.derived_ref(f.alias.as_ref(), Output::Unknown, at);
                 FromNode::Ref(id)
             }
@@ -588,7 +593,7 @@ impl<'a> StatementChecker<'a> {
                         .chain(sample.repeatable.as_deref())
                         .filter_map(|n| n.node.as_ref().map(|e| e.to_ref())),
                 );
-                return self.from_item(sample.relation.as_deref()?, parent, ctes, pending);
+                return self.range_item(sample.relation.as_deref()?, parent, ctes, pending);
             }
             NodeEnum::RangeTableFunc(f) => {
                 pending.exprs.push(NodeRef::RangeTableFunc(f));
@@ -599,8 +604,8 @@ impl<'a> StatementChecker<'a> {
                 FromNode::Ref(self.derived_ref(f.alias.as_ref(), Output::Unknown, at))
             }
             NodeEnum::JoinExpr(j) => {
-                let left = self.from_item(j.larg.as_deref()?, parent, ctes, pending)?;
-                let right = self.from_item(j.rarg.as_deref()?, parent, ctes, pending)?;
+                let left = self.range_item(j.larg.as_deref()?, parent, ctes, pending)?;
+                let right = self.range_item(j.rarg.as_deref()?, parent, ctes, pending)?;
                 let kind = match JoinType::try_from(j.jointype) {
                     Ok(JoinType::JoinLeft) => JoinKind::Left,
                     Ok(JoinType::JoinRight) => JoinKind::Right,
@@ -679,7 +684,12 @@ impl<'a> StatementChecker<'a> {
     }
 
     /// The equalities in an AND-tree, filtering `scope` (None: the level).
-    fn edges(&self, expr: &protobuf::Node, level: &Level<'_>, scope: Option<Vec<RefId>>) -> Vec<Edge> {
+    fn edges(
+        &self,
+        expr: &protobuf::Node,
+        level: &Level<'_>,
+        scope: Option<Vec<RefId>>,
+    ) -> Vec<Edge> {
         let Some(expr) = node(expr) else {
             return Vec::new();
         };
@@ -745,8 +755,9 @@ impl<'a> StatementChecker<'a> {
                     continue;
                 }
                 let column = column.clone();
-                let mut classes =
-                    self.classes(edges, |scope| scope.as_ref().is_none_or(|s| s.contains(&id)));
+                let mut classes = self.classes(edges, |scope| {
+                    scope.as_ref().is_none_or(|s| s.contains(&id))
+                });
                 let value = classes
                     .values_of(&Term::Column(id, column))
                     .into_iter()
@@ -827,7 +838,10 @@ impl<'a> StatementChecker<'a> {
         {
             let o = &self.arena[other];
             if let RefKind::Tenant { column: oc, .. } = &o.kind {
-                fix.push_str(&format!(" or join it on `{q}.{column} = {}.{oc}`", o.qualifier()));
+                fix.push_str(&format!(
+                    " or join it on `{q}.{column} = {}.{oc}`",
+                    o.qualifier()
+                ));
             }
         }
         let mut scoped = self.classes(edges, |s| s.as_ref().is_none_or(|s| s.contains(&id)));
@@ -887,6 +901,25 @@ impl<'a> StatementChecker<'a> {
             }
             NodeRef::SelectStmt(s) => {
                 self.select(s, Some(level), ctes);
+            }
+            NodeRef::FuncCall(call) if runs_unchecked_sql(call) => {
+                let name = call
+                    .funcname
+                    .last()
+                    .and_then(string_value)
+                    .unwrap_or_default()
+                    .to_string();
+                self.report_plain(
+                    Rule::UnsupportedConstruct,
+                    loc(call.location, self.statement_offset),
+                    format!("`{name}` reads tables or runs SQL named by a string, which the analyzer cannot check"),
+                    "query the tables directly so the analyzer can see them",
+                );
+                let mut children = Vec::new();
+                for_each_child(n, &mut |c| children.push(c));
+                for child in children {
+                    self.walk_ref(child, level, ctes);
+                }
             }
             NodeRef::InsertStmt(_)
             | NodeRef::UpdateStmt(_)
@@ -1065,7 +1098,14 @@ impl<'a> StatementChecker<'a> {
             parent,
         };
         if let Some(conflict) = s.on_conflict_clause.as_deref() {
-            self.on_conflict(conflict, target, tenant_column.as_deref(), inserted, &level, &ctes);
+            self.on_conflict(
+                conflict,
+                target,
+                tenant_column.as_deref(),
+                inserted,
+                &level,
+                &ctes,
+            );
         }
         if let Some(returning) = &s.returning_clause {
             self.walk_all(&returning.exprs, &level, &ctes);
@@ -1146,14 +1186,29 @@ impl<'a> StatementChecker<'a> {
                     offset: at,
                 });
             }
-            self.check_assignments(&conflict.target_list, tc, &table, "ON CONFLICT DO UPDATE");
+            let bound_to = self.arena[target].bound.clone();
+            self.check_assignments(
+                &conflict.target_list,
+                tc,
+                &table,
+                "ON CONFLICT DO UPDATE",
+                bound_to.as_ref(),
+            );
         }
         self.walk_all(&conflict.target_list, &update_level, ctes);
         self.walk_opt(conflict.where_clause.as_deref(), &update_level, ctes);
     }
 
-    /// SET lists may assign the tenant column only `$tenant`.
-    fn check_assignments(&mut self, targets: &[protobuf::Node], tc: &str, table: &str, what: &str) {
+    /// SET lists may assign the tenant column only `$tenant` (in lenient
+    /// mode: only the value the statement is bound to).
+    fn check_assignments(
+        &mut self,
+        targets: &[protobuf::Node],
+        tc: &str,
+        table: &str,
+        what: &str,
+        bound_to: Option<&Value>,
+    ) {
         for t in targets {
             let Some(NodeEnum::ResTarget(res)) = node(t) else {
                 continue;
@@ -1166,7 +1221,7 @@ impl<'a> StatementChecker<'a> {
                 .as_deref()
                 .and_then(node)
                 .and_then(|v| self.values.read(v))
-                .is_some_and(|v| v.binds);
+                .is_some_and(|v| v.binds && bound_to.is_none_or(|b| *b == v));
             if !binds || !res.indirection.is_empty() {
                 self.report(Found {
                     rule: Rule::TenantColumnAssignment,
@@ -1203,7 +1258,7 @@ impl<'a> StatementChecker<'a> {
         from.extend(
             extra_from
                 .iter()
-                .filter_map(|item| self.from_item(item, parent, ctes, &mut pending)),
+                .filter_map(|item| self.range_item(item, parent, ctes, &mut pending)),
         );
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
@@ -1214,7 +1269,8 @@ impl<'a> StatementChecker<'a> {
         self.report_unbound(&level, &edges);
         if let RefKind::Tenant { table, column } = &self.arena[target].kind {
             let (table, column) = (table.clone(), column.clone());
-            self.check_assignments(set_list, &column, &table, "UPDATE");
+            let bound_to = self.arena[target].bound.clone();
+            self.check_assignments(set_list, &column, &table, "UPDATE", bound_to.as_ref());
         }
         for (qual, _) in &pending.quals {
             self.walk(qual, &level, ctes);
@@ -1306,7 +1362,7 @@ impl<'a> StatementChecker<'a> {
         let source = s
             .source_relation
             .as_deref()
-            .and_then(|src| self.from_item(src, parent, &ctes, &mut pending));
+            .and_then(|src| self.range_item(src, parent, &ctes, &mut pending));
         let mut from = vec![FromNode::Ref(target)];
         let mut source_refs = Vec::new();
         if let Some(src) = source {
@@ -1352,7 +1408,10 @@ impl<'a> StatementChecker<'a> {
             let saved: Vec<Option<Value>> = self.arena.iter().map(|r| r.bound.clone()).collect();
             self.bind(&level, &edges);
             for &id in &checked {
-                if self.arena[id].is_tenant() && self.arena[id].bound.is_none() && !unbound.contains(&id) {
+                if self.arena[id].is_tenant()
+                    && self.arena[id].bound.is_none()
+                    && !unbound.contains(&id)
+                {
                     unbound.push(id);
                     let (table, column) = match &self.arena[id].kind {
                         RefKind::Tenant { table, column } => (table.clone(), column.clone()),
@@ -1376,7 +1435,14 @@ impl<'a> StatementChecker<'a> {
                 CmdType::CmdUpdate => {
                     if let Some((table, column)) = &target_column {
                         let (table, column) = (table.clone(), column.clone());
-                        self.check_assignments(&clause.target_list, &column, &table, "MERGE UPDATE");
+                        let bound_to = self.arena[target].bound.clone();
+                        self.check_assignments(
+                            &clause.target_list,
+                            &column,
+                            &table,
+                            "MERGE UPDATE",
+                            bound_to.as_ref(),
+                        );
                     }
                 }
                 CmdType::CmdInsert => {
@@ -1416,26 +1482,33 @@ impl<'a> StatementChecker<'a> {
         column: &str,
         level: &Level<'_>,
     ) {
-        let position = clause.target_list.iter().position(|t| {
-            matches!(node(t), Some(NodeEnum::ResTarget(r)) if r.name == column)
-        });
+        let position = clause
+            .target_list
+            .iter()
+            .position(|t| matches!(node(t), Some(NodeEnum::ResTarget(r)) if r.name == column));
         let at = self.statement_offset;
         let Some(i) = position else {
             self.report(Found {
                 rule: Rule::InsertMissingTenantColumn,
                 table: Some(table.to_string()),
                 alias: None,
-                message: format!("MERGE INSERT into `{table}` does not set its tenant column `{column}`"),
+                message: format!(
+                    "MERGE INSERT into `{table}` does not set its tenant column `{column}`"
+                ),
                 fix: format!("list `{column}` in the INSERT column list and insert `$tenant`"),
                 offset: at,
             });
             return;
         };
-        let value = clause.values.get(i).and_then(node).and_then(|v| match self.term(v, level) {
-            Term::Value(v) => Some(v),
-            Term::Column(id, c) => self.arena[id].value_of(&c),
-            Term::Opaque => None,
-        });
+        let value = clause
+            .values
+            .get(i)
+            .and_then(node)
+            .and_then(|v| match self.term(v, level) {
+                Term::Value(v) => Some(v),
+                Term::Column(id, c) => self.arena[id].value_of(&c),
+                Term::Opaque => None,
+            });
         if !value.is_some_and(|v| v.binds) {
             let offset = clause
                 .values
@@ -1453,6 +1526,45 @@ impl<'a> StatementChecker<'a> {
                 offset,
             });
         }
+    }
+}
+
+/// Functions that run SQL given as a string, dump tables named by a string,
+/// or change the session's tenant setting (which row-level security reads):
+/// what they touch is invisible to the analyzer, so they are refused.
+const UNCHECKABLE_FUNCTIONS: &[&str] = &[
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "dblink",
+    "dblink_exec",
+    "dblink_open",
+    "dblink_send_query",
+    "set_config",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "lo_import",
+    "lo_export",
+];
+
+fn runs_unchecked_sql(call: &protobuf::FuncCall) -> bool {
+    let parts: Vec<&str> = call.funcname.iter().filter_map(string_value).collect();
+    match parts.as_slice() {
+        [.., name] => UNCHECKABLE_FUNCTIONS.contains(name),
+        [] => false,
     }
 }
 
@@ -1476,7 +1588,11 @@ fn weaker(a: &Output, b: &Output) -> Output {
 fn implicit_column_name(val: &NodeEnum) -> Option<String> {
     match val {
         NodeEnum::ColumnRef(c) => c.fields.last().and_then(string_value).map(str::to_string),
-        NodeEnum::TypeCast(t) => t.arg.as_deref().and_then(node).and_then(implicit_column_name),
+        NodeEnum::TypeCast(t) => t
+            .arg
+            .as_deref()
+            .and_then(node)
+            .and_then(implicit_column_name),
         NodeEnum::FuncCall(f) => f.funcname.last().and_then(string_value).map(str::to_string),
         _ => None,
     }
@@ -1529,7 +1645,10 @@ pub(crate) fn name_end(sql: &str, start: usize) -> usize {
             }
         } else {
             while i < bytes.len()
-                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$' || bytes[i] >= 0x80)
+                && (bytes[i].is_ascii_alphanumeric()
+                    || bytes[i] == b'_'
+                    || bytes[i] == b'$'
+                    || bytes[i] >= 0x80)
             {
                 i += 1;
             }

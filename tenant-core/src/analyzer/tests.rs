@@ -16,13 +16,21 @@ fn analyzer() -> Analyzer {
 }
 
 fn rules(sql: &str) -> Vec<&'static str> {
-    let a = analyzer().analyze(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let a = analyzer()
+        .analyze(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     a.violations().map(|v| v.rule.name()).collect()
 }
 
 fn ok(sql: &str) {
-    let a = analyzer().analyze(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    assert!(a.is_ok(), "expected accepted: {sql}\n{:#?}", a.violations().collect::<Vec<_>>());
+    let a = analyzer()
+        .analyze(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    assert!(
+        a.is_ok(),
+        "expected accepted: {sql}\n{:#?}",
+        a.violations().collect::<Vec<_>>()
+    );
 }
 
 fn refused(sql: &str, rule: &str) {
@@ -68,13 +76,18 @@ fn non_equalities_do_not_bind() {
         "tenant_id = $tenant::citext",
         "tenant_id IN ($tenant, $1)",
     ] {
-        refused(&format!("SELECT * FROM forms WHERE {cond}"), "unbound-table");
+        refused(
+            &format!("SELECT * FROM forms WHERE {cond}"),
+            "unbound-table",
+        );
     }
 }
 
 #[test]
 fn other_parameter_gets_a_precise_fix() {
-    let a = analyzer().analyze("SELECT * FROM forms f WHERE f.tenant_id = $1").unwrap();
+    let a = analyzer()
+        .analyze("SELECT * FROM forms f WHERE f.tenant_id = $1")
+        .unwrap();
     let v = a.violations().next().unwrap();
     assert!(v.fix.contains("`$1` is not the tenant"), "{}", v.fix);
 }
@@ -170,7 +183,10 @@ fn correlation_derived_tables_and_ctes_carry_the_binding() {
     refused("WITH RECURSIVE tree AS (SELECT id, parent_id, tenant_id FROM folders WHERE tenant_id = $tenant AND parent_id IS NULL UNION ALL SELECT c.id, c.parent_id, c.tenant_id FROM folders c JOIN tree t ON c.parent_id = t.id) SELECT * FROM tree", "unbound-table");
     // A CTE named like a table shadows it.
     ok("WITH forms AS (SELECT * FROM forms WHERE tenant_id = $tenant) SELECT * FROM forms");
-    refused("WITH forms AS (SELECT * FROM forms WHERE tenant_id = $tenant) SELECT * FROM public.forms", "unbound-table");
+    refused(
+        "WITH forms AS (SELECT * FROM forms WHERE tenant_id = $tenant) SELECT * FROM public.forms",
+        "unbound-table",
+    );
     // The binding inside a derived table does not leak out through a column of another name.
     refused("SELECT * FROM (SELECT id FROM forms WHERE tenant_id = $tenant) f JOIN form_submissions s ON s.tenant_id = f.id", "unbound-table");
 }
@@ -194,14 +210,38 @@ fn insert_rules() {
     ok("INSERT INTO archive (tenant_id, id) SELECT f.tenant_id, f.id FROM forms f WHERE f.tenant_id = $tenant");
     ok("INSERT INTO forms (tenant_id, id, name) VALUES ($tenant, $1, $2) ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name");
     ok("INSERT INTO forms (tenant_id, id, name) VALUES ($tenant, $1, $2) ON CONFLICT DO NOTHING");
-    refused("INSERT INTO forms (id, name) VALUES ($1, $2)", "insert-missing-tenant-column");
-    refused("INSERT INTO forms DEFAULT VALUES", "insert-missing-tenant-column");
-    refused("INSERT INTO forms VALUES ($tenant, 1, 'x')", "insert-missing-tenant-column");
-    refused("INSERT INTO forms (tenant_id, name) VALUES ($tenant, 'a'), ($1, 'b')", "insert-tenant-value");
-    refused("INSERT INTO forms (tenant_id, name) VALUES (DEFAULT, 'a')", "insert-tenant-value");
-    refused("INSERT INTO forms (tenant_id, name) SELECT tenant_id, name FROM forms", "unbound-table");
-    refused("INSERT INTO forms (tenant_id, name) SELECT tenant_id, name FROM plans", "insert-tenant-value");
-    refused("INSERT INTO forms (tenant_id, name) SELECT * FROM forms WHERE tenant_id = $tenant", "insert-tenant-value");
+    refused(
+        "INSERT INTO forms (id, name) VALUES ($1, $2)",
+        "insert-missing-tenant-column",
+    );
+    refused(
+        "INSERT INTO forms DEFAULT VALUES",
+        "insert-missing-tenant-column",
+    );
+    refused(
+        "INSERT INTO forms VALUES ($tenant, 1, 'x')",
+        "insert-missing-tenant-column",
+    );
+    refused(
+        "INSERT INTO forms (tenant_id, name) VALUES ($tenant, 'a'), ($1, 'b')",
+        "insert-tenant-value",
+    );
+    refused(
+        "INSERT INTO forms (tenant_id, name) VALUES (DEFAULT, 'a')",
+        "insert-tenant-value",
+    );
+    refused(
+        "INSERT INTO forms (tenant_id, name) SELECT tenant_id, name FROM forms",
+        "unbound-table",
+    );
+    refused(
+        "INSERT INTO forms (tenant_id, name) SELECT tenant_id, name FROM plans",
+        "insert-tenant-value",
+    );
+    refused(
+        "INSERT INTO forms (tenant_id, name) SELECT * FROM forms WHERE tenant_id = $tenant",
+        "insert-tenant-value",
+    );
     refused("INSERT INTO forms (tenant_id, id, name) VALUES ($tenant, $1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name", "upsert-conflict-target");
     refused("INSERT INTO forms (tenant_id, id, name) VALUES ($tenant, $1, $2) ON CONFLICT ON CONSTRAINT forms_pkey DO UPDATE SET name = excluded.name", "upsert-conflict-target");
     ok("INSERT INTO forms AS f (tenant_id, id, name) VALUES ($tenant, $1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE f.tenant_id = $tenant");
@@ -217,17 +257,29 @@ fn update_and_delete_rules() {
     ok("UPDATE forms f SET name = s.name FROM form_submissions s WHERE s.tenant_id = f.tenant_id AND f.tenant_id = $tenant");
     refused("UPDATE forms SET name = $1 WHERE id = $2", "unbound-table");
     refused("UPDATE forms f SET name = s.name FROM form_submissions s WHERE f.tenant_id = $tenant AND s.form_id = f.id", "unbound-table");
-    refused("UPDATE forms SET tenant_id = $1 WHERE tenant_id = $tenant", "tenant-column-assignment");
-    refused("UPDATE forms SET (tenant_id, name) = (SELECT $tenant, 'x') WHERE tenant_id = $tenant", "tenant-column-assignment");
+    refused(
+        "UPDATE forms SET tenant_id = $1 WHERE tenant_id = $tenant",
+        "tenant-column-assignment",
+    );
+    refused(
+        "UPDATE forms SET (tenant_id, name) = (SELECT $tenant, 'x') WHERE tenant_id = $tenant",
+        "tenant-column-assignment",
+    );
     ok("UPDATE forms SET tenant_id = $tenant, name = $1 WHERE tenant_id = $tenant");
-    refused("UPDATE forms SET name = (SELECT name FROM forms LIMIT 1) WHERE tenant_id = $tenant", "unbound-table");
+    refused(
+        "UPDATE forms SET name = (SELECT name FROM forms LIMIT 1) WHERE tenant_id = $tenant",
+        "unbound-table",
+    );
     ok("DELETE FROM forms WHERE tenant_id = $tenant AND id = $1 RETURNING id");
     ok("DELETE FROM forms f USING form_submissions s WHERE s.tenant_id = f.tenant_id AND f.tenant_id = $tenant AND s.form_id = f.id");
     refused("DELETE FROM forms f USING form_submissions s WHERE f.tenant_id = $tenant AND s.form_id = f.id", "unbound-table");
     refused("DELETE FROM forms", "unbound-table");
     refused("DELETE FROM forms WHERE CURRENT OF c", "unbound-table");
     ok("WITH moved AS (DELETE FROM forms WHERE tenant_id = $tenant AND id = $1 RETURNING *) INSERT INTO archive (tenant_id, id) SELECT tenant_id, id FROM moved");
-    refused("WITH moved AS (DELETE FROM forms WHERE id = $1 RETURNING *) SELECT * FROM plans", "unbound-table");
+    refused(
+        "WITH moved AS (DELETE FROM forms WHERE id = $1 RETURNING *) SELECT * FROM plans",
+        "unbound-table",
+    );
 }
 
 #[test]
@@ -241,19 +293,38 @@ fn forbid_delete_rejects_every_delete() {
         let rules: Vec<_> = a.analyze(sql).unwrap().violations().map(|v| v.rule.name()).collect();
         assert_eq!(rules, vec!["delete-forbidden"], "{sql}");
     }
-    assert!(a.analyze("UPDATE forms SET deleted_at = now() WHERE tenant_id = $tenant").unwrap().is_ok());
+    assert!(a
+        .analyze("UPDATE forms SET deleted_at = now() WHERE tenant_id = $tenant")
+        .unwrap()
+        .is_ok());
 }
 
 #[test]
 fn merge_rules() {
     let bound = "MERGE INTO forms t USING (SELECT * FROM drafts WHERE tenant_id = $tenant) s ON t.tenant_id = s.tenant_id AND t.id = s.id";
     ok(&format!("{bound} WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (tenant_id, id, name) VALUES (s.tenant_id, s.id, s.name)"));
-    ok(&format!("{bound} WHEN NOT MATCHED THEN INSERT (tenant_id, id, name) VALUES ($tenant, s.id, s.name)"));
-    refused(&format!("{bound} WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name)"), "insert-missing-tenant-column");
-    refused(&format!("{bound} WHEN NOT MATCHED THEN INSERT (tenant_id, id) VALUES ($1, s.id)"), "insert-tenant-value");
-    refused(&format!("{bound} WHEN MATCHED THEN UPDATE SET tenant_id = $1"), "tenant-column-assignment");
-    refused(&format!("{bound} WHEN NOT MATCHED BY SOURCE THEN DELETE"), "unbound-table");
-    ok(&format!("{bound} WHEN NOT MATCHED BY SOURCE AND t.tenant_id = $tenant THEN DELETE"));
+    ok(&format!(
+        "{bound} WHEN NOT MATCHED THEN INSERT (tenant_id, id, name) VALUES ($tenant, s.id, s.name)"
+    ));
+    refused(
+        &format!("{bound} WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name)"),
+        "insert-missing-tenant-column",
+    );
+    refused(
+        &format!("{bound} WHEN NOT MATCHED THEN INSERT (tenant_id, id) VALUES ($1, s.id)"),
+        "insert-tenant-value",
+    );
+    refused(
+        &format!("{bound} WHEN MATCHED THEN UPDATE SET tenant_id = $1"),
+        "tenant-column-assignment",
+    );
+    refused(
+        &format!("{bound} WHEN NOT MATCHED BY SOURCE THEN DELETE"),
+        "unbound-table",
+    );
+    ok(&format!(
+        "{bound} WHEN NOT MATCHED BY SOURCE AND t.tenant_id = $tenant THEN DELETE"
+    ));
     ok("MERGE INTO forms t USING drafts s ON t.tenant_id = s.tenant_id AND s.tenant_id = $tenant AND t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name");
     refused("MERGE INTO forms t USING drafts s ON t.tenant_id = s.tenant_id AND s.tenant_id = $tenant AND t.id = s.id WHEN NOT MATCHED THEN INSERT (tenant_id, id) VALUES ($tenant, s.id)", "unbound-table");
     refused("MERGE INTO forms t USING drafts s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name", "unbound-table");
@@ -309,17 +380,29 @@ fn identifiers_fold_like_postgres() {
     // A quoted mixed-case name is another table: unknown, so a tenant table.
     refused("SELECT * FROM \"Forms\"", "unbound-table");
     // The quoted column "Tenant_Id" is not tenant_id.
-    refused("SELECT * FROM forms WHERE \"Tenant_Id\" = $tenant", "unbound-table");
+    refused(
+        "SELECT * FROM forms WHERE \"Tenant_Id\" = $tenant",
+        "unbound-table",
+    );
     ok("SELECT * FROM PLANS");
     ok("SELECT * FROM audit_log WHERE org_id = $tenant");
-    refused("SELECT * FROM audit_log WHERE tenant_id = $tenant", "unbound-table");
+    refused(
+        "SELECT * FROM audit_log WHERE tenant_id = $tenant",
+        "unbound-table",
+    );
 }
 
 #[test]
 fn lenient_mode_accepts_any_single_value() {
     let a = analyzer().with_binding(Binding::Lenient);
-    assert!(a.analyze("SELECT * FROM forms WHERE tenant_id = 'acme'").unwrap().is_ok());
-    assert!(a.analyze("SELECT * FROM forms WHERE tenant_id = $1").unwrap().is_ok());
+    assert!(a
+        .analyze("SELECT * FROM forms WHERE tenant_id = 'acme'")
+        .unwrap()
+        .is_ok());
+    assert!(a
+        .analyze("SELECT * FROM forms WHERE tenant_id = $1")
+        .unwrap()
+        .is_ok());
     assert!(a
         .analyze("SELECT * FROM forms f JOIN form_submissions s ON s.tenant_id = f.tenant_id WHERE f.tenant_id = $1")
         .unwrap()
@@ -331,7 +414,10 @@ fn lenient_mode_accepts_any_single_value() {
         .map(|v| v.rule.name())
         .collect();
     assert_eq!(rules, vec!["conflicting-tenants"]);
-    assert!(!a.analyze("SELECT * FROM forms WHERE tenant_id = lower($1)").unwrap().is_ok());
+    assert!(!a
+        .analyze("SELECT * FROM forms WHERE tenant_id = lower($1)")
+        .unwrap()
+        .is_ok());
 }
 
 #[test]
@@ -349,14 +435,59 @@ fn tenant_placeholder_is_reported_and_sites_are_found() {
 
 #[test]
 fn parse_errors_carry_position() {
-    let err = analyzer().analyze("SELECT *\nFROM forms WHERE tenant_id = = $tenant").unwrap_err();
+    let err = analyzer()
+        .analyze("SELECT *\nFROM forms WHERE tenant_id = = $tenant")
+        .unwrap_err();
     assert!(err.message.contains("syntax error"));
     assert_eq!(err.position.unwrap().line, 2);
 }
 
 #[test]
 fn functions_in_from_are_walked() {
-    refused("SELECT * FROM generate_series(1, (SELECT count(*) FROM forms)) g", "unbound-table");
+    refused(
+        "SELECT * FROM generate_series(1, (SELECT count(*) FROM forms)) g",
+        "unbound-table",
+    );
     ok("SELECT * FROM forms f, jsonb_array_elements(f.data) e WHERE f.tenant_id = $tenant");
-    refused("SELECT * FROM XMLTABLE('/a' PASSING (SELECT x FROM forms LIMIT 1) COLUMNS id int) t", "unbound-table");
+    refused(
+        "SELECT * FROM XMLTABLE('/a' PASSING (SELECT x FROM forms LIMIT 1) COLUMNS id int) t",
+        "unbound-table",
+    );
+}
+
+#[test]
+fn functions_that_run_sql_from_strings_are_refused() {
+    for sql in [
+        "SELECT query_to_xml('SELECT * FROM forms', true, false, '')",
+        "SELECT * FROM ts_stat('SELECT to_tsvector(name) FROM forms')",
+        "SELECT set_config('app.tenant_id', $1, false)",
+        "SELECT pg_catalog.table_to_xml('forms', true, false, '')",
+    ] {
+        refused(sql, "unsupported-construct");
+    }
+}
+
+#[test]
+fn lenient_assignment_must_keep_the_bound_tenant() {
+    let a = analyzer().with_binding(Binding::Lenient);
+    let rules: Vec<_> = a
+        .analyze("UPDATE forms SET tenant_id = $2 WHERE tenant_id = $1")
+        .unwrap()
+        .violations()
+        .map(|v| v.rule.name())
+        .collect();
+    assert!(rules.contains(&"tenant-column-assignment"), "{rules:?}");
+    assert!(a
+        .analyze("UPDATE forms SET tenant_id = $1 WHERE tenant_id = $1")
+        .unwrap()
+        .is_ok());
+}
+
+#[test]
+fn missing_placeholder_is_named_in_strict_mode() {
+    let r = rules("SELECT * FROM forms WHERE tenant_id = $1");
+    assert_eq!(r, vec!["unbound-table", "missing-tenant-placeholder"]);
+    // With $tenant present elsewhere the extra violation is not added.
+    let r = rules("SELECT * FROM forms WHERE tenant_id = $1 AND owner = $tenant");
+    assert_eq!(r, vec!["unbound-table"]);
 }
