@@ -78,6 +78,11 @@ pub(crate) fn parse(
         Err(err) => {
             let message = match err {
                 pg_query::Error::Parse(message) => message,
+                other if other.to_string().contains("recursion limit reached") => {
+                    "the statement nests too deeply to be analysed (its parse tree exceeds the \
+                     decoder's limit of 100 nested nodes, about 25 levels of subqueries): simplify it"
+                        .to_string()
+                }
                 other => other.to_string(),
             };
             let position = error_cursor(sql).map(|at| Position::at(original, to_original(at)));

@@ -19,6 +19,10 @@ use crate::report::{Analysis, Position, Rule, StatementAnalysis, Violation};
 use binding::ValueReader;
 use statements::{statement_kind, StatementChecker};
 
+/// See [`Analyzer::analyze`]: the stack an analysis may need in the worst case.
+const ANALYZE_RED_ZONE: usize = 4 * 1024 * 1024;
+const ANALYZE_STACK: usize = 32 * 1024 * 1024;
+
 /// How the requesting tenant is written in the SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Binding {
@@ -64,6 +68,15 @@ impl Analyzer {
 
     /// Analyses one SQL text, which may hold several statements.
     pub fn analyze(&self, sql: &str) -> Result<Analysis, ParseError> {
+        // Decoding pg_query's protobuf tree recurses once per nesting level
+        // (up to prost's limit of 100), and so does dropping it; in a debug
+        // build that can exceed a 2 MiB thread stack (a tokio worker's). With
+        // less than ANALYZE_RED_ZONE left, the work runs on a fresh stack
+        // segment, lazily committed, so no input can overflow the caller's stack.
+        stacker::maybe_grow(ANALYZE_RED_ZONE, ANALYZE_STACK, || self.analyze_here(sql))
+    }
+
+    fn analyze_here(&self, sql: &str) -> Result<Analysis, ParseError> {
         let rewritten = placeholder::rewrite(sql);
         let to_original = |offset: usize| rewritten.original_offset(offset);
         let parsed = parse::parse(&rewritten.sql, sql, to_original)?;

@@ -47,6 +47,11 @@ struct Pending<'n> {
 /// How deep scopes may nest before the analyzer gives up (fail closed).
 const MAX_DEPTH: usize = 200;
 
+/// When less stack than this is left, recursion continues on a new segment
+/// of `STACK_GROWTH` bytes allocated on the heap.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_GROWTH: usize = 2 * 1024 * 1024;
+
 /// The state of one statement's analysis.
 pub(crate) struct StatementChecker<'a> {
     pub config: &'a Config,
@@ -177,7 +182,20 @@ impl<'a> StatementChecker<'a> {
         ctes: &CteScope<'_>,
     ) -> Output {
         self.depth += 1;
-        let output = if self.depth > MAX_DEPTH {
+        let output = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+            self.query_at_depth(stmt, parent, ctes)
+        });
+        self.depth -= 1;
+        output
+    }
+
+    fn query_at_depth(
+        &mut self,
+        stmt: &NodeEnum,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        if self.depth > MAX_DEPTH {
             self.report_plain(
                 Rule::UnsupportedConstruct,
                 self.statement_offset,
@@ -203,9 +221,7 @@ impl<'a> StatementChecker<'a> {
                     Output::Unknown
                 }
             }
-        };
-        self.depth -= 1;
-        output
+        }
     }
 
     fn query_node(
@@ -949,9 +965,11 @@ impl<'a> StatementChecker<'a> {
                 for_each_child(other, &mut |c| children.push(c));
                 self.depth += 1;
                 if self.depth <= MAX_DEPTH * 4 {
-                    for child in children {
-                        self.walk_ref(child, level, ctes);
-                    }
+                    stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+                        for child in children {
+                            self.walk_ref(child, level, ctes);
+                        }
+                    });
                 } else {
                     self.report_plain(
                         Rule::UnsupportedConstruct,
