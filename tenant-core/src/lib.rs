@@ -35,7 +35,7 @@ pub mod schema;
 mod walk;
 
 pub use analyzer::{Analyzer, Binding};
-// pub use cache::AnalysisCache;
+pub use cache::AnalysisCache;
 pub use config::{Config, ConfigError, TableConfig, TableKind};
-pub use parse::ParseError;
+pub use parse::{fingerprint, ParseError};
 pub use report::{Analysis, Position, Rule, StatementAnalysis, TableSite, Violation};

@@ -60,6 +60,15 @@ fn error_cursor(sql: &str) -> Option<usize> {
     }
 }
 
+/// PostgreSQL's fingerprint of a statement (pg_query's: the same for the same
+/// query shape whatever its constants), as 16 hex digits; `None` when the SQL
+/// does not parse. Used to group logged violations.
+pub fn fingerprint(sql: &str) -> Option<String> {
+    pg_query::fingerprint(sql, 0, pg_query::FingerprintOptions::DEFAULT)
+        .ok()
+        .map(|f| f.hex)
+}
+
 /// Parses `sql` (already rewritten), mapping error positions through
 /// `to_original` into `original`.
 pub(crate) fn parse(
