@@ -559,9 +559,79 @@ impl TableSchema {
     }
 }
 
+/// The PostgreSQL setting row-level-security policies read: the runtime's
+/// tenant transaction sets it with `set_config(.., true)` (transaction-local).
+pub const TENANT_SETTING: &str = "app.tenant_id";
+
+/// The name of the policy [`TableSchema::row_level_security_ddl`] creates.
+pub const POLICY_NAME: &str = "tenant_isolation";
+
+impl TableSchema {
+    /// Row-level security for the parent: ENABLE and FORCE (so the owner is
+    /// subject to it too; superusers and BYPASSRLS roles never are) and a
+    /// policy that admits only rows of the tenant in [`TENANT_SETTING`], for
+    /// reading and writing. The sub-select makes PostgreSQL evaluate the
+    /// setting once per query (an InitPlan), not once per row. With no
+    /// tenant set, the setting is NULL or empty and no row matches.
+    pub fn row_level_security_ddl(&self) -> Vec<String> {
+        self.rls_statements(&self.qualified_name())
+    }
+
+    /// The same policy on one tenant's partition: a query that names the
+    /// partition directly (routed queries do) is checked against the
+    /// partition's own policies, not the parent's.
+    pub fn partition_row_level_security_ddl(&self, suffix: &str) -> Vec<String> {
+        self.rls_statements(&qualified_name(
+            self.schema.as_deref(),
+            &self.partition_name(suffix),
+        ))
+    }
+
+    fn rls_statements(&self, table: &str) -> Vec<String> {
+        let column = quote_ident(&self.tenant_column);
+        // Compare in the column's own type so the tenant index stays usable.
+        let cast = self
+            .columns
+            .iter()
+            .find(|c| c.name == self.tenant_column)
+            .map(|c| c.sql_type.trim().to_ascii_lowercase())
+            .filter(|t| !matches!(t.as_str(), "text" | "varchar" | "character varying"))
+            .map(|t| format!("::{t}"))
+            .unwrap_or_default();
+        let predicate = format!(
+            "{column} = (SELECT current_setting({}, true)){cast}",
+            quote_literal(TENANT_SETTING)
+        );
+        let policy = quote_ident(POLICY_NAME);
+        vec![
+            format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
+            format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
+            format!("DROP POLICY IF EXISTS {policy} ON {table}"),
+            format!(
+                "CREATE POLICY {policy} ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_level_security_policy_reads_the_setting_once_per_query() {
+        let ddl = forms().row_level_security_ddl();
+        assert_eq!(ddl[0], "ALTER TABLE forms ENABLE ROW LEVEL SECURITY");
+        assert_eq!(ddl[1], "ALTER TABLE forms FORCE ROW LEVEL SECURITY");
+        assert_eq!(
+            ddl[3],
+            "CREATE POLICY tenant_isolation ON forms USING (tenant_id = (SELECT current_setting('app.tenant_id', true))) WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)))"
+        );
+        let mut uuid_keyed = forms();
+        uuid_keyed.columns[0].sql_type = "uuid".into();
+        assert!(uuid_keyed.partition_row_level_security_ddl("t7")[3]
+            .contains("ON forms_t7 USING (tenant_id = (SELECT current_setting('app.tenant_id', true))::uuid)"));
+    }
 
     fn column(name: &str, sql_type: &str, nullable: bool, default: Option<&str>) -> ColumnDef {
         ColumnDef {

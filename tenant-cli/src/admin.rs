@@ -1,0 +1,175 @@
+//! Administration subcommands: onboard, offboard, list, sync, schema.
+//!
+//! They work on any database whose tenant tables are LIST-partitioned by the
+//! configured tenant column: the tables are discovered from the catalog, and
+//! the tenant registry is created on first use.
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use tenant_runtime::sqlx::postgres::PgPoolOptions;
+use tenant_runtime::sqlx::PgPool;
+use tenant_runtime::{Offboard, Tenancy};
+
+/// Subcommands that talk to a database.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant's partition of every tenant table (idempotent).
+    Onboard {
+        /// The tenant id (the value of the tenant column).
+        id: String,
+    },
+    /// Detach a tenant's partitions and drop them (or keep them with --keep).
+    Offboard {
+        /// The tenant id.
+        id: String,
+        /// Keep the detached partitions as standalone archive tables.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List the onboarded tenants.
+    List,
+    /// Create the missing partitions of every tenant (after adding a table).
+    Sync,
+    /// Print the DDL that install would run for the discovered tables.
+    Schema,
+}
+
+/// Runs one admin subcommand against `database_url`.
+pub fn run(
+    command: AdminCommand,
+    database_url: &str,
+    config: &tenant_core::Config,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(run_async(command, database_url, config))
+}
+
+async fn run_async(
+    command: AdminCommand,
+    database_url: &str,
+    config: &tenant_core::Config,
+) -> Result<(), String> {
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(database_url)
+        .await
+        // The URL may hold a password: never echo it.
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let result = run_command(command, &pool, config).await;
+    pool.close().await;
+    result
+}
+
+async fn discover(pool: &PgPool, config: &tenant_core::Config) -> Result<Tenancy, String> {
+    Tenancy::discover(pool, config.clone())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn require_tables(tenancy: &Tenancy, config: &tenant_core::Config) -> Result<(), String> {
+    if tenancy.tables().is_empty() {
+        return Err(format!(
+            "no tenant tables in this database: expected tables PARTITION BY LIST ({})",
+            config.tenant_column
+        ));
+    }
+    Ok(())
+}
+
+async fn run_command(
+    command: AdminCommand,
+    pool: &PgPool,
+    config: &tenant_core::Config,
+) -> Result<(), String> {
+    match command {
+        AdminCommand::Onboard { id } => {
+            let tenancy = discover(pool, config).await?;
+            require_tables(&tenancy, config)?;
+            let outcome = tenancy
+                .onboard(pool, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if outcome.created_partitions.is_empty() {
+                println!("tenant {id:?} was already onboarded");
+            } else {
+                println!(
+                    "onboarded tenant {id:?}: {}",
+                    outcome.created_partitions.join(", ")
+                );
+            }
+        }
+        AdminCommand::Offboard { id, keep } => {
+            let tenancy = discover(pool, config).await?;
+            let mode = if keep { Offboard::Keep } else { Offboard::Drop };
+            tenancy
+                .offboard(pool, &id, mode)
+                .await
+                .map_err(|e| e.to_string())?;
+            if keep {
+                println!("offboarded tenant {id:?}; its partitions are kept as archive tables");
+            } else {
+                println!("offboarded tenant {id:?}; its partitions were dropped");
+            }
+        }
+        AdminCommand::List => {
+            let tenancy = discover(pool, config).await?;
+            let tenants = tenancy.list(pool).await.map_err(|e| e.to_string())?;
+            if tenants.is_empty() {
+                println!("no tenants");
+            }
+            for tenant in tenants {
+                println!(
+                    "{:?}\t{}\t{}\t{}",
+                    tenant.id,
+                    tenant.state.as_str(),
+                    tenant.partition_suffix,
+                    tenant.created_at
+                );
+            }
+        }
+        AdminCommand::Sync => {
+            let tenancy = discover(pool, config).await?;
+            require_tables(&tenancy, config)?;
+            let mut bar: Option<ProgressBar> = None;
+            let report = tenancy
+                .sync(pool, |progress| {
+                    let bar = bar.get_or_insert_with(|| {
+                        // Hidden by indicatif when stderr is not a terminal.
+                        let bar = ProgressBar::new(progress.total as u64);
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} tenants ({eta} left) {msg}",
+                        ) {
+                            bar.set_style(style);
+                        }
+                        bar
+                    });
+                    bar.set_position(progress.done as u64);
+                    bar.set_message(progress.tenant.clone());
+                })
+                .await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let report = report.map_err(|e| e.to_string())?;
+            println!(
+                "synced {} tenants across {} tables: {} partitions created",
+                report.tenants,
+                tenancy.tables().len(),
+                report.partitions_created
+            );
+        }
+        AdminCommand::Schema => {
+            let tenancy = discover(pool, config).await?;
+            for statement in tenancy.install_ddl() {
+                println!("{statement};");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Support code for the macros' generated code. Not a public API: names and
+//! signatures change without notice.
+//!
+//! Generated code calls only `::tenant_runtime::__private::...`, so a crate
+//! whose sole dependency is `tenant-runtime` can use every macro.
+
+pub use sqlx;
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::Postgres;
+
+use crate::Tenant;
+
+/// What `tenant_query!` returns.
+pub type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+/// What `tenant_query_as!` returns.
+pub type QueryAs<'q, O> = sqlx::query::QueryAs<'q, Postgres, O, PgArguments>;
+/// What `tenant_query_scalar!` returns.
+pub type QueryScalar<'q, O> = sqlx::query::QueryScalar<'q, Postgres, O, PgArguments>;
+
+/// A PostgreSQL query of checked SQL.
+#[inline]
+pub fn query(sql: &str) -> Query<'_> {
+    sqlx::query(sql)
+}
+
+/// A PostgreSQL query of checked SQL, rows decoded as `O`.
+#[inline]
+pub fn query_as<O>(sql: &str) -> QueryAs<'_, O>
+where
+    O: for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    sqlx::query_as(sql)
+}
+
+/// A PostgreSQL query of checked SQL, yielding the first column.
+#[inline]
+pub fn query_scalar<O>(sql: &str) -> QueryScalar<'_, O>
+where
+    (O,): for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    sqlx::query_scalar(sql)
+}
+
+/// The value bound for `$tenant`. Taking `&Tenant` (not `&str`) is what makes
+/// a plain string in the tenant position a type error at the argument.
+#[inline]
+pub fn tenant_id(tenant: &Tenant) -> &str {
+    tenant.id()
+}
+
+/// A column as `#[derive(TenantTable)]` describes it at compile time.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    /// Column name.
+    pub name: &'static str,
+    /// PostgreSQL type.
+    pub sql_type: &'static str,
+    /// NULL allowed.
+    pub nullable: bool,
+    /// DEFAULT expression.
+    pub default: Option<&'static str>,
+}
+
+/// A foreign key as the derive describes it (without the tenant column).
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignKeySpec {
+    /// Referencing columns.
+    pub columns: &'static [&'static str],
+    /// Referenced table.
+    pub ref_table: &'static str,
+    /// Referenced columns.
+    pub ref_columns: &'static [&'static str],
+}
+
+/// A table as the derive describes it; [`TableSpec::to_schema`] builds the
+/// runtime's model, so generated code does not depend on its exact fields.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// Schema, when qualified.
+    pub schema: Option<&'static str>,
+    /// Table name.
+    pub name: &'static str,
+    /// Tenant column.
+    pub tenant_column: &'static str,
+    /// Columns in declaration order.
+    pub columns: &'static [ColumnSpec],
+    /// Primary key without the tenant column.
+    pub primary_key: &'static [&'static str],
+    /// Unique constraints without the tenant column.
+    pub unique: &'static [&'static [&'static str]],
+    /// Indexes without the tenant column.
+    pub indexes: &'static [&'static [&'static str]],
+    /// Foreign keys.
+    pub foreign_keys: &'static [ForeignKeySpec],
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+impl TableSpec {
+    /// The schema model of this table.
+    pub fn to_schema(&self) -> tenant_core::schema::TableSchema {
+        use tenant_core::schema::{ColumnDef, ForeignKey, TableSchema};
+        TableSchema {
+            schema: self.schema.map(str::to_string),
+            name: self.name.to_string(),
+            tenant_column: self.tenant_column.to_string(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| ColumnDef {
+                    name: c.name.to_string(),
+                    sql_type: c.sql_type.to_string(),
+                    nullable: c.nullable,
+                    default: c.default.map(str::to_string),
+                })
+                .collect(),
+            primary_key: strings(self.primary_key),
+            unique: self.unique.iter().map(|u| strings(u)).collect(),
+            indexes: self.indexes.iter().map(|i| strings(i)).collect(),
+            foreign_keys: self
+                .foreign_keys
+                .iter()
+                .map(|f| ForeignKey {
+                    columns: strings(f.columns),
+                    ref_table: f.ref_table.to_string(),
+                    ref_columns: strings(f.ref_columns),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Reading tenant tables back from PostgreSQL's catalog.
+
+use sqlx::{PgPool, Row};
+use tenant_core::schema::{ColumnDef, TableSchema};
+use tenant_core::Config;
+
+use crate::Error;
+
+/// Every table LIST-partitioned on a single column that the configuration
+/// calls its tenant column, outside the system schemas and `registry_schema`,
+/// ordered so that tables referenced by foreign keys come first.
+///
+/// Foreign keys declared on these parents are left out of the returned
+/// schemas: `ATTACH PARTITION` clones them onto new partitions by itself.
+pub(crate) async fn discover(
+    pool: &PgPool,
+    config: &Config,
+    registry_schema: &str,
+) -> Result<Vec<TableSchema>, Error> {
+    let parents = sqlx::query(
+        "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name, \
+                a.attname::text AS key \
+           FROM pg_partitioned_table p \
+           JOIN pg_class c ON c.oid = p.partrelid \
+           JOIN pg_namespace n ON n.oid = c.relnamespace \
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = p.partattrs[0] \
+          WHERE p.partstrat = 'l' AND p.partnatts = 1 AND NOT c.relispartition \
+            AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+            AND n.nspname <> $1 AND n.nspname NOT LIKE 'pg\\_%' \
+          ORDER BY n.nspname, c.relname",
+    )
+    .bind(registry_schema)
+    .fetch_all(pool)
+    .await?;
+
+    let mut found: Vec<(i64, TableSchema)> = Vec::new();
+    for row in parents {
+        let oid: i64 = row.try_get("oid")?;
+        let schema: String = row.try_get("schema")?;
+        let name: String = row.try_get("name")?;
+        let key: String = row.try_get("key")?;
+        if config.tenant_column_of(Some(&schema), &name).as_deref() != Some(key.as_str()) {
+            continue;
+        }
+        found.push((oid, read_table(pool, oid, schema, name, key).await?));
+    }
+
+    // Order by the foreign keys between the discovered parents.
+    let edges: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT conrelid::int8, confrelid::int8 FROM pg_constraint \
+          WHERE contype = 'f' AND conparentid = 0 AND conrelid <> confrelid",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut ordered = Vec::with_capacity(found.len());
+    while !found.is_empty() {
+        let ready = found
+            .iter()
+            .position(|(oid, _)| {
+                !edges
+                    .iter()
+                    .any(|(from, to)| from == oid && found.iter().any(|(other, _)| other == to))
+            })
+            .unwrap_or(0);
+        ordered.push(found.remove(ready).1);
+    }
+    Ok(ordered)
+}
+
+fn strip_tenant(columns: Vec<String>, tenant: &str) -> Vec<String> {
+    columns.into_iter().filter(|c| c != tenant).collect()
+}
+
+async fn read_table(
+    pool: &PgPool,
+    oid: i64,
+    schema: String,
+    name: String,
+    tenant_column: String,
+) -> Result<TableSchema, Error> {
+    let columns = sqlx::query(
+        "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, \
+                NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS default_expr \
+           FROM pg_attribute a \
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+          WHERE a.attrelid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped \
+          ORDER BY a.attnum",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(ColumnDef {
+            name: row.try_get("name")?,
+            sql_type: row.try_get("sql_type")?,
+            nullable: row.try_get("nullable")?,
+            default: row.try_get("default_expr")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+
+    let constraints: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT c.contype::text, \
+                ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(num, ord) \
+                        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num \
+                       ORDER BY k.ord) \
+           FROM pg_constraint c \
+          WHERE c.conrelid = $1::int8::oid AND c.contype IN ('p', 'u') \
+          ORDER BY c.contype, c.conname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut primary_key = Vec::new();
+    let mut unique = Vec::new();
+    for (kind, columns) in constraints {
+        let columns = strip_tenant(columns, &tenant_column);
+        if kind == "p" {
+            primary_key = columns;
+        } else {
+            unique.push(columns);
+        }
+    }
+
+    // Plain indexes on columns only (expression and partial indexes are
+    // copied by LIKE all the same; they just do not appear in the model).
+    let indexes: Vec<Vec<String>> = sqlx::query_scalar(
+        "SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, ord) \
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num \
+                       ORDER BY k.ord) \
+           FROM pg_index i \
+           JOIN pg_class ic ON ic.oid = i.indexrelid \
+          WHERE i.indrelid = $1::int8::oid AND NOT i.indisprimary AND NOT i.indisunique \
+            AND i.indexprs IS NULL AND i.indpred IS NULL \
+          ORDER BY ic.relname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+
+    Ok(TableSchema {
+        schema: Some(schema),
+        name,
+        columns,
+        primary_key,
+        unique,
+        indexes: indexes
+            .into_iter()
+            .map(|columns| strip_tenant(columns, &tenant_column))
+            .collect(),
+        foreign_keys: Vec::new(),
+        tenant_column,
+    })
+}

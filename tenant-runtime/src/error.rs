@@ -1,0 +1,99 @@
+//! The runtime's error type.
+
+use std::time::Duration;
+
+/// Why a string is not a valid tenant id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidTenantId {
+    /// The id is the empty string.
+    #[error("the tenant id is empty")]
+    Empty,
+    /// The id is longer than the limit.
+    #[error("the tenant id is {len} bytes long; the limit is {max} bytes")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// [`MAX_TENANT_ID_BYTES`](crate::MAX_TENANT_ID_BYTES).
+        max: usize,
+    },
+    /// The id holds a control character (NUL, tab, newline, ...).
+    #[error("the tenant id holds the control character U+{code_point:04X} at byte {offset}")]
+    ControlCharacter {
+        /// Byte offset of the character.
+        offset: usize,
+        /// The character's code point.
+        code_point: u32,
+    },
+}
+
+/// Everything the runtime can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The tenant id is not acceptable (see [`validate_tenant_id`](crate::validate_tenant_id)).
+    #[error("invalid tenant id: {0}")]
+    InvalidTenantId(#[from] InvalidTenantId),
+    /// No active tenant has this id (never onboarded, offboarded, or being
+    /// offboarded).
+    #[error("unknown tenant {id:?}")]
+    UnknownTenant {
+        /// The id asked for.
+        id: String,
+    },
+    /// The tenant is half-way through offboarding: run offboard again to
+    /// finish before onboarding it again.
+    #[error("tenant {id:?} is being offboarded; run offboard again to finish it first")]
+    OffboardInProgress {
+        /// The tenant.
+        id: String,
+    },
+    /// A table that should be one of the tenant's partitions exists but is
+    /// not attached to the parent (a name clash with a table made by hand).
+    #[error("table {table} exists but is not a partition of {parent}; rename or drop it")]
+    PartitionConflict {
+        /// The parent.
+        parent: String,
+        /// The clashing table.
+        table: String,
+    },
+    /// The tables given to the tenancy are inconsistent.
+    #[error("invalid tenancy schema: {0}")]
+    Schema(String),
+    /// The registry has not been installed in this database.
+    #[error(
+        "the tenant registry {schema}.tenants does not exist in this database; run install first"
+    )]
+    NotInstalled {
+        /// The registry's schema.
+        schema: String,
+    },
+    /// Lock waits kept timing out (`lock_timeout`) until the retry budget ran
+    /// out: something holds a conflicting lock for a long time.
+    #[error("{operation} kept hitting lock_timeout; gave up after {attempts} attempts in {elapsed:?}: {last}")]
+    LockTimeout {
+        /// What was being done.
+        operation: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// Total time spent.
+        elapsed: Duration,
+        /// PostgreSQL's last message.
+        last: String,
+    },
+    /// An error from PostgreSQL or the connection.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl Error {
+    /// `true` for the errors a retry can cure: lock timeouts, deadlocks and
+    /// serialization failures.
+    pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Database(db) => matches!(
+                db.code().as_deref(),
+                Some("55P03") | Some("40P01") | Some("40001")
+            ),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! # tenant-runtime
+//!
+//! The one crate applications depend on: it re-exports the checked query
+//! macros and `#[derive(TenantTable)]`, and runs tenancy against PostgreSQL
+//! through sqlx: [`Tenancy`] installs the LIST-partitioned parents and the
+//! tenant registry, onboards and offboards tenants without an ACCESS
+//! EXCLUSIVE lock on any parent, and hands out [`Tenant`] handles, the only
+//! values the query macros accept as "the requesting tenant".
+//!
+//! ```no_run
+//! # async fn demo(pool: sqlx::PgPool, forms: tenant_runtime::tenant_core::schema::TableSchema)
+//! # -> Result<(), tenant_runtime::Error> {
+//! use tenant_runtime::{Offboard, Tenancy};
+//!
+//! let tenancy = Tenancy::builder(tenant_runtime::tenant_core::Config::default())
+//!     .schema(forms)
+//!     .build()?;
+//! tenancy.install(&pool).await?;
+//! tenancy.onboard(&pool, "org-alpha").await?;
+//! let alpha = tenancy.tenant(&pool, "org-alpha").await?;
+//! let mut tx = alpha.begin(&pool).await?; // app.tenant_id = 'org-alpha' until commit
+//! # tx.commit().await?;
+//! tenancy.offboard(&pool, "org-alpha", Offboard::Keep).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub use sqlx;
+pub use tenant_core;
+/// The checked query macros and the derive; the derive shares its name with
+/// the [`TenantTable`] trait it implements (as serde's `Serialize` does).
+pub use tenant_macros::{tenant_query, tenant_query_as, tenant_query_scalar, TenantTable};
+
+#[doc(hidden)]
+pub mod __private;
+
+mod catalog;
+mod error;
+mod id;
+mod table;
+mod tenancy;
+mod tenant;
+
+pub use error::{Error, InvalidTenantId};
+pub use id::{validate_tenant_id, MAX_TENANT_ID_BYTES};
+pub use table::TenantTable;
+pub use tenancy::{
+    Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder, TenantRecord,
+    TenantState, DEFAULT_REGISTRY_SCHEMA,
+};
+pub use tenant::{Tenant, TENANT_SETTING};
+
+mod guard;
+pub use guard::{
+    Guard, GuardBuilder, GuardError, GuardMode, GuardStats, GuardedPool, DEFAULT_GUARD_CAPACITY,
+};

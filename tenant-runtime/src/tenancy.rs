@@ -1,0 +1,1028 @@
+//! [`Tenancy`]: the registry of tenants and the DDL that gives each one its
+//! partitions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use tenant_core::schema::{
+    qualified_name, quote_ident, quote_literal, sort_by_dependencies, TableSchema,
+    MAX_IDENTIFIER_BYTES,
+};
+use tenant_core::Config;
+
+use crate::catalog;
+use crate::id::validate_tenant_id;
+use crate::{Error, Tenant, TenantTable};
+
+/// The schema that holds the registry unless configured otherwise.
+pub const DEFAULT_REGISTRY_SCHEMA: &str = "tenancy";
+
+/// First key of every advisory lock the runtime takes (`'tena'`), so its locks
+/// do not collide with an application's own single-key advisory locks.
+const LOCK_CLASS: i32 = 0x7465_6e61;
+
+/// Where a tenant is in its life cycle, as recorded in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    /// Onboarded: its partitions exist and it can be used.
+    Active,
+    /// Offboarding started but has not finished (a crash, or a lock wait that
+    /// ran out): the tenant is already unknown to [`Tenancy::tenant`]; running
+    /// offboard again resumes.
+    Offboarding,
+}
+
+impl TenantState {
+    fn parse(text: &str) -> TenantState {
+        match text {
+            "active" => TenantState::Active,
+            _ => TenantState::Offboarding,
+        }
+    }
+
+    /// The registry's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Offboarding => "offboarding",
+        }
+    }
+}
+
+/// One row of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// The tenant id.
+    pub id: String,
+    /// The suffix of its partition names.
+    pub partition_suffix: String,
+    /// Its state.
+    pub state: TenantState,
+    /// When it was onboarded (PostgreSQL's text form of a `timestamptz`).
+    pub created_at: String,
+}
+
+/// What to do with a tenant's partitions when it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offboard {
+    /// Detach them and keep them as standalone archive tables (with a
+    /// `COMMENT` naming the tenant).
+    Keep,
+    /// Detach and drop them.
+    Drop,
+}
+
+/// The result of [`Tenancy::onboard`].
+#[derive(Debug, Clone)]
+pub struct OnboardOutcome {
+    /// The tenant's handle.
+    pub tenant: Tenant,
+    /// The partitions created by this call (unquoted names); empty when the
+    /// tenant was already fully onboarded.
+    pub created_partitions: Vec<String>,
+}
+
+/// Progress of [`Tenancy::sync`], reported after each tenant.
+#[derive(Debug, Clone)]
+pub struct SyncProgress {
+    /// Tenants processed so far.
+    pub done: usize,
+    /// Tenants to process.
+    pub total: usize,
+    /// The tenant just processed.
+    pub tenant: String,
+    /// Partitions created for it.
+    pub created: usize,
+}
+
+/// The result of [`Tenancy::sync`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Tenants checked.
+    pub tenants: usize,
+    /// Partitions created.
+    pub partitions_created: usize,
+}
+
+/// Builds a [`Tenancy`]: from [`TenantTable`] types, hand-made
+/// [`TableSchema`]s, or tables discovered in a database.
+#[derive(Debug)]
+pub struct TenancyBuilder {
+    config: Config,
+    tables: Vec<TableSchema>,
+    registry_schema: String,
+    lock_timeout: Duration,
+    retry_budget: Duration,
+    row_level_security: bool,
+    app_role: Option<String>,
+}
+
+impl TenancyBuilder {
+    /// Adds row-level security as a second wall: [`Tenancy::install`]
+    /// enables and forces it on every parent with a policy admitting only the
+    /// rows of the tenant set by [`Tenant::begin`], and onboarding puts the
+    /// same policy on each new partition. See
+    /// [`TableSchema::row_level_security_ddl`].
+    ///
+    /// Superusers and roles with BYPASSRLS skip every policy: connect the
+    /// application as a plain role (see [`app_role`](Self::app_role)).
+    pub fn row_level_security(mut self, enabled: bool) -> Self {
+        self.row_level_security = enabled;
+        self
+    }
+
+    /// A non-owner role for the application: [`Tenancy::install`] creates it
+    /// when missing (LOGIN, NOSUPERUSER, NOBYPASSRLS, no password: set one
+    /// with `ALTER ROLE`, or create the role yourself) and grants it
+    /// SELECT/INSERT/UPDATE/DELETE on every parent and partition and SELECT
+    /// on the registry; onboarding grants the same on new partitions.
+    pub fn app_role(mut self, role: impl Into<String>) -> Self {
+        self.app_role = Some(role.into());
+        self
+    }
+
+    /// Adds the table of a `#[derive(TenantTable)]` type.
+    pub fn table<T: TenantTable>(mut self) -> Self {
+        self.tables.push(T::schema());
+        self
+    }
+
+    /// Adds a table described by hand.
+    pub fn schema(mut self, table: TableSchema) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// Adds several tables described by hand.
+    pub fn schemas(mut self, tables: impl IntoIterator<Item = TableSchema>) -> Self {
+        self.tables.extend(tables);
+        self
+    }
+
+    /// Adds every table of the database LIST-partitioned by the tenant column
+    /// the configuration gives it (see [`Tenancy::discover`]).
+    pub async fn discover(mut self, pool: &PgPool) -> Result<Self, Error> {
+        let found = catalog::discover(pool, &self.config, &self.registry_schema).await?;
+        self.tables.extend(found);
+        Ok(self)
+    }
+
+    /// The schema of the registry table (default [`DEFAULT_REGISTRY_SCHEMA`]).
+    pub fn registry_schema(mut self, schema: impl Into<String>) -> Self {
+        self.registry_schema = schema.into();
+        self
+    }
+
+    /// How long one DDL statement may wait for a lock before it gives up and
+    /// the operation is retried (default 2 s). Short waits keep the
+    /// onboarding from sitting in a parent's lock queue.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long an operation keeps retrying after lock timeouts and
+    /// deadlocks, with exponential backoff, before it fails with
+    /// [`Error::LockTimeout`] (default 30 s).
+    pub fn retry_budget(mut self, budget: Duration) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// Checks the tables and builds the tenancy.
+    pub fn build(self) -> Result<Tenancy, Error> {
+        if self.registry_schema.is_empty() {
+            return Err(Error::Schema("the registry schema name is empty".into()));
+        }
+        if let Some(role) = &self.app_role {
+            if role.is_empty() || role.len() > MAX_IDENTIFIER_BYTES || role.contains('\0') {
+                return Err(Error::Schema(format!(
+                    "the application role name {role:?} is empty, longer than {MAX_IDENTIFIER_BYTES} bytes or holds a NUL"
+                )));
+            }
+        }
+        for (index, table) in self.tables.iter().enumerate() {
+            if table.name.is_empty() || table.tenant_column.is_empty() {
+                return Err(Error::Schema(format!(
+                    "table #{index} has an empty name or tenant column"
+                )));
+            }
+            if self.tables[..index]
+                .iter()
+                .any(|other| other.name == table.name && other.schema == table.schema)
+            {
+                return Err(Error::Schema(format!(
+                    "table {} is declared twice",
+                    table.qualified_name()
+                )));
+            }
+            for fk in &table.foreign_keys {
+                let known = self
+                    .tables
+                    .iter()
+                    .any(|other| other.name == fk.ref_table && other.schema == table.schema);
+                if !known {
+                    return Err(Error::Schema(format!(
+                        "{} references {}, which is not a tenant table of this tenancy",
+                        table.qualified_name(),
+                        qualified_name(table.schema.as_deref(), &fk.ref_table)
+                    )));
+                }
+                if fk.columns.len() != fk.ref_columns.len() || fk.columns.is_empty() {
+                    return Err(Error::Schema(format!(
+                        "a foreign key of {} has {} columns referencing {}",
+                        table.qualified_name(),
+                        fk.columns.len(),
+                        fk.ref_columns.len()
+                    )));
+                }
+            }
+        }
+        let tables: Vec<TableSchema> = sort_by_dependencies(&self.tables)
+            .into_iter()
+            .cloned()
+            .collect();
+        let registry = qualified_name(Some(&self.registry_schema), "tenants");
+        Ok(Tenancy {
+            inner: Arc::new(Inner {
+                config: self.config,
+                tables,
+                lock_timeout: self.lock_timeout,
+                retry_budget: self.retry_budget,
+                select_tenant: format!(
+                    "SELECT partition_suffix, state FROM {registry} WHERE id = $1"
+                ),
+                registry_sequence: qualified_name(
+                    Some(&self.registry_schema),
+                    "partition_suffix_seq",
+                ),
+                registry,
+                registry_schema: self.registry_schema,
+                registry_ready: AtomicBool::new(false),
+                cache: Mutex::new(HashMap::new()),
+                row_level_security: self.row_level_security,
+                app_role: self.app_role,
+            }),
+        })
+    }
+}
+
+/// The tenancy of one application: its tenant tables (LIST-partitioned
+/// parents) and the registry of tenants, with the operations that install,
+/// onboard and offboard. Cheap to clone; clones share the tenant cache.
+#[derive(Debug, Clone)]
+pub struct Tenancy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    /// Referenced tables before the tables that reference them.
+    tables: Vec<TableSchema>,
+    registry_schema: String,
+    registry: String,
+    registry_sequence: String,
+    select_tenant: String,
+    lock_timeout: Duration,
+    retry_budget: Duration,
+    registry_ready: AtomicBool,
+    cache: Mutex<HashMap<String, Tenant>>,
+    row_level_security: bool,
+    app_role: Option<String>,
+}
+
+/// Where one partition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartitionStatus {
+    Missing,
+    Attached {
+        detach_pending: bool,
+    },
+    /// Exists but is not a partition of the parent.
+    Standalone,
+}
+
+async fn partition_status(
+    connection: &mut PgConnection,
+    parent: &str,
+    partition: &str,
+) -> Result<PartitionStatus, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT c.oid IS NOT NULL AS exists, i.inhrelid IS NOT NULL AS attached, \
+                COALESCE(i.inhdetachpending, false) AS pending \
+           FROM (SELECT to_regclass($1) AS oid) c \
+           LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = to_regclass($2)",
+    )
+    .bind(partition)
+    .bind(parent)
+    .fetch_one(&mut *connection)
+    .await?;
+    let exists: bool = row.try_get("exists")?;
+    let attached: bool = row.try_get("attached")?;
+    let pending: bool = row.try_get("pending")?;
+    Ok(match (exists, attached) {
+        (false, _) => PartitionStatus::Missing,
+        (true, true) => PartitionStatus::Attached {
+            detach_pending: pending,
+        },
+        (true, false) => PartitionStatus::Standalone,
+    })
+}
+
+/// Turns "relation does not exist" from a registry query into
+/// [`Error::NotInstalled`].
+fn map_registry_error(schema: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Error::NotInstalled {
+            schema: schema.to_string(),
+        },
+        _ => Error::Database(error),
+    }
+}
+
+/// Runs DDL without preparing it (per-tenant DDL would only fill the
+/// connection's statement cache).
+async fn execute_ddl(connection: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+    tracing::debug!(sql, "tenancy ddl");
+    // A bare `&str` runs through the simple-query protocol: no prepared
+    // statement, no cache entry.
+    sqlx::Executor::execute(&mut *connection, sql).await?;
+    Ok(())
+}
+
+/// Retries an operation on lock timeouts, deadlocks and serialization
+/// failures, with exponential backoff and jitter, within a time budget.
+struct Retry {
+    operation: String,
+    started: Instant,
+    attempts: u32,
+    budget: Duration,
+}
+
+impl Retry {
+    fn new(operation: String, budget: Duration) -> Retry {
+        Retry {
+            operation,
+            started: Instant::now(),
+            attempts: 0,
+            budget,
+        }
+    }
+
+    /// Waits before the next attempt, or turns `error` into the final error.
+    async fn failed(&mut self, error: Error) -> Result<(), Error> {
+        self.attempts += 1;
+        let sql_error = match &error {
+            Error::Database(sql_error) if Error::is_transient(sql_error) => sql_error,
+            _ => return Err(error),
+        };
+        let elapsed = self.started.elapsed();
+        let exponent = self.attempts.min(6);
+        let ceiling = Duration::from_millis(20 << exponent).min(Duration::from_secs(1));
+        // Jitter spreads out contenders that timed out together.
+        let pause = ceiling.mul_f64(0.5 + fastrand::f64() * 0.5);
+        if elapsed + pause > self.budget {
+            return Err(Error::LockTimeout {
+                operation: self.operation.clone(),
+                attempts: self.attempts,
+                elapsed,
+                last: sql_error.to_string(),
+            });
+        }
+        tracing::info!(
+            operation = %self.operation,
+            attempt = self.attempts,
+            error = %sql_error,
+            "lock wait timed out; retrying after {pause:?}"
+        );
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+}
+
+impl Tenancy {
+    /// Starts a builder with `config` (which names the tenant column).
+    pub fn builder(config: Config) -> TenancyBuilder {
+        TenancyBuilder {
+            config,
+            tables: Vec::new(),
+            registry_schema: DEFAULT_REGISTRY_SCHEMA.to_string(),
+            lock_timeout: Duration::from_secs(2),
+            retry_budget: Duration::from_secs(30),
+            row_level_security: false,
+            app_role: None,
+        }
+    }
+
+    /// A tenancy over the given tables, with default settings.
+    pub fn from_schemas(
+        config: Config,
+        tables: impl IntoIterator<Item = TableSchema>,
+    ) -> Result<Tenancy, Error> {
+        Tenancy::builder(config).schemas(tables).build()
+    }
+
+    /// A tenancy over every table of the database that is LIST-partitioned
+    /// by a single column which the configuration names as that table's
+    /// tenant column; the registry schema is left out. Works on a database
+    /// the runtime has never seen (tables made with plain SQL).
+    pub async fn discover(pool: &PgPool, config: Config) -> Result<Tenancy, Error> {
+        Tenancy::builder(config).discover(pool).await?.build()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The tenant tables, referenced tables first.
+    pub fn tables(&self) -> &[TableSchema] {
+        &self.inner.tables
+    }
+
+    fn registry_ddl(&self) -> Vec<String> {
+        let inner = &self.inner;
+        vec![
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote_ident(&inner.registry_schema)
+            ),
+            format!("CREATE SEQUENCE IF NOT EXISTS {}", inner.registry_sequence),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n    \
+                 id text PRIMARY KEY,\n    \
+                 partition_suffix text NOT NULL UNIQUE,\n    \
+                 state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'offboarding')),\n    \
+                 created_at timestamptz NOT NULL DEFAULT now(),\n    \
+                 updated_at timestamptz NOT NULL DEFAULT now()\n)",
+                inner.registry
+            ),
+        ]
+    }
+
+    /// The statements [`install`](Self::install) runs, in order: the
+    /// registry, then each parent with its indexes (and its row-level
+    /// security, when enabled). All idempotent. Creating the application
+    /// role, when one is configured, is not listed: it depends on whether the
+    /// role exists.
+    pub fn install_ddl(&self) -> Vec<String> {
+        let mut statements = self.registry_ddl();
+        for table in &self.inner.tables {
+            statements.extend(table.parent_ddl());
+            if self.inner.row_level_security {
+                statements.extend(table.row_level_security_ddl());
+            }
+        }
+        if let Some(role) = &self.inner.app_role {
+            statements.extend(self.app_role_grants(role));
+        }
+        statements
+    }
+
+    /// Grants of the application role on the registry and every parent.
+    fn app_role_grants(&self, role: &str) -> Vec<String> {
+        let role = quote_ident(role);
+        let mut schemas: Vec<String> = vec![quote_ident(&self.inner.registry_schema)];
+        for table in &self.inner.tables {
+            let schema = quote_ident(table.schema.as_deref().unwrap_or("public"));
+            if !schemas.contains(&schema) {
+                schemas.push(schema);
+            }
+        }
+        let mut grants: Vec<String> = schemas
+            .iter()
+            .map(|schema| format!("GRANT USAGE ON SCHEMA {schema} TO {role}"))
+            .collect();
+        grants.push(format!("GRANT SELECT ON {} TO {role}", self.inner.registry));
+        for table in &self.inner.tables {
+            grants.push(format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}",
+                table.qualified_name()
+            ));
+        }
+        grants
+    }
+
+    /// Creates the application role when it does not exist yet.
+    async fn create_app_role(&self, pool: &PgPool, role: &str) -> Result<(), Error> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(role)
+                .fetch_one(pool)
+                .await?;
+        if exists {
+            return Ok(());
+        }
+        let create = format!(
+            "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+            quote_ident(role)
+        );
+        match sqlx::Executor::execute(pool, create.as_str()).await {
+            Ok(_) => Ok(()),
+            // Another installer created it between the check and here.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42710") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn run_locked_ddl(&self, pool: &PgPool, statements: &[String]) -> Result<(), Error> {
+        let mut transaction = pool.begin().await?;
+        // Concurrent `CREATE .. IF NOT EXISTS` of the same object can still
+        // fail on a catalog unique index: serialize installers.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind(LOCK_CLASS)
+            .execute(&mut *transaction)
+            .await?;
+        for statement in statements {
+            execute_ddl(&mut transaction, statement).await?;
+        }
+        transaction.commit().await?;
+        self.inner.registry_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Creates the registry and the parent tables (and their indexes) that do
+    /// not exist yet, in one transaction. Idempotent.
+    pub async fn install(&self, pool: &PgPool) -> Result<(), Error> {
+        if let Some(role) = &self.inner.app_role {
+            self.create_app_role(pool, role).await?;
+        }
+        self.run_locked_ddl(pool, &self.install_ddl()).await?;
+        tracing::info!(tables = self.inner.tables.len(), "tenancy installed");
+        Ok(())
+    }
+
+    async fn ensure_registry(&self, pool: &PgPool) -> Result<(), Error> {
+        if !self.inner.registry_ready.load(Ordering::Acquire) {
+            self.run_locked_ddl(pool, &self.registry_ddl()).await?;
+        }
+        Ok(())
+    }
+
+    fn lock_timeout_setting(&self) -> String {
+        format!("{}ms", self.inner.lock_timeout.as_millis().max(1))
+    }
+
+    /// Creates the tenant's partition of every parent that lacks one, and
+    /// records the tenant. Idempotent (a second call creates nothing) and
+    /// safe under concurrency (callers for the same tenant queue on an
+    /// advisory lock; the first does the work).
+    ///
+    /// No parent is locked in ACCESS EXCLUSIVE mode: each partition is
+    /// created standalone (`LIKE parent INCLUDING ALL`), given a CHECK that
+    /// implies its bound and its foreign keys, then attached (SHARE UPDATE
+    /// EXCLUSIVE on the parent, which running queries do not conflict with),
+    /// and the CHECK dropped. Everything runs in one transaction, so a
+    /// failure or a killed connection leaves nothing behind. Each lock wait
+    /// is bounded by the lock timeout and the whole is retried with backoff.
+    pub async fn onboard(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
+        validate_tenant_id(id)?;
+        self.ensure_registry(pool).await?;
+        let mut retry = Retry::new(format!("onboarding tenant {id:?}"), self.inner.retry_budget);
+        loop {
+            match self.onboard_once(pool, id).await {
+                Ok(outcome) => {
+                    if outcome.created_partitions.is_empty() {
+                        tracing::debug!(tenant = id, "tenant already onboarded");
+                    } else {
+                        tracing::info!(
+                            tenant = id,
+                            partitions = outcome.created_partitions.len(),
+                            "tenant onboarded"
+                        );
+                    }
+                    self.cache_put(outcome.tenant.clone());
+                    return Ok(outcome);
+                }
+                Err(error) => retry.failed(error).await?,
+            }
+        }
+    }
+
+    async fn onboard_once(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
+        let inner = &self.inner;
+        let mut transaction = pool.begin().await?;
+        // Wait for any other onboarding or offboarding of this tenant. This
+        // wait is not under lock_timeout: the holder is itself bounded.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(self.lock_timeout_setting())
+            .execute(&mut *transaction)
+            .await?;
+        let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
+            .bind(id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(map_registry_error(&self.inner.registry_schema))?;
+        let suffix = match existing {
+            Some((_, state)) if TenantState::parse(&state) == TenantState::Offboarding => {
+                return Err(Error::OffboardInProgress { id: id.to_string() });
+            }
+            Some((suffix, _)) => suffix,
+            None => {
+                let number: i64 = sqlx::query_scalar(&format!(
+                    "SELECT nextval({})",
+                    quote_literal(&inner.registry_sequence)
+                ))
+                .fetch_one(&mut *transaction)
+                .await?;
+                let suffix = format!("t{number}");
+                sqlx::query(&format!(
+                    "INSERT INTO {} (id, partition_suffix, state) VALUES ($1, $2, 'active')",
+                    inner.registry
+                ))
+                .bind(id)
+                .bind(&suffix)
+                .execute(&mut *transaction)
+                .await?;
+                suffix
+            }
+        };
+
+        let mut created = Vec::new();
+        for table in &inner.tables {
+            let parent = table.qualified_name();
+            let partition = table.qualified_partition_name(&suffix);
+            match partition_status(&mut transaction, &parent, &partition).await? {
+                PartitionStatus::Attached { .. } => continue,
+                PartitionStatus::Standalone => {
+                    return Err(Error::PartitionConflict {
+                        parent,
+                        table: partition,
+                    })
+                }
+                PartitionStatus::Missing => {}
+            }
+            let ddl = table.partition_ddl(&suffix, id);
+            for step in ddl.steps() {
+                execute_ddl(&mut transaction, step).await?;
+            }
+            // The partition is new and seen by no one else yet: securing it
+            // here takes no lock any other tenant waits on.
+            if inner.row_level_security {
+                for step in table.partition_row_level_security_ddl(&suffix) {
+                    execute_ddl(&mut transaction, &step).await?;
+                }
+            }
+            if let Some(role) = &inner.app_role {
+                let grant = format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}",
+                    table.qualified_partition_name(&suffix),
+                    quote_ident(role)
+                );
+                execute_ddl(&mut transaction, &grant).await?;
+            }
+            created.push(ddl.partition);
+        }
+        transaction.commit().await?;
+        Ok(OnboardOutcome {
+            tenant: Tenant::new(id, &suffix),
+            created_partitions: created,
+        })
+    }
+
+    /// Removes a tenant: marks it offboarding in the registry (from then on
+    /// it is unknown), detaches each of its partitions with `DETACH PARTITION
+    /// .. CONCURRENTLY` (no ACCESS EXCLUSIVE on the parents; referencing
+    /// tables first), keeps them as archive tables or drops them, and deletes
+    /// the registry row.
+    ///
+    /// `DETACH .. CONCURRENTLY` cannot run in a transaction, so this is a
+    /// resumable state machine rather than one transaction: after a crash or
+    /// a timeout, call `offboard` again and it carries on where it stopped
+    /// (finalizing an interrupted detach). An unknown tenant is
+    /// [`Error::UnknownTenant`].
+    ///
+    /// The cached handle is dropped from this `Tenancy` at once; other
+    /// processes' caches are not reached.
+    pub async fn offboard(&self, pool: &PgPool, id: &str, mode: Offboard) -> Result<(), Error> {
+        validate_tenant_id(id)?;
+        self.cache_remove(id);
+        // A dedicated connection: its session settings and session advisory
+        // lock die with it, and it is never handed back to the pool.
+        let mut connection = PoolConnection::<Postgres>::detach(pool.acquire().await?);
+        let result = self.offboard_on(&mut connection, id, mode).await;
+        self.cache_remove(id);
+        if result.is_ok() {
+            let _ = sqlx::Connection::close(connection).await;
+        }
+        result
+    }
+
+    async fn offboard_on(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        mode: Offboard,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        let mut retry = Retry::new(format!("offboarding tenant {id:?}"), inner.retry_budget);
+        execute_ddl(
+            connection,
+            &format!(
+                "SET lock_timeout = {}",
+                quote_literal(&self.lock_timeout_setting())
+            ),
+        )
+        .await?;
+        loop {
+            match sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+                .bind(LOCK_CLASS)
+                .bind(id)
+                .execute(&mut *connection)
+                .await
+            {
+                Ok(_) => break,
+                Err(error) => retry.failed(error.into()).await?,
+            }
+        }
+
+        let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
+            .bind(id)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(map_registry_error(&self.inner.registry_schema))?;
+        let Some((suffix, state)) = existing else {
+            return Err(Error::UnknownTenant { id: id.to_string() });
+        };
+        if TenantState::parse(&state) == TenantState::Active {
+            sqlx::query(&format!(
+                "UPDATE {} SET state = 'offboarding', updated_at = now() WHERE id = $1",
+                inner.registry
+            ))
+            .bind(id)
+            .execute(&mut *connection)
+            .await?;
+        } else {
+            tracing::info!(tenant = id, "resuming an interrupted offboarding");
+        }
+
+        let partitions: Vec<String> = inner
+            .tables
+            .iter()
+            .map(|t| t.qualified_partition_name(&suffix))
+            .collect();
+        // Referencing tables first: a referenced partition cannot leave while
+        // rows of an attached partition point into it.
+        for table in inner.tables.iter().rev() {
+            let parent = table.qualified_name();
+            let partition = table.qualified_partition_name(&suffix);
+            loop {
+                let step = match partition_status(connection, &parent, &partition).await {
+                    Ok(PartitionStatus::Attached { detach_pending }) => {
+                        let how = if detach_pending {
+                            "FINALIZE"
+                        } else {
+                            "CONCURRENTLY"
+                        };
+                        execute_ddl(
+                            connection,
+                            &format!("ALTER TABLE {parent} DETACH PARTITION {partition} {how}"),
+                        )
+                        .await
+                    }
+                    Ok(_) => break,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = step {
+                    retry.failed(error.into()).await?;
+                }
+            }
+            // Foreign keys declared on a parent stay on the detached table,
+            // still pointing at the referenced parent, which no longer holds
+            // this tenant's rows: drop them (keys between the tenant's own
+            // partitions stay and keep the archive consistent).
+            loop {
+                match self
+                    .drop_outside_foreign_keys(connection, &partition, &partitions)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error) => retry.failed(error.into()).await?,
+                }
+            }
+        }
+
+        let existing: Vec<&String> = {
+            let mut existing = Vec::new();
+            for partition in &partitions {
+                let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(partition)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                if exists {
+                    existing.push(partition);
+                }
+            }
+            existing
+        };
+        loop {
+            let step = match mode {
+                Offboard::Drop if !existing.is_empty() => {
+                    let list: Vec<&str> = existing.iter().map(|s| s.as_str()).collect();
+                    execute_ddl(
+                        connection,
+                        &format!("DROP TABLE IF EXISTS {}", list.join(", ")),
+                    )
+                    .await
+                }
+                Offboard::Drop => Ok(()),
+                Offboard::Keep => {
+                    let comment = quote_literal(&format!("tenancy archive of tenant {id}"));
+                    let mut result = Ok(());
+                    for partition in &existing {
+                        result = execute_ddl(
+                            connection,
+                            &format!("COMMENT ON TABLE {partition} IS {comment}"),
+                        )
+                        .await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    result
+                }
+            };
+            match step {
+                Ok(()) => break,
+                Err(error) => retry.failed(error.into()).await?,
+            }
+        }
+
+        sqlx::query(&format!("DELETE FROM {} WHERE id = $1", inner.registry))
+            .bind(id)
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(id)
+            .execute(&mut *connection)
+            .await?;
+        tracing::info!(tenant = id, ?mode, "tenant offboarded");
+        Ok(())
+    }
+
+    /// Drops the top-level foreign keys of a detached partition that point
+    /// outside the tenant's own partitions (their per-partition clones,
+    /// `conparentid <> 0`, cannot be dropped alone and go with them).
+    async fn drop_outside_foreign_keys(
+        &self,
+        connection: &mut PgConnection,
+        partition: &str,
+        own_partitions: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT conname::text FROM pg_constraint \
+              WHERE conrelid = to_regclass($1) AND contype = 'f' AND conparentid = 0 \
+                AND NOT confrelid = ANY (ARRAY(SELECT to_regclass(p) FROM unnest($2::text[]) p \
+                                               WHERE to_regclass(p) IS NOT NULL))",
+        )
+        .bind(partition)
+        .bind(own_partitions)
+        .fetch_all(&mut *connection)
+        .await?;
+        for name in names {
+            execute_ddl(
+                connection,
+                &format!(
+                    "ALTER TABLE {partition} DROP CONSTRAINT IF EXISTS {}",
+                    quote_ident(&name)
+                ),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the missing partitions of every active tenant, for every
+    /// parent (after a table was added to the tenancy), reporting progress
+    /// after each tenant.
+    pub async fn sync(
+        &self,
+        pool: &PgPool,
+        mut progress: impl FnMut(&SyncProgress),
+    ) -> Result<SyncReport, Error> {
+        self.ensure_registry(pool).await?;
+        let tenants: Vec<String> = self
+            .list(pool)
+            .await?
+            .into_iter()
+            .filter(|t| t.state == TenantState::Active)
+            .map(|t| t.id)
+            .collect();
+        let mut report = SyncReport::default();
+        let total = tenants.len();
+        for (index, id) in tenants.into_iter().enumerate() {
+            let created = match self.onboard(pool, &id).await {
+                Ok(outcome) => outcome.created_partitions.len(),
+                // Offboarded meanwhile: nothing to do.
+                Err(Error::OffboardInProgress { .. }) => 0,
+                Err(error) => return Err(error),
+            };
+            report.tenants += 1;
+            report.partitions_created += created;
+            progress(&SyncProgress {
+                done: index + 1,
+                total,
+                tenant: id,
+                created,
+            });
+        }
+        tracing::info!(
+            tenants = report.tenants,
+            partitions = report.partitions_created,
+            "tenancy synced"
+        );
+        Ok(report)
+    }
+
+    /// The handle of an active tenant, from the cache or the registry.
+    /// A tenant never onboarded, offboarded or being offboarded is
+    /// [`Error::UnknownTenant`].
+    pub async fn tenant(&self, pool: &PgPool, id: &str) -> Result<Tenant, Error> {
+        validate_tenant_id(id)?;
+        if let Some(tenant) = self.cache_get(id) {
+            return Ok(tenant);
+        }
+        let found: Option<(String, String)> = sqlx::query_as(&self.inner.select_tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_registry_error(&self.inner.registry_schema))?;
+        match found {
+            Some((suffix, state)) if TenantState::parse(&state) == TenantState::Active => {
+                let tenant = Tenant::new(id, &suffix);
+                self.cache_put(tenant.clone());
+                Ok(tenant)
+            }
+            _ => Err(Error::UnknownTenant { id: id.to_string() }),
+        }
+    }
+
+    /// Every tenant in the registry, ordered by id.
+    pub async fn list(&self, pool: &PgPool) -> Result<Vec<TenantRecord>, Error> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, partition_suffix, state, created_at::text FROM {} ORDER BY id",
+            self.inner.registry
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(map_registry_error(&self.inner.registry_schema))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, partition_suffix, state, created_at)| TenantRecord {
+                id,
+                partition_suffix,
+                state: TenantState::parse(&state),
+                created_at,
+            })
+            .collect())
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tenant>> {
+        // The map stays consistent even if a holder panicked.
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache_get(&self, id: &str) -> Option<Tenant> {
+        self.cache().get(id).cloned()
+    }
+
+    fn cache_put(&self, tenant: Tenant) {
+        self.cache().insert(tenant.id().to_string(), tenant);
+    }
+
+    fn cache_remove(&self, id: &str) {
+        self.cache().remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[allow(dead_code, clippy::diverging_sub_expression)]
+    fn futures_are_send(tenancy: Tenancy, pool: PgPool) {
+        assert_send(tenancy.onboard(&pool, "x"));
+        assert_send(tenancy.offboard(&pool, "x", Offboard::Keep));
+        assert_send(tenancy.sync(&pool, |_| {}));
+        assert_send(tenancy.tenant(&pool, "x"));
+        assert_send(tenancy.list(&pool));
+        assert_send(tenancy.install(&pool));
+        assert_send(Tenancy::discover(&pool, Config::default()));
+    }
+}

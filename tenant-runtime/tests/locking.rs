@@ -1,0 +1,276 @@
+//! Onboarding does not wait for, or block, the queries of other tenants.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use support::*;
+use tenant_runtime::tenant_core::schema::partition_name;
+use tenant_runtime::Offboard;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SeenLock {
+    pid: i32,
+    relation: String,
+    mode: String,
+    granted: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_reader_of_tenant_a_does_not_delay_onboarding_tenant_b() {
+    let (db, tenancy) = installed(10).await;
+    tenancy.onboard(&db.pool, "tenant-a").await.unwrap();
+    insert_rows(&db, "tenant-a", 1).await;
+
+    // A transaction that has read tenant A through every parent, then sleeps 20 s.
+    let mut reader = db.connect().await;
+    let reader_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "BEGIN; \
+         SELECT count(*) FROM forms WHERE tenant_id = 'tenant-a'; \
+         SELECT count(*) FROM form_submissions WHERE tenant_id = 'tenant-a'; \
+         SELECT count(*) FROM follow_ups WHERE tenant_id = 'tenant-a'",
+    )
+    .execute(&mut reader)
+    .await
+    .unwrap();
+    let reader_started = Instant::now();
+    let sleeper = tokio::spawn(async move {
+        // (`Executor::execute` with a `&str`: a spawned `raw_sql` future is
+        // not `Send` in sqlx 0.8.)
+        sqlx::Executor::execute(&mut reader, "SELECT pg_sleep(20)")
+            .await
+            .expect("the reader's sleep");
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM forms WHERE tenant_id = 'tenant-a'")
+                .fetch_one(&mut reader)
+                .await
+                .expect("the reader's last query");
+        sqlx::Executor::execute(&mut reader, "COMMIT")
+            .await
+            .unwrap();
+        reader.close().await.ok();
+        count
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Record every relation lock on the parents, by anyone but the reader.
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let stop = stop.clone();
+        let mut connection = db.connect().await;
+        tokio::spawn(async move {
+            let mut seen: Vec<SeenLock> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(
+                    "SELECT pid, relation::regclass::text, mode, granted FROM pg_locks \
+                      WHERE locktype = 'relation' AND pid <> pg_backend_pid() AND pid <> $1 \
+                        AND relation IN ('forms'::regclass, 'form_submissions'::regclass, \
+                                         'follow_ups'::regclass)",
+                )
+                .bind(reader_pid)
+                .fetch_all(&mut connection)
+                .await
+                .expect("pg_locks");
+                for (pid, relation, mode, granted) in rows {
+                    let lock = SeenLock {
+                        pid,
+                        relation,
+                        mode,
+                        granted,
+                    };
+                    if !seen.contains(&lock) {
+                        seen.push(lock);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            seen
+        })
+    };
+    // Tenant A's queries keep running meanwhile.
+    let queries = {
+        let stop = stop.clone();
+        let pool = db.pool.clone();
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let mut count = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let rows: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM forms f JOIN form_submissions s \
+                        ON s.tenant_id = f.tenant_id AND s.form_id = f.id \
+                      WHERE f.tenant_id = 'tenant-a'",
+                )
+                .fetch_one(&pool)
+                .await
+                .expect("tenant A query");
+                assert_eq!(rows, 1);
+                slowest = slowest.max(started.elapsed());
+                count += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (count, slowest)
+        })
+    };
+
+    let started = Instant::now();
+    let onboarded = tenancy.onboard(&db.pool, "tenant-b").await.unwrap();
+    let onboard_b = started.elapsed();
+    assert_eq!(onboarded.created_partitions.len(), 3);
+
+    // A second onboarding made to stop mid-way for a moment (a SHARE lock on
+    // the last parent), so the monitor surely sees the locks it holds.
+    let mut staller = db.connect().await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE follow_ups IN SHARE MODE")
+        .execute(&mut staller)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sqlx::Executor::execute(&mut staller, "ROLLBACK")
+            .await
+            .unwrap();
+    });
+    let started = Instant::now();
+    tenancy.onboard(&db.pool, "tenant-c").await.unwrap();
+    let onboard_c = started.elapsed();
+    release.await.unwrap();
+    insert_rows(&db, "tenant-b", 2).await;
+    insert_rows(&db, "tenant-c", 3).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let seen = monitor.await.unwrap();
+    let (query_count, slowest_query) = queries.await.unwrap();
+    let reader_still_sleeping = !sleeper.is_finished();
+
+    println!("onboard B {onboard_b:?}, C {onboard_c:?}; {query_count} tenant A queries, slowest {slowest_query:?}");
+    println!("locks seen on parents: {seen:#?}");
+    assert!(reader_still_sleeping, "the reader finished early");
+    assert!(
+        reader_started.elapsed() < Duration::from_secs(15),
+        "onboarding took as long as the reader's sleep"
+    );
+    assert!(
+        onboard_b < Duration::from_secs(3),
+        "onboarding B took {onboard_b:?}"
+    );
+    assert!(
+        onboard_c < Duration::from_secs(4),
+        "onboarding C took {onboard_c:?}"
+    );
+    assert!(query_count >= 5, "tenant A ran only {query_count} queries");
+    assert!(
+        slowest_query < Duration::from_secs(1),
+        "a tenant A query took {slowest_query:?}"
+    );
+    let exclusive: Vec<&SeenLock> = seen
+        .iter()
+        .filter(|lock| lock.mode == "AccessExclusiveLock")
+        .collect();
+    assert!(
+        exclusive.is_empty(),
+        "ACCESS EXCLUSIVE on a parent: {exclusive:?}"
+    );
+    assert!(
+        seen.iter().any(|lock| lock.relation == "forms"
+            && lock.mode == "ShareUpdateExclusiveLock"
+            && lock.granted),
+        "the monitor never saw the onboarding's ATTACH lock: {seen:?}"
+    );
+
+    // The reader's transaction survives and still sees tenant A only.
+    assert_eq!(sleeper.await.expect("reader"), 1);
+}
+
+/// Records every relation lock taken on `relations` by anyone but
+/// `ignored_pid`, until `stop` is set.
+async fn spawn_lock_monitor(
+    db: &TestDb,
+    relations: Vec<String>,
+    ignored_pid: i32,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<SeenLock>> {
+    let mut connection = db.connect().await;
+    tokio::spawn(async move {
+        let mut seen: Vec<SeenLock> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(
+                "SELECT pid, relation::regclass::text, mode, granted FROM pg_locks \
+                  WHERE locktype = 'relation' AND pid <> pg_backend_pid() AND pid <> $1 \
+                    AND relation = ANY (ARRAY(SELECT to_regclass(r) FROM unnest($2::text[]) r))",
+            )
+            .bind(ignored_pid)
+            .bind(&relations)
+            .fetch_all(&mut connection)
+            .await
+            .expect("pg_locks");
+            for (pid, relation, mode, granted) in rows {
+                let lock = SeenLock {
+                    pid,
+                    relation,
+                    mode,
+                    granted,
+                };
+                if !seen.contains(&lock) {
+                    seen.push(lock);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        seen
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offboarding_takes_no_access_exclusive_lock_on_parents_or_other_tenants() {
+    let (db, tenancy) = installed(10).await;
+    let mut suffixes = Vec::new();
+    for (n, id) in ["stays", "dropped", "kept"].iter().enumerate() {
+        let outcome = tenancy.onboard(&db.pool, id).await.unwrap();
+        suffixes.push(outcome.tenant.partition_suffix().to_string());
+        insert_rows(&db, id, n as i64).await;
+    }
+    let parents = ["forms", "form_submissions", "follow_ups"];
+    let mut watched: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
+    watched.extend(parents.iter().map(|p| partition_name(p, &suffixes[0])));
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = spawn_lock_monitor(&db, watched, 0, stop.clone()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tenancy
+        .offboard(&db.pool, "dropped", Offboard::Drop)
+        .await
+        .unwrap();
+    tenancy
+        .offboard(&db.pool, "kept", Offboard::Keep)
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let seen = monitor.await.unwrap();
+    println!("locks seen while offboarding: {seen:#?}");
+    let exclusive: Vec<&SeenLock> = seen
+        .iter()
+        .filter(|lock| lock.mode == "AccessExclusiveLock")
+        .collect();
+    assert!(
+        exclusive.is_empty(),
+        "ACCESS EXCLUSIVE on a parent or on another tenant's partition: {exclusive:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|lock| lock.mode == "ShareUpdateExclusiveLock" && lock.granted),
+        "the monitor never saw a DETACH CONCURRENTLY lock: {seen:?}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM forms").await, 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'stays'")
+            .await,
+        1
+    );
+}

@@ -1,0 +1,239 @@
+//! Test support: a throw-away database per test, and the seed's tables.
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use tenant_runtime::tenant_core::schema::{ColumnDef, ForeignKey, TableSchema};
+use tenant_runtime::tenant_core::Config;
+use tenant_runtime::Tenancy;
+
+/// The server the tests use.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database created for one test, dropped (WITH (FORCE)) when this value
+/// is dropped, also when the test panics.
+pub struct TestDb {
+    /// Pool on the test database.
+    pub pool: PgPool,
+    /// Connect options for the test database.
+    pub options: PgConnectOptions,
+    /// The database's name.
+    pub name: String,
+}
+
+impl TestDb {
+    /// Creates `tenant_test_<random>` and a pool of `max_connections` on it.
+    /// Panics (failing the test loudly) when PostgreSQL is unreachable.
+    pub async fn new(max_connections: u32) -> TestDb {
+        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        let name = format!("tenant_test_{:016x}", fastrand_u64());
+        let mut connection = admin
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable: {e}", admin_url()));
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .expect("create test database");
+        connection.close().await.ok();
+        let options = admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await
+            .expect("connect to test database");
+        TestDb {
+            pool,
+            options,
+            name,
+        }
+    }
+
+    /// A fresh connection outside the pool.
+    pub async fn connect(&self) -> PgConnection {
+        self.options.connect().await.expect("connect")
+    }
+
+    /// Runs SQL (several statements allowed) on the pool.
+    pub async fn exec(&self, sql: &str) {
+        sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// One i64 from a query.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    // Unique across parallel tests and processes.
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot block on itself:
+        // use a thread with its own runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let admin = PgConnectOptions::from_str(&admin_url()).ok()?;
+                let mut connection = admin.connect().await.ok()?;
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut connection)
+                    .await
+                    .ok()?;
+                connection.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+fn column(name: &str, sql_type: &str, nullable: bool, default: Option<&str>) -> ColumnDef {
+    ColumnDef {
+        name: name.into(),
+        sql_type: sql_type.into(),
+        nullable,
+        default: default.map(Into::into),
+    }
+}
+
+/// `forms`.
+pub fn forms() -> TableSchema {
+    TableSchema {
+        schema: None,
+        name: "forms".into(),
+        tenant_column: "tenant_id".into(),
+        columns: vec![
+            column("tenant_id", "text", false, None),
+            column("id", "bigint", false, None),
+            column("title", "text", false, None),
+            column("created_at", "timestamptz", false, Some("now()")),
+        ],
+        primary_key: vec!["id".into()],
+        unique: vec![vec!["title".into()]],
+        indexes: vec![vec!["created_at".into()]],
+        foreign_keys: vec![],
+    }
+}
+
+/// `form_submissions`, referencing `forms`.
+pub fn form_submissions() -> TableSchema {
+    TableSchema {
+        schema: None,
+        name: "form_submissions".into(),
+        tenant_column: "tenant_id".into(),
+        columns: vec![
+            column("tenant_id", "text", false, None),
+            column("id", "bigint", false, None),
+            column("form_id", "bigint", false, None),
+            column("payload", "text", true, None),
+        ],
+        primary_key: vec!["id".into()],
+        unique: vec![],
+        indexes: vec![vec!["form_id".into()]],
+        foreign_keys: vec![ForeignKey {
+            columns: vec!["form_id".into()],
+            ref_table: "forms".into(),
+            ref_columns: vec!["id".into()],
+        }],
+    }
+}
+
+/// `follow_ups`, referencing `form_submissions`.
+pub fn follow_ups() -> TableSchema {
+    TableSchema {
+        schema: None,
+        name: "follow_ups".into(),
+        tenant_column: "tenant_id".into(),
+        columns: vec![
+            column("tenant_id", "text", false, None),
+            column("id", "bigint", false, None),
+            column("submission_id", "bigint", false, None),
+            column("note", "text", true, None),
+        ],
+        primary_key: vec!["id".into()],
+        unique: vec![],
+        indexes: vec![],
+        foreign_keys: vec![ForeignKey {
+            columns: vec!["submission_id".into()],
+            ref_table: "form_submissions".into(),
+            ref_columns: vec!["id".into()],
+        }],
+    }
+}
+
+/// A tenancy over the three seed tables (declared out of order on purpose).
+pub fn seed_tenancy() -> Tenancy {
+    Tenancy::builder(Config::default())
+        .schema(follow_ups())
+        .schema(forms())
+        .schema(form_submissions())
+        .lock_timeout(Duration::from_millis(500))
+        .build()
+        .expect("seed tenancy")
+}
+
+/// A database with the seed tenancy installed.
+pub async fn installed(max_connections: u32) -> (TestDb, Tenancy) {
+    let db = TestDb::new(max_connections).await;
+    let tenancy = seed_tenancy();
+    tenancy.install(&db.pool).await.expect("install");
+    (db, tenancy)
+}
+
+/// Number of partitions attached to `parent`.
+pub async fn partition_count(db: &TestDb, parent: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass($1)")
+        .bind(parent)
+        .fetch_one(&db.pool)
+        .await
+        .expect("partition count")
+}
+
+/// Inserts one form, submission and follow-up of `tenant` through the parents.
+pub async fn insert_rows(db: &TestDb, tenant: &str, id: i64) {
+    for sql in [
+        "INSERT INTO forms (tenant_id, id, title) VALUES ($1, $2, 'form ' || $2)",
+        "INSERT INTO form_submissions (tenant_id, id, form_id) VALUES ($1, $2, $2)",
+        "INSERT INTO follow_ups (tenant_id, id, submission_id) VALUES ($1, $2, $2)",
+    ] {
+        sqlx::query(sql)
+            .bind(tenant)
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} for {tenant:?}: {e}"));
+    }
+}
