@@ -1,0 +1,296 @@
+//! `tenant check`: analyse SQL files (or stdin) and report every reference to
+//! a tenant table that is not restricted to the requesting tenant.
+//!
+//! Each file is analysed as one SQL text (several statements allowed), so the
+//! reported positions are the file's own line:column.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use tenant_core::diagnostic::{render_parse_error, render_violation};
+use tenant_core::{Analysis, Analyzer, Binding, Config, ParseError, Position, Violation};
+
+/// Exit status when every statement is accepted.
+const EXIT_OK: u8 = 0;
+/// Exit status when at least one statement has a violation.
+const EXIT_VIOLATION: u8 = 1;
+/// Exit status when some input could not be checked (unreadable, not UTF-8,
+/// does not parse).
+const EXIT_ERROR: u8 = 2;
+
+/// The name shown for standard input.
+const STDIN_NAME: &str = "<stdin>";
+
+/// Arguments of `tenant check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Lenient binding (for SQL written elsewhere): any single parameter or
+    /// literal compared with the tenant column binds, instead of `$tenant`
+    /// only.
+    #[arg(long)]
+    any_binding: bool,
+
+    /// SQL files to check; none, or `-`, reads standard input.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+/// How `tenant check` prints its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// rustc-style diagnostics with a caret under each offending reference.
+    Human,
+    /// One JSON array with an object per statement.
+    Json,
+}
+
+/// One statement in the JSON output.
+#[derive(Debug, Serialize)]
+struct StatementReport<'a> {
+    file: &'a str,
+    /// The statement's SQL text; the whole file when it does not parse.
+    statement: &'a str,
+    /// Where the statement starts in the file.
+    line: usize,
+    column: usize,
+    ok: bool,
+    violations: Vec<ViolationReport<'a>>,
+}
+
+/// One violation (or parse error, with rule `parse-error`) in the JSON output.
+#[derive(Debug, Serialize)]
+struct ViolationReport<'a> {
+    table: Option<&'a str>,
+    alias: Option<&'a str>,
+    rule: &'a str,
+    message: &'a str,
+    fix: &'a str,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> ViolationReport<'a> {
+    fn from_violation(v: &'a Violation) -> Self {
+        ViolationReport {
+            table: v.table.as_deref(),
+            alias: v.alias.as_deref(),
+            rule: v.rule.name(),
+            message: &v.message,
+            fix: &v.fix,
+            line: v.position.line,
+            column: v.position.column,
+        }
+    }
+
+    fn from_parse_error(e: &'a ParseError, sql: &str) -> Self {
+        let position = e.position.unwrap_or_else(|| Position::at(sql, 0));
+        ViolationReport {
+            table: None,
+            alias: None,
+            rule: "parse-error",
+            message: &e.message,
+            fix: "correct the SQL so PostgreSQL can parse it",
+            line: position.line,
+            column: position.column,
+        }
+    }
+}
+
+/// The outcome of one input.
+enum Outcome {
+    /// The input could not be read; the message is for stderr.
+    Unreadable(String),
+    /// PostgreSQL could not parse it.
+    ParseError { sql: String, error: ParseError },
+    /// Analysed.
+    Analysed(Analysis),
+}
+
+/// Runs `tenant check` and returns the exit status.
+pub fn run(args: &CheckArgs, config: Config) -> u8 {
+    let binding = if args.any_binding {
+        Binding::Lenient
+    } else {
+        Binding::Strict
+    };
+    let analyzer = Analyzer::new(config).with_binding(binding);
+
+    let inputs: Vec<String> = if args.files.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        args.files
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    };
+
+    let mut results = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let (origin, text) = if input == "-" {
+            (STDIN_NAME.to_string(), read_stdin())
+        } else {
+            (input.clone(), read_file(input))
+        };
+        let outcome = match text {
+            Err(message) => Outcome::Unreadable(message),
+            Ok(sql) => match analyzer.analyze(&sql) {
+                Ok(analysis) => Outcome::Analysed(analysis),
+                Err(error) => Outcome::ParseError { sql, error },
+            },
+        };
+        results.push((origin, outcome));
+    }
+
+    let status = results
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            Outcome::Unreadable(_) | Outcome::ParseError { .. } => EXIT_ERROR,
+            Outcome::Analysed(a) if a.is_ok() => EXIT_OK,
+            Outcome::Analysed(_) => EXIT_VIOLATION,
+        })
+        .max()
+        .unwrap_or(EXIT_OK);
+
+    for (_, outcome) in &results {
+        if let Outcome::Unreadable(message) = outcome {
+            eprintln!("error: {message}");
+        }
+    }
+    let output = match args.format {
+        Format::Human => human(&results),
+        Format::Json => json(&results),
+    };
+    write_stdout(&output);
+    status
+}
+
+/// rustc-style output: every violation and parse error, then a summary.
+fn human(results: &[(String, Outcome)]) -> String {
+    let mut out = String::new();
+    let mut statements = 0;
+    let mut rejected = 0;
+    let mut violations = 0;
+    let mut unparsable = 0;
+    for (origin, outcome) in results {
+        match outcome {
+            Outcome::Unreadable(_) => {}
+            Outcome::ParseError { sql, error } => {
+                unparsable += 1;
+                out.push_str(&render_parse_error(origin, sql, error));
+                out.push('\n');
+            }
+            Outcome::Analysed(analysis) => {
+                statements += analysis.statements.len();
+                for statement in &analysis.statements {
+                    if !statement.is_ok() {
+                        rejected += 1;
+                    }
+                    for v in &statement.violations {
+                        violations += 1;
+                        out.push_str(&render_violation(origin, &analysis.original_sql, v));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut summary = format!(
+        "checked {}: {} accepted",
+        plural(statements, "statement"),
+        statements - rejected
+    );
+    if rejected > 0 {
+        summary.push_str(&format!(
+            ", {} rejected ({})",
+            rejected,
+            plural(violations, "violation")
+        ));
+    }
+    if unparsable > 0 {
+        summary.push_str(&format!(
+            ", {} that PostgreSQL cannot parse",
+            plural(unparsable, "input")
+        ));
+    }
+    out.push_str(&summary);
+    out.push('\n');
+    out
+}
+
+/// A JSON array with one object per statement (per input that does not
+/// parse: one object for the whole text with a `parse-error` violation).
+fn json(results: &[(String, Outcome)]) -> String {
+    let mut reports = Vec::new();
+    for (origin, outcome) in results {
+        match outcome {
+            Outcome::Unreadable(_) => {}
+            Outcome::ParseError { sql, error } => reports.push(StatementReport {
+                file: origin,
+                statement: sql,
+                line: 1,
+                column: 1,
+                ok: false,
+                violations: vec![ViolationReport::from_parse_error(error, sql)],
+            }),
+            Outcome::Analysed(analysis) => {
+                for statement in &analysis.statements {
+                    reports.push(StatementReport {
+                        file: origin,
+                        statement: &statement.text,
+                        line: statement.position.line,
+                        column: statement.position.column,
+                        ok: statement.is_ok(),
+                        violations: statement
+                            .violations
+                            .iter()
+                            .map(ViolationReport::from_violation)
+                            .collect(),
+                    });
+                }
+            }
+        }
+    }
+    // Serialising plain structs of strings and numbers cannot fail.
+    let mut text = serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".into());
+    text.push('\n');
+    text
+}
+
+fn read_file(path: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read {path}: not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_stdin() -> Result<String, String> {
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {STDIN_NAME}: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read {STDIN_NAME}: not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Writes the report; a closed pipe (`tenant check | head`) is not an error.
+fn write_stdout(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
