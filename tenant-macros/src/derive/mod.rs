@@ -1,0 +1,593 @@
+//! `#[derive(TenantTable)]`: a struct becomes a LIST-partitioned tenant
+//! table with typed CRUD whose SQL is checked by the analyzer at compile time.
+//!
+//! Structure after serde_derive: [`ast`] reads the input, [`attr`] the
+//! `#[tenant(...)]` attributes, [`check`] validates against `tenancy.toml`,
+//! and every error goes to one [`ctxt::Ctxt`]. On error the derive still emits
+//! the trait impl and method stubs with `unreachable!()` bodies (thiserror's
+//! fallback), so one mistake yields one error, not one per use of the type.
+
+pub mod ast;
+pub mod attr;
+pub mod check;
+pub mod ctxt;
+pub mod types;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::DeriveInput;
+use tenant_core::Analyzer;
+
+use crate::config::LoadedConfig;
+use ast::Container;
+use check::Model;
+use ctxt::Ctxt;
+
+/// Expands `#[derive(TenantTable)]`.
+pub fn expand(input: TokenStream, loaded: &LoadedConfig) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    let cx = Ctxt::new();
+    let Some(container) = Container::from_ast(&cx, &input) else {
+        return match cx.check() {
+            Ok(()) => TokenStream::new(),
+            Err(error) => error.to_compile_error(),
+        };
+    };
+    let model = check::check(&cx, &container, loaded);
+    let statements = if cx.has_errors() {
+        None
+    } else {
+        Some(Statements::build(&cx, &model, loaded))
+    };
+    match cx.check() {
+        Ok(()) => generate(&model, statements.as_ref(), loaded),
+        Err(error) => {
+            let errors = error.to_compile_error();
+            let fallback = generate(&model, None, loaded);
+            quote! { #errors #fallback }
+        }
+    }
+}
+
+/// Quotes an identifier for PostgreSQL (always: field names such as `order`
+/// or `userId` would otherwise be keywords or folded to lower case).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The CRUD statements, as sent to PostgreSQL (`$tenant` already rewritten
+/// to the last parameter), each accepted by the analyzer.
+#[derive(Debug, Default)]
+pub struct Statements {
+    /// `INSERT` of every column.
+    pub insert: Option<String>,
+    /// `SELECT` by primary key.
+    pub find: Option<String>,
+    /// `UPDATE` of every non-key column by primary key.
+    pub update: Option<String>,
+    /// `DELETE` by primary key.
+    pub delete: Option<String>,
+    /// `SELECT` of every row of the tenant.
+    pub list: Option<String>,
+}
+
+impl Statements {
+    /// The statements with `$tenant`, before analysis.
+    pub fn sources(model: &Model) -> Option<[(&'static str, Option<String>); 5]> {
+        let key = quote_ident(&model.columns[model.key?].name);
+        let table = match &model.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&model.table)),
+            None => quote_ident(&model.table),
+        };
+        let all: Vec<String> = model.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let select_list = all.join(", ");
+        let mut n = 0;
+        let values: Vec<String> = (0..model.columns.len())
+            .map(|i| {
+                if Some(i) == model.key {
+                    "$tenant".to_string()
+                } else {
+                    n += 1;
+                    format!("${n}")
+                }
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            all.join(", "),
+            values.join(", ")
+        );
+        let pk_where = |first: usize| -> String {
+            model
+                .primary_key
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    format!(
+                        " AND {} = ${}",
+                        quote_ident(&model.columns[c].name),
+                        first + i
+                    )
+                })
+                .collect()
+        };
+        let has_pk = !model.primary_key.is_empty();
+        let find = has_pk.then(|| {
+            format!(
+                "SELECT {select_list} FROM {table} WHERE {key} = $tenant{}",
+                pk_where(1)
+            )
+        });
+        let settable = settable_columns(model);
+        let update = (has_pk && !settable.is_empty()).then(|| {
+            let sets: Vec<String> = settable
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| format!("{} = ${}", quote_ident(&model.columns[c].name), i + 1))
+                .collect();
+            format!(
+                "UPDATE {table} SET {} WHERE {key} = $tenant{}",
+                sets.join(", "),
+                pk_where(settable.len() + 1)
+            )
+        });
+        let delete = (has_pk && !model.forbid_delete)
+            .then(|| format!("DELETE FROM {table} WHERE {key} = $tenant{}", pk_where(1)));
+        let order: Vec<String> = model
+            .primary_key
+            .iter()
+            .map(|&c| quote_ident(&model.columns[c].name))
+            .collect();
+        let list = format!(
+            "SELECT {select_list} FROM {table} WHERE {key} = $tenant{}",
+            if order.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", order.join(", "))
+            }
+        );
+        Some([
+            ("insert", Some(insert)),
+            ("find", find),
+            ("update", update),
+            ("delete", delete),
+            ("list", Some(list)),
+        ])
+    }
+
+    /// Builds the statements and runs each through the analyzer; a refusal
+    /// is a bug in this crate and is reported as such.
+    fn build(cx: &Ctxt, model: &Model, loaded: &LoadedConfig) -> Statements {
+        let mut out = Statements::default();
+        let Some(sources) = Statements::sources(model) else {
+            return out;
+        };
+        let analyzer = Analyzer::new(loaded.config.clone());
+        for (name, sql) in sources {
+            let Some(sql) = sql else { continue };
+            let checked = match analyzer.analyze(&sql) {
+                Ok(analysis) if analysis.is_ok() => Some(analysis.sql),
+                Ok(analysis) => {
+                    let violations: Vec<_> = analysis.violations().collect();
+                    cx.error_spanned_by(
+                        model.ident,
+                        format!(
+                            "internal error in tenant-macros (please report it): the generated `{name}` SQL was refused by the analyzer\n{}",
+                            crate::diag::violations("TenantTable", &sql, &violations)
+                        ),
+                    );
+                    None
+                }
+                Err(error) => {
+                    cx.error_spanned_by(
+                        model.ident,
+                        format!(
+                            "internal error in tenant-macros (please report it): the generated `{name}` SQL does not parse\n{}",
+                            crate::diag::parse_error("TenantTable", &sql, &error)
+                        ),
+                    );
+                    None
+                }
+            };
+            match name {
+                "insert" => out.insert = checked,
+                "find" => out.find = checked,
+                "update" => out.update = checked,
+                "delete" => out.delete = checked,
+                _ => out.list = checked,
+            }
+        }
+        out
+    }
+}
+
+/// Columns an UPDATE sets: all but the tenant key and the primary key.
+fn settable_columns(model: &Model) -> Vec<usize> {
+    (0..model.columns.len())
+        .filter(|i| Some(*i) != model.key && !model.primary_key.contains(i))
+        .collect()
+}
+
+/// The generated items; `statements == None` is the fallback after errors:
+/// same items, bodies `unreachable!()`.
+fn generate(model: &Model, statements: Option<&Statements>, loaded: &LoadedConfig) -> TokenStream {
+    let ident = model.ident;
+    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
+    let table = &model.table;
+    let tracking = loaded.tracking_items();
+    let unreachable = quote! { ::core::unreachable!("#[derive(TenantTable)] failed to compile") };
+
+    let schema_body = match statements {
+        Some(_) => schema_spec(model),
+        None => unreachable.clone(),
+    };
+    let from_row = model.emit_from_row.then(|| {
+        let body = match statements {
+            Some(_) => {
+                let fields = model.columns.iter().map(|c| {
+                    let field = c.ident;
+                    let name = &c.name;
+                    quote_spanned! {c.ty.span()=>
+                        #field: ::tenant_runtime::__private::sqlx::Row::try_get(row, #name)?
+                    }
+                });
+                quote! { ::core::result::Result::Ok(Self { #(#fields,)* }) }
+            }
+            None => quote! { let _ = row; #unreachable },
+        };
+        quote! {
+            #[automatically_derived]
+            impl<'r> ::tenant_runtime::__private::sqlx::FromRow<'r, ::tenant_runtime::__private::sqlx::postgres::PgRow> for #ident {
+                fn from_row(row: &'r ::tenant_runtime::__private::sqlx::postgres::PgRow)
+                    -> ::core::result::Result<Self, ::tenant_runtime::__private::sqlx::Error> {
+                    #body
+                }
+            }
+        }
+    });
+
+    let column_names = model.columns.iter().map(|c| &c.name);
+    let methods = crud_methods(model, statements);
+    quote! {
+        #tracking
+
+        #[automatically_derived]
+        impl #impl_generics ::tenant_runtime::TenantTable for #ident #ty_generics #where_clause {
+            const TABLE: &'static str = #table;
+            fn schema() -> ::tenant_runtime::tenant_core::schema::TableSchema {
+                #schema_body
+            }
+        }
+
+        #from_row
+
+        #[automatically_derived]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            /// The table's columns in declaration order (including the tenant key).
+            pub const COLUMNS: &'static [&'static str] = &[#(#column_names),*];
+            #methods
+        }
+    }
+}
+
+/// `schema()`'s body: a static description turned into a `TableSchema` by
+/// the runtime, so this code does not depend on that struct's exact fields.
+fn schema_spec(model: &Model) -> TokenStream {
+    let schema = match &model.schema {
+        Some(s) => quote! { ::core::option::Option::Some(#s) },
+        None => quote! { ::core::option::Option::None },
+    };
+    let name = &model.table;
+    let tenant_column = &model.tenant_column;
+    let columns = model.columns.iter().map(|c| {
+        let name = &c.name;
+        let sql_type = &c.sql_type;
+        let nullable = c.nullable;
+        let default = match &c.default {
+            Some(d) => quote! { ::core::option::Option::Some(#d) },
+            None => quote! { ::core::option::Option::None },
+        };
+        quote! {
+            ::tenant_runtime::__private::ColumnSpec {
+                name: #name, sql_type: #sql_type, nullable: #nullable, default: #default,
+            }
+        }
+    });
+    let col = |i: &usize| model.columns[*i].name.clone();
+    let primary_key = model.primary_key.iter().map(col);
+    let unique = model.unique.iter().map(col);
+    let indexes = model.indexes.iter().map(col);
+    let foreign_keys = model.foreign_keys.iter().map(|(i, r)| {
+        let column = &model.columns[*i].name;
+        let ref_table = &r.table;
+        let ref_column = &r.column;
+        quote! {
+            ::tenant_runtime::__private::ForeignKeySpec {
+                columns: &[#column], ref_table: #ref_table, ref_columns: &[#ref_column],
+            }
+        }
+    });
+    quote! {
+        ::tenant_runtime::__private::TableSpec {
+            schema: #schema,
+            name: #name,
+            tenant_column: #tenant_column,
+            columns: &[#(#columns),*],
+            primary_key: &[#(#primary_key),*],
+            unique: &[#(&[#unique]),*],
+            indexes: &[#(&[#indexes]),*],
+            foreign_keys: &[#(#foreign_keys),*],
+        }
+        .to_schema()
+    }
+}
+
+fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
+    let Some(key) = model.key else {
+        return TokenStream::new();
+    };
+    let p = quote! { ::tenant_runtime::__private };
+    let fallback = statements.is_none();
+    let sources = Statements::sources(model).unwrap_or_default();
+    let source = |name: &str| -> Option<String> {
+        sources
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, sql)| sql.clone())
+    };
+    let body = |sql: Option<&String>,
+                start: TokenStream,
+                binds: TokenStream,
+                tenant: &syn::Ident| match sql {
+        Some(sql) if !fallback => quote! {
+            #start(#sql) #binds .bind(#p::tenant_id(#tenant))
+        },
+        _ => {
+            quote! { let _ = #tenant; ::core::unreachable!("#[derive(TenantTable)] failed to compile") }
+        }
+    };
+    let pk_fields: Vec<_> = model
+        .primary_key
+        .iter()
+        .map(|&i| &model.columns[i])
+        .collect();
+    // The tenant parameter must not shadow a primary-key parameter.
+    let tenant = if pk_fields.iter().any(|c| c.ident == "tenant") {
+        format_ident!("tenant_handle")
+    } else {
+        format_ident!("tenant")
+    };
+    let self_binds = |columns: &[usize]| -> TokenStream {
+        columns
+            .iter()
+            .map(|&i| {
+                let field = model.columns[i].ident;
+                quote_spanned! {model.columns[i].ty.span()=> .bind(&self.#field) }
+            })
+            .collect()
+    };
+    let doc = |what: &str, sql: Option<String>| -> String {
+        match sql {
+            Some(sql) => {
+                format!("{what}\n\nSQL (`$tenant` is bound to the tenant):\n```sql\n{sql}\n```")
+            }
+            None => what.to_string(),
+        }
+    };
+    let st = |f: fn(&Statements) -> &Option<String>| statements.and_then(|s| f(s).as_ref());
+
+    let mut out = TokenStream::new();
+
+    let non_key: Vec<usize> = (0..model.columns.len()).filter(|&i| i != key).collect();
+    let insert_doc = doc("Inserts this row for `tenant` (the tenant key field is ignored: the row always belongs to `tenant`).", source("insert"));
+    let insert_body = body(
+        st(|s| &s.insert),
+        quote!(#p::query),
+        self_binds(&non_key),
+        &tenant,
+    );
+    out.extend(quote! {
+        #[doc = #insert_doc]
+        pub fn insert<'q>(&'q self, #tenant: &'q ::tenant_runtime::Tenant) -> #p::Query<'q> {
+            #insert_body
+        }
+    });
+
+    let list_doc = doc("All rows of `tenant`.", source("list"));
+    let list_body = body(
+        st(|s| &s.list),
+        quote!(#p::query_as::<Self>),
+        TokenStream::new(),
+        &tenant,
+    );
+    out.extend(quote! {
+        #[doc = #list_doc]
+        pub fn list<'q>(#tenant: &'q ::tenant_runtime::Tenant) -> #p::QueryAs<'q, Self> {
+            #list_body
+        }
+    });
+
+    if pk_fields.is_empty() {
+        return out;
+    }
+    let pk_params = pk_fields.iter().map(|c| {
+        let ident = c.ident;
+        let ty = c.ty;
+        quote! { #ident: &'q #ty }
+    });
+    let pk_params = quote! { #(#pk_params),* };
+    let pk_binds: TokenStream = pk_fields
+        .iter()
+        .map(|c| {
+            let ident = c.ident;
+            quote! { .bind(#ident) }
+        })
+        .collect();
+    let pk_unused: TokenStream = pk_fields
+        .iter()
+        .map(|c| {
+            let ident = c.ident;
+            quote! { let _ = #ident; }
+        })
+        .collect();
+    let with_unused = |tokens: TokenStream| {
+        if fallback {
+            quote! { #pk_unused #tokens }
+        } else {
+            tokens
+        }
+    };
+
+    let find_doc = doc("The row of `tenant` with this primary key.", source("find"));
+    let find_body = with_unused(body(
+        st(|s| &s.find),
+        quote!(#p::query_as::<Self>),
+        pk_binds.clone(),
+        &tenant,
+    ));
+    out.extend(quote! {
+        #[doc = #find_doc]
+        pub fn find<'q>(#tenant: &'q ::tenant_runtime::Tenant, #pk_params) -> #p::QueryAs<'q, Self> {
+            #find_body
+        }
+    });
+
+    let settable = settable_columns(model);
+    if !settable.is_empty() {
+        let mut binds = self_binds(&settable);
+        binds.extend(self_binds(&model.primary_key));
+        let update_doc = doc(
+            "Updates this row of `tenant` (found by primary key) to the field values.",
+            source("update"),
+        );
+        let update_body = body(st(|s| &s.update), quote!(#p::query), binds, &tenant);
+        out.extend(quote! {
+            #[doc = #update_doc]
+            pub fn update<'q>(&'q self, #tenant: &'q ::tenant_runtime::Tenant) -> #p::Query<'q> {
+                #update_body
+            }
+        });
+    }
+
+    if !model.forbid_delete {
+        let delete_doc = doc(
+            "Deletes the row of `tenant` with this primary key.",
+            source("delete"),
+        );
+        let delete_body = with_unused(body(
+            st(|s| &s.delete),
+            quote!(#p::query),
+            pk_binds,
+            &tenant,
+        ));
+        out.extend(quote! {
+            #[doc = #delete_doc]
+            pub fn delete<'q>(#tenant: &'q ::tenant_runtime::Tenant, #pk_params) -> #p::Query<'q> {
+                #delete_body
+            }
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(input: &str, toml: &str) -> String {
+        expand(input.parse().unwrap(), &LoadedConfig::from_toml(toml)).to_string()
+    }
+
+    const FORM: &str = r#"
+        #[tenant(table = "forms")]
+        struct Form {
+            #[tenant(primary_key)] id: i64,
+            tenant_id: String,
+            title: String,
+            #[tenant(default = "now()")] created: Option<String>,
+        }
+    "#;
+
+    #[test]
+    fn crud_sql_is_built_and_checked() {
+        let out = expand_str(FORM, "");
+        assert!(!out.contains("compile_error"), "{out}");
+        for sql in [
+            r#"INSERT INTO \"forms\" (\"id\", \"tenant_id\", \"title\", \"created\") VALUES ($1, $4, $2, $3)"#,
+            r#"SELECT \"id\", \"tenant_id\", \"title\", \"created\" FROM \"forms\" WHERE \"tenant_id\" = $2 AND \"id\" = $1"#,
+            r#"UPDATE \"forms\" SET \"title\" = $1, \"created\" = $2 WHERE \"tenant_id\" = $4 AND \"id\" = $3"#,
+            r#"DELETE FROM \"forms\" WHERE \"tenant_id\" = $2 AND \"id\" = $1"#,
+            r#"SELECT \"id\", \"tenant_id\", \"title\", \"created\" FROM \"forms\" WHERE \"tenant_id\" = $1 ORDER BY \"id\""#,
+        ] {
+            assert!(out.contains(sql), "missing {sql} in {out}");
+        }
+        assert!(
+            out.contains("impl :: tenant_runtime :: TenantTable for Form"),
+            "{out}"
+        );
+        assert!(out.contains("FromRow"), "{out}");
+        assert!(
+            out.contains(
+                "pub fn find < 'q > (tenant : & 'q :: tenant_runtime :: Tenant , id : & 'q i64)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn forbid_delete_removes_delete() {
+        let out = expand_str(FORM, "forbid_delete = true");
+        assert!(!out.contains("pub fn delete"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn no_primary_key_means_insert_and_list_only() {
+        let out = expand_str("struct Event { tenant_id: String, body: String }", "");
+        assert!(
+            out.contains("pub fn insert") && out.contains("pub fn list"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("pub fn find") && !out.contains("pub fn update"),
+            "{out}"
+        );
+        assert!(
+            out.contains("const TABLE : & 'static str = \"events\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_come_with_a_fallback() {
+        let out = expand_str(
+            "struct Form { #[tenant(primary_key)] id: u64, tenant_id: String, #[tenant(bogus)] x: i64 }",
+            "",
+        );
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(
+            out.contains("impl :: tenant_runtime :: TenantTable for Form"),
+            "{out}"
+        );
+        assert!(out.contains("unreachable"), "{out}");
+        assert!(out.contains("pub fn find"), "{out}");
+    }
+
+    #[test]
+    fn user_from_row_is_respected() {
+        let out = expand_str(
+            "#[derive(sqlx::FromRow)] struct Form { tenant_id: String }",
+            "",
+        );
+        assert!(!out.contains("FromRow <"), "{out}");
+    }
+
+    #[test]
+    fn quote_ident_doubles_quotes() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

@@ -1,0 +1,80 @@
+//! Proc-macros of the tenant family: `tenant_query!`, `tenant_query_as!`,
+//! `tenant_query_scalar!` and `#[derive(TenantTable)]`.
+//!
+//! Use them through `tenant_runtime`, which re-exports them; the generated
+//! code names only `::tenant_runtime::...` paths. This crate is a thin shell:
+//! the rules live in `tenant_core`, parsing and code generation in the
+//! modules below, and the entry points here only load `tenancy.toml` and
+//! convert token streams.
+//!
+//! ## Where `tenancy.toml` comes from
+//! `$TENANCY_CONFIG` when set (a path, relative to the crate's manifest
+//! directory), else the first `tenancy.toml` found from `CARGO_MANIFEST_DIR`
+//! up to the workspace root, else the defaults. Generated code includes the
+//! file with `include_bytes!`, so editing it recompiles the queries.
+#![deny(missing_docs)]
+
+use proc_macro::TokenStream;
+
+mod config;
+mod derive;
+mod diag;
+mod query;
+
+use query::Flavor;
+
+fn with_config(f: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream) -> TokenStream {
+    match config::load() {
+        Ok(loaded) => f(&loaded).into(),
+        Err(message) => {
+            let message = format!("tenancy configuration: {message}");
+            quote::quote!(::core::compile_error!(#message)).into()
+        }
+    }
+}
+
+/// A query checked at compile time against the tenancy rules.
+///
+/// `tenant_query!(tenant, "SQL", args...)`: `tenant` is a `&Tenant`, the SQL
+/// a string literal in which `$tenant` stands for the requesting tenant, and
+/// `args` bind `$1`, `$2`, ... in order. Expands to a sqlx `Query` that runs
+/// on a pool, connection or transaction. SQL that could touch another
+/// tenant's rows is a compile error.
+#[proc_macro]
+pub fn tenant_query(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Flavor::Query, input.into(), loaded))
+}
+
+/// Like [`tenant_query!`], with rows decoded as a `sqlx::FromRow` type:
+/// `tenant_query_as!(Form, tenant, "SQL", args...)`.
+#[proc_macro]
+pub fn tenant_query_as(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Flavor::QueryAs, input.into(), loaded))
+}
+
+/// Like [`tenant_query!`], yielding the first column of each row:
+/// `tenant_query_scalar!(tenant, "SQL", args...)`.
+#[proc_macro]
+pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Flavor::Scalar, input.into(), loaded))
+}
+
+/// Makes a struct a tenant table: LIST-partitioned on its tenant key, with
+/// typed CRUD checked at compile time.
+///
+/// Struct attribute: `#[tenant(table = "forms")]` (default: the snake_case
+/// name plus `s`), `#[tenant(from_row = false)]` when you implement
+/// `sqlx::FromRow` yourself (a `#[derive(FromRow)]` written in its own
+/// attribute after `#[derive(TenantTable)]` is detected automatically).
+///
+/// Field attributes: `key` (the tenant key; default: the field named like
+/// the configured tenant column), `primary_key`, `unique`, `index`,
+/// `default = "now()"`, `references = "forms(id)"`, `sql_type = "citext"`.
+///
+/// Generates `impl TenantTable` (table name and schema), `COLUMNS`, a
+/// `sqlx::FromRow` impl, and `insert`, `list`, and with a primary key `find`,
+/// `update` and `delete` (not with `forbid_delete = true`).
+#[proc_macro_derive(TenantTable, attributes(tenant))]
+pub fn derive_tenant_table(input: TokenStream) -> TokenStream {
+    with_config(|loaded| derive::expand(input.into(), loaded))
+}

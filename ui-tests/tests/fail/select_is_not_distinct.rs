@@ -1,0 +1,10 @@
+//! `IS NOT DISTINCT FROM` is not the equality the rule asks for.
+use tenant_runtime::{tenant_query, Tenant};
+
+fn run(tenant: &Tenant) {
+    let _query = tenant_query!(tenant, "SELECT id FROM forms WHERE tenant_id IS NOT DISTINCT FROM $tenant");
+}
+
+fn main() {
+    let _ = run;
+}
