@@ -52,6 +52,11 @@ pub struct TableSchema {
     pub indexes: Vec<Vec<String>>,
     /// Composite foreign keys.
     pub foreign_keys: Vec<ForeignKey>,
+    /// Install row-level security on this table and its partitions (see
+    /// [`TableSchema::row_level_security_ddl`]); `#[tenant(row_level_security
+    /// = true)]` on the struct sets it.
+    #[serde(default)]
+    pub row_level_security: bool,
 }
 
 /// PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
@@ -658,6 +663,7 @@ mod tests {
             unique: vec![vec!["slug".into()]],
             indexes: vec![vec!["created_at".into()]],
             foreign_keys: vec![],
+            row_level_security: false,
         }
     }
 
@@ -679,6 +685,7 @@ mod tests {
                 ref_table: "forms".into(),
                 ref_columns: vec!["id".into()],
             }],
+            row_level_security: false,
         }
     }
 

@@ -93,6 +93,8 @@ pub struct TableSpec {
     pub indexes: &'static [&'static [&'static str]],
     /// Foreign keys.
     pub foreign_keys: &'static [ForeignKeySpec],
+    /// `#[tenant(row_level_security = true)]`.
+    pub row_level_security: bool,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -129,6 +131,7 @@ impl TableSpec {
                     ref_columns: strings(f.ref_columns),
                 })
                 .collect(),
+            row_level_security: self.row_level_security,
         }
     }
 }

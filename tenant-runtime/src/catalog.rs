@@ -151,5 +151,8 @@ async fn read_table(
             .collect(),
         foreign_keys: Vec::new(),
         tenant_column,
+        // Policies of existing tables are left as they are; the tenancy-wide
+        // switch decides for discovered tables.
+        row_level_security: false,
     })
 }

@@ -474,7 +474,7 @@ impl Tenancy {
         let mut statements = self.registry_ddl();
         for table in &self.inner.tables {
             statements.extend(table.parent_ddl());
-            if self.inner.row_level_security {
+            if self.inner.row_level_security || table.row_level_security {
                 statements.extend(table.row_level_security_ddl());
             }
         }
@@ -668,7 +668,7 @@ impl Tenancy {
             }
             // The partition is new and seen by no one else yet: securing it
             // here takes no lock any other tenant waits on.
-            if inner.row_level_security {
+            if inner.row_level_security || table.row_level_security {
                 for step in table.partition_row_level_security_ddl(&suffix) {
                     execute_ddl(&mut transaction, &step).await?;
                 }

@@ -145,3 +145,27 @@ fn fastrand_suffix() -> u64 {
         .map(|d| u64::from(d.subsec_nanos()) % 1000)
         .unwrap_or(0)
 }
+
+#[test]
+fn row_level_security_can_be_chosen_per_table() {
+    let mut secured = forms();
+    secured.row_level_security = true;
+    let tenancy = Tenancy::builder(Config::default())
+        .schema(secured)
+        .schema(form_submissions())
+        .schema(follow_ups())
+        .build()
+        .expect("tenancy");
+    let ddl = tenancy.install_ddl();
+    let secured_tables: Vec<&String> = ddl
+        .iter()
+        .filter(|s| s.contains("ENABLE ROW LEVEL SECURITY"))
+        .collect();
+    assert_eq!(
+        secured_tables,
+        ["ALTER TABLE forms ENABLE ROW LEVEL SECURITY"]
+    );
+    assert!(ddl
+        .iter()
+        .any(|s| s.starts_with("CREATE POLICY tenant_isolation ON forms ")));
+}

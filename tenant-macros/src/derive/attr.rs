@@ -14,7 +14,7 @@ use super::ctxt::Ctxt;
 /// The attribute's name: `#[tenant(...)]`.
 pub const TENANT: &str = "tenant";
 
-const CONTAINER_KEYS: &str = "`table = \"...\"`, `from_row = false`";
+const CONTAINER_KEYS: &str = "`table = \"...\"`, `from_row = false`, `row_level_security = true`";
 const FIELD_KEYS: &str = "`key`, `primary_key`, `unique`, `index`, `default = \"...\"`, `references = \"table(column)\"`, `sql_type = \"...\"`";
 
 /// A value given at most once, remembering where.
@@ -62,6 +62,8 @@ pub struct Container {
     pub table: Attr<String>,
     /// `from_row = false`: the user implements `sqlx::FromRow` themself.
     pub from_row: Attr<bool>,
+    /// `row_level_security = true`: install row-level security on the table.
+    pub row_level_security: Attr<bool>,
 }
 
 /// Attributes of one field.
@@ -98,6 +100,7 @@ impl Container {
         let mut out = Container {
             table: Attr::none("table"),
             from_row: Attr::none("from_row"),
+            row_level_security: Attr::none("row_level_security"),
         };
         for_each_tenant_meta(cx, attrs, |meta| {
             let span = meta.path.span();
@@ -112,6 +115,10 @@ impl Container {
             } else if meta.path.is_ident("from_row") {
                 if let Some(value) = bool_value(cx, &meta, "from_row = false")? {
                     out.from_row.set(cx, span, value);
+                }
+            } else if meta.path.is_ident("row_level_security") {
+                if let Some(value) = bool_value(cx, &meta, "row_level_security = true")? {
+                    out.row_level_security.set(cx, span, value);
                 }
             } else {
                 unknown(cx, &meta, "struct", CONTAINER_KEYS)?;

@@ -55,6 +55,8 @@ pub struct Model<'a> {
     pub foreign_keys: Vec<(usize, Reference)>,
     /// Whether to emit a `sqlx::FromRow` impl.
     pub emit_from_row: bool,
+    /// `#[tenant(row_level_security = true)]`.
+    pub row_level_security: bool,
     /// `forbid_delete` in the configuration: no `delete` method.
     pub forbid_delete: bool,
 }
@@ -194,6 +196,7 @@ pub fn check<'a>(cx: &Ctxt, container: &Container<'a>, loaded: &LoadedConfig) ->
         indexes,
         foreign_keys,
         emit_from_row: !user_implements,
+        row_level_security: container.attrs.row_level_security.get() == Some(&true),
         forbid_delete: config.forbid_delete,
     }
 }

@@ -301,6 +301,7 @@ fn schema_spec(model: &Model) -> TokenStream {
     let primary_key = model.primary_key.iter().map(col);
     let unique = model.unique.iter().map(col);
     let indexes = model.indexes.iter().map(col);
+    let row_level_security = model.row_level_security;
     let foreign_keys = model.foreign_keys.iter().map(|(i, r)| {
         let column = &model.columns[*i].name;
         let ref_table = &r.table;
@@ -321,6 +322,7 @@ fn schema_spec(model: &Model) -> TokenStream {
             unique: &[#(&[#unique]),*],
             indexes: &[#(&[#indexes]),*],
             foreign_keys: &[#(#foreign_keys),*],
+            row_level_security: #row_level_security,
         }
         .to_schema()
     }

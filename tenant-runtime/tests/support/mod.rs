@@ -145,6 +145,7 @@ pub fn forms() -> TableSchema {
         unique: vec![vec!["title".into()]],
         indexes: vec![vec!["created_at".into()]],
         foreign_keys: vec![],
+        row_level_security: false,
     }
 }
 
@@ -168,6 +169,7 @@ pub fn form_submissions() -> TableSchema {
             ref_table: "forms".into(),
             ref_columns: vec!["id".into()],
         }],
+        row_level_security: false,
     }
 }
 
@@ -191,6 +193,7 @@ pub fn follow_ups() -> TableSchema {
             ref_table: "form_submissions".into(),
             ref_columns: vec!["id".into()],
         }],
+        row_level_security: false,
     }
 }
 

@@ -22,6 +22,15 @@ struct Submission {
     version: i32,
 }
 
+/// Row-level security on this table (installed by `Tenancy::install`).
+#[derive(Debug, TenantTable)]
+#[tenant(table = "secrets", row_level_security = true)]
+struct Secret {
+    #[tenant(primary_key)]
+    id: i64,
+    tenant_id: String,
+}
+
 /// Defaults: table `events`, no primary key (insert and list only).
 #[derive(Debug, TenantTable)]
 struct Event {
@@ -57,6 +66,9 @@ fn main() {
     assert_eq!((payload.sql_type.as_str(), payload.default.as_deref()), ("jsonb", Some("'{}'::jsonb")));
     let score = schema.columns.iter().find(|c| c.name == "score").unwrap();
     assert!(score.nullable);
+    assert!(!schema.row_level_security);
+    assert!(Secret::schema().row_level_security);
+    let _ = Secret::list;
     let tags = schema.columns.iter().find(|c| c.name == "tags").unwrap();
     assert_eq!(tags.sql_type, "text[]");
     assert!(schema.columns.iter().any(|c| c.name == "type" && c.sql_type == "smallint"));
