@@ -3,12 +3,11 @@
 //! tenant of its tenant transaction.
 mod support;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool};
-use support::{admin_url, follow_ups, form_submissions, forms, insert_rows, TestDb};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use support::{admin_exec_blocking, follow_ups, form_submissions, forms, insert_rows, TestDb};
 use tenant_runtime::tenant_core::Config;
 use tenant_runtime::Tenancy;
 
@@ -18,23 +17,9 @@ struct RoleGuard(String);
 
 impl Drop for RoleGuard {
     fn drop(&mut self) {
-        let role = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let admin = PgConnectOptions::from_str(&admin_url()).ok()?;
-                let mut connection = admin.connect().await.ok()?;
-                sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
-                    .execute(&mut connection)
-                    .await
-                    .ok()?;
-                connection.close().await.ok()
-            })
-        })
-        .join();
+        if !admin_exec_blocking(format!("DROP ROLE IF EXISTS {}", self.0)) {
+            eprintln!("warning: could not drop test role {}", self.0);
+        }
     }
 }
 

@@ -93,28 +93,30 @@ fn fastrand_u64() -> u64 {
     hasher.finish()
 }
 
+/// Runs one statement on the admin database from synchronous code (a
+/// `Drop`), which cannot block on the test's own runtime: a thread with its
+/// own runtime does it. Returns whether it succeeded.
+pub fn admin_exec_blocking(sql: String) -> bool {
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let admin = PgConnectOptions::from_str(&admin_url()).ok()?;
+            let mut connection = admin.connect().await.ok()?;
+            sqlx::raw_sql(&sql).execute(&mut connection).await.ok()?;
+            connection.close().await.ok()
+        })
+    })
+    .join();
+    matches!(done, Ok(Some(())))
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot block on itself:
-        // use a thread with its own runtime.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let admin = PgConnectOptions::from_str(&admin_url()).ok()?;
-                let mut connection = admin.connect().await.ok()?;
-                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut connection)
-                    .await
-                    .ok()?;
-                connection.close().await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if !admin_exec_blocking(drop_database) {
             eprintln!("warning: could not drop test database {}", self.name);
         }
     }
