@@ -31,6 +31,7 @@ pub mod diagnostic;
 mod parse;
 pub mod placeholder;
 mod report;
+pub mod route;
 pub mod schema;
 mod walk;
 

@@ -345,7 +345,11 @@ pub fn partition_name(parent: &str, suffix: &str) -> String {
 /// scan), attach it (SHARE UPDATE EXCLUSIVE on the parent), drop the CHECK.
 ///
 /// `LIKE .. INCLUDING ALL` copies defaults, CHECK constraints and indexes
-/// (which `ATTACH` then adopts as partitions of the parent's indexes); the
+/// (which `ATTACH` then adopts as partitions of the parent's indexes), but
+/// not identity: a copied identity would give the partition a sequence of
+/// its own, and a row inserted straight into the partition (routed queries)
+/// would draw ids the parent's sequence also hands out. The runtime points
+/// such columns at the parent's sequence instead. The
 /// composite foreign keys are added to the standalone table before it is
 /// attached, referencing the tenant's partitions of the referenced tables.
 /// Foreign keys declared on the parent itself (a schema made by hand) are
@@ -354,7 +358,7 @@ pub fn partition_name(parent: &str, suffix: &str) -> String {
 pub struct PartitionDdl {
     /// The partition's (unquoted) name, in the parent's schema.
     pub partition: String,
-    /// `CREATE TABLE part (LIKE parent INCLUDING ALL)`.
+    /// `CREATE TABLE part (LIKE parent INCLUDING ALL EXCLUDING IDENTITY)`.
     pub create: String,
     /// `ALTER TABLE part ADD CONSTRAINT .. CHECK (tenant = 'id')`.
     pub add_bound_check: String,
@@ -529,7 +533,7 @@ impl TableSchema {
         let value = quote_literal(tenant_id);
         PartitionDdl {
             create: format!(
-                "CREATE TABLE {qualified_partition} (LIKE {} INCLUDING ALL)",
+                "CREATE TABLE {qualified_partition} (LIKE {} INCLUDING ALL EXCLUDING IDENTITY)",
                 self.qualified_name()
             ),
             add_bound_check: format!(
@@ -763,7 +767,7 @@ mod tests {
         assert_eq!(ddl.partition, "form_submissions_t7");
         assert_eq!(
             ddl.create,
-            "CREATE TABLE app.form_submissions_t7 (LIKE app.form_submissions INCLUDING ALL)"
+            "CREATE TABLE app.form_submissions_t7 (LIKE app.form_submissions INCLUDING ALL EXCLUDING IDENTITY)"
         );
         assert_eq!(
             ddl.add_bound_check,

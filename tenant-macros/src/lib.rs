@@ -20,6 +20,7 @@ mod config;
 mod derive;
 mod diag;
 mod query;
+mod route;
 
 use query::Flavor;
 

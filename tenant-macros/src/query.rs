@@ -3,7 +3,7 @@
 //! last (the analyzer rewrote `$tenant` to the parameter after the highest
 //! `$n`).
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::ParseStream;
 use syn::spanned::Spanned;
@@ -221,34 +221,52 @@ fn binds(input: &QueryInput) -> TokenStream {
         .collect()
 }
 
+fn routed_constructor(flavor: Flavor, input: &QueryInput, query: &Ident) -> TokenStream {
+    let tenant_span = input.tenant.span();
+    match (flavor, &input.row_type) {
+        (Flavor::QueryAs, Some(ty)) => quote_spanned! {ty.span()=>
+            ::tenant_runtime::__private::routed_query_as::<#ty>(__tenant, &#query)
+        },
+        (Flavor::Scalar, _) => quote_spanned! {tenant_span=>
+            ::tenant_runtime::__private::routed_query_scalar(__tenant, &#query)
+        },
+        _ => quote_spanned! {tenant_span=>
+            ::tenant_runtime::__private::routed_query(__tenant, &#query)
+        },
+    }
+}
+
+/// The query: a `static` with the SQL and its routing template, then the
+/// tenant handle (evaluated once) picks the SQL to run.
 fn generate(
     flavor: Flavor,
     input: &QueryInput,
     analysis: &Analysis,
     loaded: &LoadedConfig,
 ) -> TokenStream {
-    let sql = LitStr::new(&analysis.sql, input.sql.span());
     let tracking = loaded.tracking_items();
-    let start = constructor(flavor, input, &sql);
+    let query = Ident::new("__TENANT_QUERY", Span::mixed_site());
+    let routed_static = crate::route::routed_static(&query, analysis);
+    let start = routed_constructor(flavor, input, &query);
     let binds = binds(input);
     let tenant = &input.tenant;
     let tenant_span = tenant.span();
     let tail = if analysis.tenant_param.is_some() {
-        quote_spanned! {tenant_span=> .bind(::tenant_runtime::__private::tenant_id(#tenant)) }
+        quote_spanned! {tenant_span=> .bind(::tenant_runtime::__private::tenant_id(__tenant)) }
     } else {
-        // Only global tables: nothing to bind, but the argument must still
-        // be a tenant handle.
+        // Only global tables: nothing to bind.
         TokenStream::new()
     };
-    let check_unused = if analysis.tenant_param.is_none() {
-        quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_id(#tenant); }
-    } else {
-        TokenStream::new()
-    };
+    // `match` evaluates the tenant expression once and keeps its temporaries
+    // alive for the enclosing statement, as a plain expression would.
+    let tenant_ref =
+        quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_ref(#tenant) };
     quote! {{
         #tracking
-        #check_unused
-        #start #binds #tail
+        #routed_static
+        match #tenant_ref {
+            __tenant => #start #binds #tail,
+        }
     }}
 }
 
@@ -319,16 +337,23 @@ mod tests {
         );
         assert!(
             out.contains(
-                "\"SELECT id FROM forms WHERE tenant_id = $3 AND id = $1 AND title = $2\""
+                "parent_sql : \"SELECT id FROM forms WHERE tenant_id = $3 AND id = $1 AND title = $2\""
             ),
             "{out}"
         );
+        // The routing template: the text around the one tenant table.
+        assert!(out.contains("Borrowed (\"SELECT id FROM \")"), "{out}");
+        assert!(out.contains("alias : :: core :: option :: Option :: Some (:: tenant_runtime :: __private :: Cow :: Borrowed (\" AS forms\"))"), "{out}");
+        // The tenant expression is evaluated once, then bound last.
+        assert_eq!(out.matches("& tenant").count(), 1, "{out}");
         let id = out.find(". bind (id)").expect(&out);
         let title = out.find(". bind (title)").expect(&out);
-        let tenant = out.find("tenant_id (& tenant)").expect(&out);
+        let tenant = out.find("tenant_id (__tenant)").expect(&out);
         assert!(id < title && title < tenant, "{out}");
         assert!(
-            out.contains(":: tenant_runtime :: __private :: query ("),
+            out.contains(
+                ":: tenant_runtime :: __private :: routed_query (__tenant , & __TENANT_QUERY)"
+            ),
             "{out}"
         );
         assert!(!out.contains("compile_error"), "{out}");
@@ -340,12 +365,15 @@ mod tests {
             Flavor::QueryAs,
             "Form, t, \"SELECT id FROM forms WHERE tenant_id = $tenant\"",
         );
-        assert!(out.contains("__private :: query_as :: < Form >"), "{out}");
+        assert!(
+            out.contains("__private :: routed_query_as :: < Form >"),
+            "{out}"
+        );
         let out = expand_str(
             Flavor::Scalar,
             "t, \"SELECT count(*) FROM forms WHERE tenant_id = $tenant\"",
         );
-        assert!(out.contains("__private :: query_scalar ("), "{out}");
+        assert!(out.contains("__private :: routed_query_scalar ("), "{out}");
     }
 
     #[test]
@@ -402,7 +430,11 @@ mod tests {
         )
         .to_string();
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("tenant_id (t) ;"), "{out}");
+        assert!(out.contains("tenant_ref (t)"), "{out}");
+        assert!(
+            out.contains("slots : :: tenant_runtime :: __private :: Cow :: Borrowed (& [])"),
+            "{out}"
+        );
         assert_eq!(out.matches(". bind").count(), 1, "{out}");
     }
 }

@@ -11,6 +11,10 @@ use sqlx::Postgres;
 
 use crate::Tenant;
 
+pub use crate::routing::RoutedQuery;
+pub use std::borrow::Cow;
+pub use tenant_core::route::{RouteSlot, RouteTemplate, Unroutable};
+
 /// What `tenant_query!` returns.
 pub type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 /// What `tenant_query_as!` returns.
@@ -40,6 +44,44 @@ where
     (O,): for<'r> sqlx::FromRow<'r, PgRow>,
 {
     sqlx::query_scalar(sql)
+}
+
+/// A query on the partitions of `tenant` (or the parents, for a
+/// `via_parents` handle or an unroutable statement).
+#[inline]
+pub fn routed_query<'t>(tenant: &'t Tenant, query: &'static RoutedQuery) -> Query<'t> {
+    let routed = tenant.route(query);
+    sqlx::query(routed.sql).persistent(routed.persistent)
+}
+
+/// [`routed_query`] with rows decoded as `O`.
+#[inline]
+pub fn routed_query_as<'t, O>(tenant: &'t Tenant, query: &'static RoutedQuery) -> QueryAs<'t, O>
+where
+    O: for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    let routed = tenant.route(query);
+    sqlx::query_as(routed.sql).persistent(routed.persistent)
+}
+
+/// [`routed_query`] yielding the first column.
+#[inline]
+pub fn routed_query_scalar<'t, O>(
+    tenant: &'t Tenant,
+    query: &'static RoutedQuery,
+) -> QueryScalar<'t, O>
+where
+    (O,): for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    let routed = tenant.route(query);
+    sqlx::query_scalar(routed.sql).persistent(routed.persistent)
+}
+
+/// The tenant argument of a query macro: taking `&Tenant` here puts a type
+/// error (a plain string in the tenant position) on the user's argument.
+#[inline]
+pub fn tenant_ref(tenant: &Tenant) -> &Tenant {
+    tenant
 }
 
 /// The value bound for `$tenant`. Taking `&Tenant` (not `&str`) is what makes

@@ -7,6 +7,18 @@
 //! EXCLUSIVE lock on any parent, and hands out [`Tenant`] handles, the only
 //! values the query macros accept as "the requesting tenant".
 //!
+//! The macros' queries run **on the requesting tenant's partitions**, not
+//! on the parents: each call compiles to a template with a slot for every
+//! tenant-table reference, which the [`Tenant`] fills with its partition
+//! names (`forms` becomes `forms_t7 AS forms`). A prepared statement on a
+//! parent with thousands of partitions runs a generic plan that locks all of
+//! them; on the partition it runs as fast as on a plain table. Build the pool
+//! with [`Tenancy::connect_options`] (a statement cache sized for one
+//! statement per tenant and query: see [`StatementCaching`] and
+//! [`DEFAULT_STATEMENT_CACHE_CAPACITY`]); opt out per query with
+//! [`Tenant::via_parents`] or per tenancy with [`TenancyBuilder::routing`];
+//! give SQL that cannot be routed a pool from [`parent_query_options`].
+//!
 //! ```no_run
 //! # async fn demo(pool: sqlx::PgPool, forms: tenant_runtime::tenant_core::schema::TableSchema)
 //! # -> Result<(), tenant_runtime::Error> {
@@ -37,12 +49,14 @@ pub mod __private;
 mod catalog;
 mod error;
 mod id;
+mod routing;
 mod table;
 mod tenancy;
 mod tenant;
 
 pub use error::{Error, InvalidTenantId};
 pub use id::{validate_tenant_id, MAX_TENANT_ID_BYTES};
+pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
 pub use table::TenantTable;
 pub use tenancy::{
     Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder, TenantRecord,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tenant_core::schema::{
     qualified_name, quote_ident, quote_literal, sort_by_dependencies, TableSchema,
@@ -16,6 +17,7 @@ use tenant_core::Config;
 
 use crate::catalog;
 use crate::id::validate_tenant_id;
+use crate::routing::{Router, StatementCaching, TenantRoutes, DEFAULT_STATEMENT_CACHE_CAPACITY};
 use crate::{Error, Tenant, TenantTable};
 
 /// The schema that holds the registry unless configured otherwise.
@@ -69,8 +71,10 @@ pub struct TenantRecord {
 /// What to do with a tenant's partitions when it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offboard {
-    /// Detach them and keep them as standalone archive tables (with a
-    /// `COMMENT` naming the tenant).
+    /// Detach them and keep them as standalone, read-only archive tables
+    /// (a `COMMENT` names the tenant; a `CHECK (false) NOT VALID` constraint
+    /// named `tenancy_archived` refuses new rows, so a stale handle's routed
+    /// write fails instead of landing in the archive).
     Keep,
     /// Detach and drop them.
     Drop,
@@ -119,9 +123,38 @@ pub struct TenancyBuilder {
     retry_budget: Duration,
     row_level_security: bool,
     app_role: Option<String>,
+    routing: bool,
+    statement_caching: StatementCaching,
+    statement_cache_capacity: usize,
 }
 
 impl TenancyBuilder {
+    /// Whether the macros' queries run on the tenant's partitions (`true`,
+    /// the default) or on the parents (`false`: the tenancy-wide opt-out;
+    /// [`Tenant::via_parents`] opts out one query). Routing keeps results
+    /// identical and avoids the cost of partitioned parents at thousands of
+    /// tenants; see the crate docs.
+    pub fn routing(mut self, enabled: bool) -> Self {
+        self.routing = enabled;
+        self
+    }
+
+    /// How routed statements use the prepared-statement cache (default
+    /// [`StatementCaching::Prepared`]).
+    pub fn statement_caching(mut self, caching: StatementCaching) -> Self {
+        self.statement_caching = caching;
+        self
+    }
+
+    /// The per-connection prepared-statement cache capacity that
+    /// [`Tenancy::connect_options`] sets (default
+    /// [`DEFAULT_STATEMENT_CACHE_CAPACITY`], whose docs give the memory it
+    /// costs the server).
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
+        self.statement_cache_capacity = capacity;
+        self
+    }
+
     /// Adds row-level security as a second wall: [`Tenancy::install`]
     /// enables and forces it on every parent with a policy admitting only the
     /// rows of the tenant set by [`Tenant::begin`], and onboarding puts the
@@ -247,8 +280,11 @@ impl TenancyBuilder {
             .cloned()
             .collect();
         let registry = qualified_name(Some(&self.registry_schema), "tenants");
+        let router = Arc::new(Router::new(self.routing, self.statement_caching, &tables));
         Ok(Tenancy {
             inner: Arc::new(Inner {
+                router,
+                statement_cache_capacity: self.statement_cache_capacity,
                 config: self.config,
                 tables,
                 lock_timeout: self.lock_timeout,
@@ -282,6 +318,8 @@ pub struct Tenancy {
 #[derive(Debug)]
 struct Inner {
     config: Config,
+    router: Arc<Router>,
+    statement_cache_capacity: usize,
     /// Referenced tables before the tables that reference them.
     tables: Vec<TableSchema>,
     registry_schema: String,
@@ -355,6 +393,76 @@ async fn execute_ddl(connection: &mut PgConnection, sql: &str) -> Result<(), sql
     Ok(())
 }
 
+/// Points each identity column of a new partition at the parent's identity
+/// sequence (`DEFAULT nextval(..)`): the partition was created without
+/// identity, so rows inserted straight into it (routed queries) draw from
+/// the same sequence as rows inserted through the parent.
+async fn share_identity_sequences(
+    connection: &mut PgConnection,
+    parent: &str,
+    partition: &str,
+) -> Result<(), sqlx::Error> {
+    let identities: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT a.attname::text, pg_get_serial_sequence($1, a.attname) \
+           FROM pg_attribute a \
+          WHERE a.attrelid = to_regclass($1) AND a.attidentity <> '' AND NOT a.attisdropped \
+          ORDER BY a.attnum",
+    )
+    .bind(parent)
+    .fetch_all(&mut *connection)
+    .await?;
+    for (column, sequence) in identities {
+        let Some(sequence) = sequence else { continue };
+        execute_ddl(
+            connection,
+            &format!(
+                "ALTER TABLE {partition} ALTER COLUMN {} SET DEFAULT nextval({}::regclass)",
+                quote_ident(&column),
+                quote_literal(&sequence)
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The constraint that makes a kept archive read-only.
+const ARCHIVED_CONSTRAINT: &str = "tenancy_archived";
+
+/// Marks a detached partition as an archive: a comment, and a `CHECK
+/// (false) NOT VALID` that refuses every new or updated row, so a stale
+/// tenant handle (held across the offboarding) cannot write into the archive
+/// through a routed query. Its rows stay readable. Idempotent, for resumed
+/// offboardings.
+async fn archive(
+    connection: &mut PgConnection,
+    partition: &str,
+    comment: &str,
+) -> Result<(), sqlx::Error> {
+    execute_ddl(
+        connection,
+        &format!("COMMENT ON TABLE {partition} IS {comment}"),
+    )
+    .await?;
+    let marked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = $2)",
+    )
+    .bind(partition)
+    .bind(ARCHIVED_CONSTRAINT)
+    .fetch_one(&mut *connection)
+    .await?;
+    if !marked {
+        execute_ddl(
+            connection,
+            &format!(
+                "ALTER TABLE {partition} ADD CONSTRAINT {ARCHIVED_CONSTRAINT} CHECK (false) NOT VALID"
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Retries an operation on lock timeouts, deadlocks and serialization
 /// failures, with exponential backoff and jitter, within a time budget.
 struct Retry {
@@ -416,6 +524,9 @@ impl Tenancy {
             retry_budget: Duration::from_secs(30),
             row_level_security: false,
             app_role: None,
+            routing: true,
+            statement_caching: StatementCaching::default(),
+            statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
         }
     }
 
@@ -666,6 +777,7 @@ impl Tenancy {
             for step in ddl.steps() {
                 execute_ddl(&mut transaction, step).await?;
             }
+            share_identity_sequences(&mut transaction, &parent, &partition).await?;
             // The partition is new and seen by no one else yet: securing it
             // here takes no lock any other tenant waits on.
             if inner.row_level_security || table.row_level_security {
@@ -685,7 +797,7 @@ impl Tenancy {
         }
         transaction.commit().await?;
         Ok(OnboardOutcome {
-            tenant: Tenant::new(id, &suffix),
+            tenant: self.make_tenant(id, &suffix),
             created_partitions: created,
         })
     }
@@ -840,11 +952,7 @@ impl Tenancy {
                     let comment = quote_literal(&format!("tenancy archive of tenant {id}"));
                     let mut result = Ok(());
                     for partition in &existing {
-                        result = execute_ddl(
-                            connection,
-                            &format!("COMMENT ON TABLE {partition} IS {comment}"),
-                        )
-                        .await;
+                        result = archive(connection, partition, &comment).await;
                         if result.is_err() {
                             break;
                         }
@@ -960,7 +1068,7 @@ impl Tenancy {
             .map_err(map_registry_error(&self.inner.registry_schema))?;
         match found {
             Some((suffix, state)) if TenantState::parse(&state) == TenantState::Active => {
-                let tenant = Tenant::new(id, &suffix);
+                let tenant = self.make_tenant(id, &suffix);
                 self.cache_put(tenant.clone());
                 Ok(tenant)
             }
@@ -986,6 +1094,21 @@ impl Tenancy {
                 created_at,
             })
             .collect())
+    }
+
+    /// Connect options for the application's pool: `base` with the
+    /// prepared-statement cache sized for routed queries (see
+    /// [`TenancyBuilder::statement_cache_capacity`]).
+    pub fn connect_options(&self, base: PgConnectOptions) -> PgConnectOptions {
+        base.statement_cache_capacity(self.inner.statement_cache_capacity)
+    }
+
+    fn make_tenant(&self, id: &str, suffix: &str) -> Tenant {
+        Tenant::new(
+            id,
+            suffix,
+            TenantRoutes::new(Arc::clone(&self.inner.router), suffix),
+        )
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tenant>> {

@@ -68,7 +68,6 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let pool = fresh_database(&url).await?;
     let config = Config::discover(env!("CARGO_MANIFEST_DIR").as_ref(), None)?.0;
 
     let tenancy = Tenancy::builder(config)
@@ -76,6 +75,9 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .table::<FormSubmission>()
         .table::<FollowUp>()
         .build()?;
+    // The pool's statement cache is sized for routed queries: each tenant's
+    // queries name its own partitions, so each is its own prepared statement.
+    let pool = fresh_database(&url, &tenancy).await?;
     tenancy.install(&pool).await?;
     println!("installed {} partitioned parents:", tenancy.tables().len());
     for table in tenancy.tables() {
@@ -233,7 +235,7 @@ async fn seed(
     Ok(())
 }
 
-async fn fresh_database(url: &str) -> Result<PgPool, Box<dyn Error>> {
+async fn fresh_database(url: &str, tenancy: &Tenancy) -> Result<PgPool, Box<dyn Error>> {
     drop_database(url).await?;
     let admin = PgConnectOptions::from_str(url)?;
     let mut conn = admin.connect().await.map_err(|e| {
@@ -245,7 +247,7 @@ async fn fresh_database(url: &str) -> Result<PgPool, Box<dyn Error>> {
     conn.close().await?;
     Ok(PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(admin.database(DATABASE))
+        .connect_with(tenancy.connect_options(admin.database(DATABASE)))
         .await?)
 }
 

@@ -17,7 +17,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::DeriveInput;
-use tenant_core::Analyzer;
+use tenant_core::{Analysis, Analyzer};
 
 use crate::config::LoadedConfig;
 use ast::Container;
@@ -64,15 +64,15 @@ pub fn quote_ident(name: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Statements {
     /// `INSERT` of every column.
-    pub insert: Option<String>,
+    pub insert: Option<Analysis>,
     /// `SELECT` by primary key.
-    pub find: Option<String>,
+    pub find: Option<Analysis>,
     /// `UPDATE` of every non-key column by primary key.
-    pub update: Option<String>,
+    pub update: Option<Analysis>,
     /// `DELETE` by primary key.
-    pub delete: Option<String>,
+    pub delete: Option<Analysis>,
     /// `SELECT` of every row of the tenant.
-    pub list: Option<String>,
+    pub list: Option<Analysis>,
 }
 
 impl Statements {
@@ -170,7 +170,7 @@ impl Statements {
         for (name, sql) in sources {
             let Some(sql) = sql else { continue };
             let checked = match analyzer.analyze(&sql) {
-                Ok(analysis) if analysis.is_ok() => Some(analysis.sql),
+                Ok(analysis) if analysis.is_ok() => Some(analysis),
                 Ok(analysis) => {
                     let violations: Vec<_> = analysis.violations().collect();
                     cx.error_spanned_by(
@@ -341,13 +341,18 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
             .find(|(n, _)| *n == name)
             .and_then(|(_, sql)| sql.clone())
     };
-    let body = |sql: Option<&String>,
+    let body = |analysis: Option<&Analysis>,
                 start: TokenStream,
                 binds: TokenStream,
-                tenant: &syn::Ident| match sql {
-        Some(sql) if !fallback => quote! {
-            #start(#sql) #binds .bind(#p::tenant_id(#tenant))
-        },
+                tenant: &syn::Ident| match analysis {
+        Some(analysis) if !fallback => {
+            let query = format_ident!("__TENANT_QUERY");
+            let routed_static = crate::route::routed_static(&query, analysis);
+            quote! {
+                #routed_static
+                #start(#tenant, &#query) #binds .bind(#p::tenant_id(#tenant))
+            }
+        }
         _ => {
             quote! { let _ = #tenant; ::core::unreachable!("#[derive(TenantTable)] failed to compile") }
         }
@@ -380,7 +385,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
             None => what.to_string(),
         }
     };
-    let st = |f: fn(&Statements) -> &Option<String>| statements.and_then(|s| f(s).as_ref());
+    let st = |f: fn(&Statements) -> &Option<Analysis>| statements.and_then(|s| f(s).as_ref());
 
     let mut out = TokenStream::new();
 
@@ -388,7 +393,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
     let insert_doc = doc("Inserts this row for `tenant` (the tenant key field is ignored: the row always belongs to `tenant`).", source("insert"));
     let insert_body = body(
         st(|s| &s.insert),
-        quote!(#p::query),
+        quote!(#p::routed_query),
         self_binds(&non_key),
         &tenant,
     );
@@ -402,7 +407,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
     let list_doc = doc("All rows of `tenant`.", source("list"));
     let list_body = body(
         st(|s| &s.list),
-        quote!(#p::query_as::<Self>),
+        quote!(#p::routed_query_as::<Self>),
         TokenStream::new(),
         &tenant,
     );
@@ -447,7 +452,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
     let find_doc = doc("The row of `tenant` with this primary key.", source("find"));
     let find_body = with_unused(body(
         st(|s| &s.find),
-        quote!(#p::query_as::<Self>),
+        quote!(#p::routed_query_as::<Self>),
         pk_binds.clone(),
         &tenant,
     ));
@@ -466,7 +471,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
             "Updates this row of `tenant` (found by primary key) to the field values.",
             source("update"),
         );
-        let update_body = body(st(|s| &s.update), quote!(#p::query), binds, &tenant);
+        let update_body = body(st(|s| &s.update), quote!(#p::routed_query), binds, &tenant);
         out.extend(quote! {
             #[doc = #update_doc]
             pub fn update<'q>(&'q self, #tenant: &'q ::tenant_runtime::Tenant) -> #p::Query<'q> {
@@ -482,7 +487,7 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
         );
         let delete_body = with_unused(body(
             st(|s| &s.delete),
-            quote!(#p::query),
+            quote!(#p::routed_query),
             pk_binds,
             &tenant,
         ));

@@ -1,0 +1,223 @@
+//! Partition-direct execution: checked queries name the requesting tenant's
+//! partitions instead of the parents.
+//!
+//! Why: a prepared statement over a partitioned parent runs a cached generic
+//! plan that locks every partition and index at each execution (PostgreSQL
+//! 15, 2 cores: 22 queries/s at 5,000 tenants, "out of shared memory" at
+//! 10,000), and planning with pruning still costs per partition. The macros
+//! have proved that every tenant-table reference is bound to the one
+//! requesting tenant, so the statement may name that tenant's partitions; it
+//! then runs as fast as on an unpartitioned table. The tenant predicate stays
+//! in the SQL and each partition only holds its tenant's rows, so a routing
+//! mistake could only return nothing, never another tenant's rows.
+//!
+//! Routed SQL differs per tenant, so each (tenant, query) pair is its own
+//! prepared statement: the connection's statement cache decides the speed.
+//! See [`StatementCaching`] and [`DEFAULT_STATEMENT_CACHE_CAPACITY`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use sqlx::postgres::PgConnectOptions;
+use tenant_core::route::{RouteSlot, RouteTemplate};
+use tenant_core::schema::{qualified_name, TableSchema};
+
+/// How routed statements use the connection's prepared-statement cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatementCaching {
+    /// Prepare each routed statement and keep it in the connection's cache
+    /// (sqlx's LRU; size it with [`Tenancy::connect_options`]). A statement
+    /// is prepared the second time its (tenant, query) pair runs in this
+    /// process; the first run uses the unnamed statement, so tenants seen
+    /// once do not evict the hot ones. The default.
+    ///
+    /// [`Tenancy::connect_options`]: crate::Tenancy::connect_options
+    #[default]
+    Prepared,
+    /// Never keep routed statements: each execution parses and plans on the
+    /// unnamed statement (one more round trip, no server memory per tenant).
+    Unnamed,
+}
+
+/// The prepared-statement cache capacity per connection that
+/// [`Tenancy::connect_options`] sets unless
+/// [`TenancyBuilder::statement_cache_capacity`] says otherwise (sqlx's own
+/// default is 100).
+///
+/// Measured on PostgreSQL 15 (`pg_backend_memory_contexts`): a cached point
+/// query costs the server about 12 KiB per statement, about 32 KiB once
+/// PostgreSQL has built its generic plan and the partition's relcache entry
+/// is loaded. 16,384 statements are thus up to ~200-500 MiB per connection,
+/// reached only when one connection runs that many distinct (tenant, query)
+/// pairs. Lower it for large pools with many query shapes; raise it when
+/// `tenants × hot queries` exceeds it (the README's performance section has
+/// the throughput at each setting).
+///
+/// [`Tenancy::connect_options`]: crate::Tenancy::connect_options
+/// [`TenancyBuilder::statement_cache_capacity`]: crate::TenancyBuilder::statement_cache_capacity
+pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 16_384;
+
+/// Connect options for a pool that serves SQL which cannot be routed (the
+/// runtime guard's dynamic SQL, hand-written queries on parents): sets
+/// `plan_cache_mode = force_custom_plan`, so every execution is planned with
+/// the tenant's value and prunes to one partition, instead of a cached
+/// generic plan that locks all of them. Measured by `tenant-bench`
+/// (`parent_custom` against `parent`).
+///
+/// Do not use it for the pool of routed queries: they target one partition
+/// already and gain nothing from re-planning.
+pub fn parent_query_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("plan_cache_mode", "force_custom_plan")])
+}
+
+/// A macro call's SQL: the parent form, and the template to route it.
+/// Emitted as a `static` by the macros; not built by hand.
+#[derive(Debug)]
+pub struct RoutedQuery {
+    /// The SQL on the parents (every slot as written).
+    pub parent_sql: &'static str,
+    /// The routing template of the same SQL.
+    pub template: RouteTemplate,
+}
+
+/// What a query runs: its SQL text and whether to keep it prepared.
+#[derive(Debug, Clone, Copy)]
+pub struct Routed<'t> {
+    /// The SQL to send.
+    pub sql: &'t str,
+    /// `true` to use a named, cached prepared statement.
+    pub persistent: bool,
+}
+
+/// The routing shared by every handle of one [`Tenancy`](crate::Tenancy).
+#[derive(Debug)]
+pub(crate) struct Router {
+    pub(crate) enabled: bool,
+    pub(crate) caching: StatementCaching,
+    tables: Vec<(Option<String>, String)>,
+}
+
+impl Router {
+    pub(crate) fn new(enabled: bool, caching: StatementCaching, tables: &[TableSchema]) -> Router {
+        Router {
+            enabled,
+            caching,
+            tables: tables
+                .iter()
+                .map(|t| (t.schema.clone(), t.name.clone()))
+                .collect(),
+        }
+    }
+
+    /// The index of the tenancy table a slot names, if any. A qualified
+    /// reference must match the table's schema; an unqualified one resolves
+    /// through `search_path`, so it is routed only to a table declared
+    /// without a schema or in `public` (never to `archive.forms` just
+    /// because it is also called `forms`). No match: not routed.
+    fn table_of(&self, slot: &RouteSlot) -> Option<usize> {
+        let in_default_schema = |schema: Option<&str>| matches!(schema, None | Some("public"));
+        self.tables.iter().position(|(schema, name)| {
+            *name == *slot.table
+                && match slot.schema.as_deref() {
+                    None => in_default_schema(schema.as_deref()),
+                    Some(written) => match schema.as_deref() {
+                        Some(schema) => written == schema,
+                        None => written == "public",
+                    },
+                }
+        })
+    }
+}
+
+/// One tenant's routing: its partition names and the SQL rendered so far.
+pub(crate) struct TenantRoutes {
+    router: Arc<Router>,
+    /// Quoted, qualified partition name per tenancy table (same order).
+    partitions: Vec<String>,
+    /// Rendered SQL per template (keyed by the `static`'s address, which
+    /// never changes nor is reused), kept as long as the handle lives.
+    rendered: elsa::sync::FrozenMap<usize, Box<Rendered>>,
+}
+
+struct Rendered {
+    sql: Box<str>,
+    /// Whether this pair has run before in this process.
+    seen: AtomicBool,
+}
+
+impl std::fmt::Debug for TenantRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantRoutes")
+            .field("partitions", &self.partitions)
+            .field("enabled", &self.router.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantRoutes {
+    pub(crate) fn new(router: Arc<Router>, suffix: &str) -> TenantRoutes {
+        let partitions = router
+            .tables
+            .iter()
+            .map(|(schema, name)| {
+                qualified_name(
+                    schema.as_deref(),
+                    &tenant_core::schema::partition_name(name, suffix),
+                )
+            })
+            .collect();
+        TenantRoutes {
+            router,
+            partitions,
+            rendered: elsa::sync::FrozenMap::new(),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.router.enabled
+    }
+
+    /// The SQL of `template` on this tenant's partitions.
+    pub(crate) fn render(&self, template: &RouteTemplate) -> String {
+        template.render(|slot| {
+            self.router
+                .table_of(slot)
+                .map(|index| self.partitions[index].clone())
+        })
+    }
+
+    /// The routed SQL of a macro's static query, rendered once per handle.
+    pub(crate) fn route(&self, query: &'static RoutedQuery) -> Routed<'_> {
+        if !self.router.enabled || !query.template.is_routable() {
+            return Routed {
+                sql: query.parent_sql,
+                persistent: true,
+            };
+        }
+        let key = query as *const RoutedQuery as usize;
+        let rendered = match self.rendered.get(&key) {
+            Some(rendered) => rendered,
+            None => self.rendered.insert(
+                key,
+                Box::new(Rendered {
+                    sql: self.render(&query.template).into_boxed_str(),
+                    seen: AtomicBool::new(false),
+                }),
+            ),
+        };
+        let persistent = match self.router.caching {
+            StatementCaching::Unnamed => false,
+            // Admission on second sight: one-off pairs take the unnamed
+            // statement instead of evicting a hot prepared one.
+            // (Load before store: no write, so no cache-line bouncing, on
+            // the hot path.)
+            StatementCaching::Prepared => {
+                rendered.seen.load(Ordering::Relaxed) || rendered.seen.swap(true, Ordering::Relaxed)
+            }
+        };
+        Routed {
+            sql: &rendered.sql,
+            persistent,
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Partition-direct routing of the macros' queries, observed on the server:
+//! which relation the statement names (`pg_prepared_statements`), when it is
+//! kept prepared, and the opt-outs.
+
+mod support;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+use support::{form_submissions, forms, TestDb};
+use tenant_runtime::tenant_core::Config;
+use tenant_runtime::{
+    parent_query_options, tenant_query, tenant_query_as, tenant_query_scalar, StatementCaching,
+    Tenancy, TenancyBuilder, Tenant,
+};
+
+async fn setup(
+    configure: impl FnOnce(TenancyBuilder) -> TenancyBuilder,
+) -> (TestDb, Tenancy, Tenant, Tenant) {
+    let db = TestDb::new(4).await;
+    let builder = Tenancy::builder(Config::default())
+        .schema(forms())
+        .schema(form_submissions());
+    let tenancy = configure(builder).build().unwrap();
+    tenancy.install(&db.pool).await.unwrap();
+    let alpha = tenancy.onboard(&db.pool, "alpha").await.unwrap().tenant;
+    let beta = tenancy.onboard(&db.pool, "beta").await.unwrap().tenant;
+    for (tenant, title) in [(&alpha, "alpha form"), (&beta, "beta form")] {
+        sqlx::query("INSERT INTO forms (tenant_id, id, title) VALUES ($1, 1, $2)")
+            .bind(tenant.id())
+            .bind(title)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO form_submissions (tenant_id, id, form_id, payload) VALUES ($1, 10, 1, $2)",
+        )
+        .bind(tenant.id())
+        .bind(format!("{title} payload"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    (db, tenancy, alpha, beta)
+}
+
+/// A one-connection pool, so the statements one query leaves prepared are
+/// the ones `pg_prepared_statements` shows.
+async fn single(db: &TestDb, tenancy: &Tenancy) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(tenancy.connect_options(db.options.clone()))
+        .await
+        .unwrap()
+}
+
+async fn prepared(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn title(pool: &PgPool, tenant: &Tenant) -> Option<String> {
+    tenant_query_scalar!(
+        tenant,
+        "SELECT title FROM forms WHERE tenant_id = $tenant AND id = $1",
+        1_i64
+    )
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn queries_name_the_tenants_partition_and_are_prepared_from_the_second_run() {
+    let (db, tenancy, alpha, beta) = setup(|t| t).await;
+    let pool = single(&db, &tenancy).await;
+    assert!(alpha.is_routed());
+
+    assert_eq!(title(&pool, &alpha).await.as_deref(), Some("alpha form"));
+    // First run of the pair: the unnamed statement, nothing kept.
+    assert!(
+        !prepared(&pool).await.iter().any(|s| s.contains("forms_t")),
+        "{:?}",
+        prepared(&pool).await
+    );
+    assert_eq!(title(&pool, &alpha).await.as_deref(), Some("alpha form"));
+    assert_eq!(title(&pool, &beta).await.as_deref(), Some("beta form"));
+    assert_eq!(title(&pool, &beta).await.as_deref(), Some("beta form"));
+    let statements = prepared(&pool).await;
+    let alpha_partition = format!("forms_{} AS forms", alpha.partition_suffix());
+    let beta_partition = format!("forms_{} AS forms", beta.partition_suffix());
+    assert!(
+        statements.iter().any(|s| s.contains(&alpha_partition)),
+        "{statements:?}"
+    );
+    assert!(
+        statements.iter().any(|s| s.contains(&beta_partition)),
+        "{statements:?}"
+    );
+    assert!(
+        !statements.iter().any(|s| s.contains("FROM forms WHERE")),
+        "{statements:?}"
+    );
+}
+
+#[derive(sqlx::FromRow, Debug, PartialEq)]
+struct Joined {
+    title: String,
+    payload: Option<String>,
+}
+
+#[tokio::test]
+async fn joins_dml_and_returning_resolve_through_the_alias() {
+    let (db, _tenancy, alpha, beta) = setup(|t| t).await;
+    let pool = &db.pool;
+    let rows: Vec<Joined> = tenant_query_as!(
+        Joined,
+        &alpha,
+        "SELECT forms.title, s.payload FROM forms JOIN form_submissions s \
+           ON s.tenant_id = forms.tenant_id AND s.form_id = forms.id \
+         WHERE forms.tenant_id = $tenant ORDER BY forms.id"
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![Joined {
+            title: "alpha form".into(),
+            payload: Some("alpha form payload".into())
+        }]
+    );
+
+    let returned: String = tenant_query_scalar!(
+        &beta,
+        "INSERT INTO forms (tenant_id, id, title) VALUES ($tenant, 2, $1) \
+         ON CONFLICT (tenant_id, id) DO UPDATE SET title = EXCLUDED.title \
+         RETURNING forms.title",
+        "second"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(returned, "second");
+    let updated = tenant_query!(
+        &beta,
+        "UPDATE forms SET title = forms.title || '!' WHERE tenant_id = $tenant AND id = 2"
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(updated.rows_affected(), 1);
+    // Visible through the parent, and only in beta's partition.
+    let in_partition: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM forms_{} WHERE title = 'second!'",
+        beta.partition_suffix()
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(in_partition, 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM forms WHERE title = 'second!' AND tenant_id = 'beta'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn via_parents_and_the_tenancy_switch_name_the_parents() {
+    let (db, tenancy, alpha, _beta) = setup(|t| t).await;
+    let pool = single(&db, &tenancy).await;
+    let parents = alpha.via_parents();
+    assert!(!parents.is_routed());
+    assert_eq!(parents, alpha, "same tenant");
+    assert_eq!(title(&pool, &parents).await.as_deref(), Some("alpha form"));
+    let statements = prepared(&pool).await;
+    assert!(
+        statements.iter().any(|s| s.contains("FROM forms WHERE")),
+        "{statements:?}"
+    );
+    assert!(
+        !statements.iter().any(|s| s.contains("forms_t")),
+        "{statements:?}"
+    );
+
+    let db2 = TestDb::new(2).await;
+    let unrouted = Tenancy::builder(Config::default())
+        .schema(forms())
+        .routing(false)
+        .build()
+        .unwrap();
+    unrouted.install(&db2.pool).await.unwrap();
+    let gamma = unrouted.onboard(&db2.pool, "gamma").await.unwrap().tenant;
+    assert!(!gamma.is_routed());
+    let pool2 = single(&db2, &unrouted).await;
+    assert_eq!(title(&pool2, &gamma).await, None);
+    assert!(prepared(&pool2)
+        .await
+        .iter()
+        .any(|s| s.contains("FROM forms WHERE")));
+}
+
+#[tokio::test]
+async fn unnamed_caching_keeps_no_routed_statement() {
+    let (db, tenancy, alpha, _beta) =
+        setup(|b| b.statement_caching(StatementCaching::Unnamed)).await;
+    let pool = single(&db, &tenancy).await;
+    for _ in 0..3 {
+        assert_eq!(title(&pool, &alpha).await.as_deref(), Some("alpha form"));
+    }
+    let statements = prepared(&pool).await;
+    assert!(
+        !statements.iter().any(|s| s.contains("forms_t")),
+        "{statements:?}"
+    );
+}
+
+#[tokio::test]
+async fn cte_named_like_a_table_and_global_only_queries() {
+    let (db, _tenancy, alpha, _beta) = setup(|t| t).await;
+    let count: i64 = tenant_query_scalar!(
+        &alpha,
+        "WITH forms AS (SELECT * FROM forms WHERE tenant_id = $tenant) SELECT count(*) FROM forms"
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(count, 1);
+    let row = tenant_query!(&alpha, "SELECT 1 AS one")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i32, _>("one"), 1);
+}
+
+#[tokio::test]
+async fn parent_query_options_plan_each_execution() {
+    let db = TestDb::new(1).await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(parent_query_options(db.options.clone()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_custom_plan");
+}
+
+#[tokio::test]
+async fn a_stale_handle_after_offboarding_never_reaches_another_tenant() {
+    use tenant_runtime::{Error, Offboard};
+    let (db, tenancy, alpha, beta) = setup(|b| b).await;
+    // Warm the handles so their routed SQL is rendered and prepared.
+    for _ in 0..2 {
+        assert_eq!(title(&db.pool, &alpha).await.as_deref(), Some("alpha form"));
+        assert_eq!(title(&db.pool, &beta).await.as_deref(), Some("beta form"));
+    }
+    tenancy
+        .offboard(&db.pool, "alpha", Offboard::Keep)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tenancy.tenant(&db.pool, "alpha").await,
+        Err(Error::UnknownTenant { .. })
+    ));
+    // The stale handle still reads alpha's own archive, never beta's rows...
+    let read: Vec<String> = tenant_query_scalar!(
+        &alpha,
+        "SELECT title FROM forms WHERE tenant_id = $tenant AND id = $1",
+        1_i64
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(read, vec!["alpha form".to_string()]);
+    // ...and cannot write into it.
+    let write = tenant_query!(
+        &alpha,
+        "INSERT INTO forms (tenant_id, id, title) VALUES ($tenant, 5, 'late')"
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(write.to_string().contains("tenancy_archived"), "{write}");
+
+    tenancy
+        .offboard(&db.pool, "beta", Offboard::Drop)
+        .await
+        .unwrap();
+    let gone = tenant_query_scalar!(
+        &beta,
+        "SELECT title FROM forms WHERE tenant_id = $tenant AND id = $1",
+        1_i64
+    )
+    .fetch_all(&db.pool)
+    .await
+    .map(|rows: Vec<String>| rows)
+    .unwrap_err();
+    let code = gone
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("42P01"), "{gone}");
+    assert!(matches!(
+        tenancy.tenant(&db.pool, "nobody").await,
+        Err(Error::UnknownTenant { .. })
+    ));
+}
