@@ -1,0 +1,527 @@
+//! The measurement arms: the same point query on the unpartitioned table,
+//! the partitioned parent and the tenant's own partition, arms interleaved
+//! in slices of about two seconds, every arm replaying the same draws.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use hdrhistogram::Histogram;
+use tenant_runtime::sqlx::pool::PoolConnection;
+use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tenant_runtime::sqlx::{self, PgConnection, PgPool, Postgres, Row};
+use tenant_runtime::{tenant_query_scalar, Tenant};
+
+use crate::dataset::Dataset;
+use crate::sequence::{Draw, Sequence, Sequences};
+use crate::{progress, Args};
+
+/// Target length of one slice of one arm.
+const SLICE_SECONDS: f64 = 2.0;
+/// Warm-up queries per connection: more than five, so statements on the
+/// parent reach the plan PostgreSQL keeps using (it may switch to a generic
+/// plan on the sixth execution).
+const WARMUP_QUERIES: usize = 20;
+/// Warm-up passes over every tenant for the cached routed arms: the first
+/// run of a pair uses the unnamed statement, the second prepares it, and
+/// PostgreSQL plans the first five executions of a prepared statement
+/// custom before it settles on a generic plan.
+const ROUTED_WARMUP_PASSES: usize = 7;
+
+/// What an arm queries, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArmKind {
+    /// `flat_items`, sqlx's default prepared statements.
+    Flat,
+    /// The parent `items`, sqlx's default prepared statements.
+    Parent,
+    /// The parent with `plan_cache_mode = force_custom_plan` on its connections.
+    ParentCustom,
+    /// Routed to the tenant's partition, uniform tenants, library defaults.
+    RoutedUniform,
+    /// Routed, Zipf(1.0) tenants, library defaults.
+    RoutedZipf,
+    /// Routed, uniform tenants, statement caching off.
+    RoutedNocache,
+}
+
+impl ArmKind {
+    /// Every arm, in report order.
+    pub const ALL: [ArmKind; 6] = [
+        ArmKind::Flat,
+        ArmKind::Parent,
+        ArmKind::ParentCustom,
+        ArmKind::RoutedUniform,
+        ArmKind::RoutedZipf,
+        ArmKind::RoutedNocache,
+    ];
+
+    /// The arm's name (also the prefix of its JSON keys).
+    pub fn name(self) -> &'static str {
+        match self {
+            ArmKind::Flat => "flat",
+            ArmKind::Parent => "parent",
+            ArmKind::ParentCustom => "parent_custom",
+            ArmKind::RoutedUniform => "routed_uniform",
+            ArmKind::RoutedZipf => "routed_zipf",
+            ArmKind::RoutedNocache => "routed_nocache",
+        }
+    }
+
+    /// Whether the arm goes through the routed query macro.
+    pub fn routed(self) -> bool {
+        matches!(
+            self,
+            ArmKind::RoutedUniform | ArmKind::RoutedZipf | ArmKind::RoutedNocache
+        )
+    }
+}
+
+/// What the client tasks share: tenant ids and handles.
+pub struct Context {
+    /// Benchmark tenant ids, by index.
+    pub ids: Vec<String>,
+    /// Handles from the default tenancy, by index.
+    pub tenants: Vec<Tenant>,
+    /// Handles from the tenancy with statement caching off, by index.
+    pub tenants_nocache: Vec<Tenant>,
+}
+
+impl Context {
+    /// Looks every benchmark tenant up in both tenancies.
+    pub async fn load(dataset: &Dataset) -> Result<Arc<Context>> {
+        let started = Instant::now();
+        let mut tenants = Vec::with_capacity(dataset.tenant_ids.len());
+        let mut tenants_nocache = Vec::with_capacity(dataset.tenant_ids.len());
+        for id in &dataset.tenant_ids {
+            tenants.push(
+                dataset
+                    .tenancy
+                    .tenant(&dataset.pool, id)
+                    .await
+                    .with_context(|| format!("looking up tenant {id}"))?,
+            );
+            tenants_nocache.push(
+                dataset
+                    .tenancy_nocache
+                    .tenant(&dataset.pool, id)
+                    .await
+                    .with_context(|| format!("looking up tenant {id}"))?,
+            );
+        }
+        progress!(
+            "looked up {} tenant handles in {}",
+            tenants.len(),
+            crate::dataset::human_duration(started.elapsed())
+        );
+        Ok(Arc::new(Context {
+            ids: dataset.tenant_ids.clone(),
+            tenants,
+            tenants_nocache,
+        }))
+    }
+}
+
+/// One arm's outcome.
+#[derive(Debug, Clone)]
+pub struct ArmResult {
+    /// Which arm.
+    pub kind: ArmKind,
+    /// Queries completed in the measured slices.
+    pub queries: u64,
+    /// Measured wall time, summed over slices.
+    pub seconds: f64,
+    /// Median latency, microseconds (`None` without queries).
+    pub p50_us: Option<f64>,
+    /// 99th percentile latency, microseconds.
+    pub p99_us: Option<f64>,
+    /// Slowest query, microseconds.
+    pub max_us: Option<f64>,
+    /// Queries that failed.
+    pub errors: u64,
+    /// PostgreSQL's message when the arm failed (it stops at its first error).
+    pub failed: Option<String>,
+    /// Server-side prepared statements on the arm's busiest connection at the end.
+    pub prepared_statements: Option<i64>,
+}
+
+impl ArmResult {
+    /// Queries per second, `None` for a failed arm.
+    pub fn qps(&self) -> Option<f64> {
+        if self.failed.is_some() || self.seconds <= 0.0 {
+            None
+        } else {
+            Some(self.queries as f64 / self.seconds)
+        }
+    }
+}
+
+struct Arm {
+    kind: ArmKind,
+    pool: PgPool,
+    /// One connection per client, held for the whole run (client i always
+    /// uses connection i, as pgbench does).
+    connections: Vec<Option<PoolConnection<Postgres>>>,
+    cursors: Vec<usize>,
+    histogram: Histogram<u64>,
+    queries: u64,
+    elapsed: Duration,
+    errors: u64,
+    failed: Option<String>,
+}
+
+/// PostgreSQL's message (and SQLSTATE) for a database error, sqlx's text otherwise.
+pub fn describe_error(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 ns .. 10 min at 3 significant digits; these bounds are valid.
+    Histogram::new_with_bounds(1, 600_000_000_000, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"))
+    })
+}
+
+/// The connect options of an arm's pool.
+fn arm_options(kind: ArmKind, dataset: &Dataset) -> PgConnectOptions {
+    let base = dataset.options.clone();
+    match kind {
+        ArmKind::Flat | ArmKind::Parent => base,
+        ArmKind::ParentCustom => tenant_runtime::parent_query_options(base),
+        ArmKind::RoutedUniform | ArmKind::RoutedZipf => dataset.tenancy.connect_options(base),
+        ArmKind::RoutedNocache => dataset.tenancy_nocache.connect_options(base),
+    }
+}
+
+/// Runs one point query of `kind` for `draw` on `connection`.
+async fn point_query(
+    kind: ArmKind,
+    connection: &mut PgConnection,
+    context: &Context,
+    draw: Draw,
+) -> Result<String, sqlx::Error> {
+    let index = draw.tenant as usize;
+    let id = i64::from(draw.id);
+    match kind {
+        ArmKind::Flat => {
+            sqlx::query_scalar("SELECT payload FROM flat_items WHERE tenant_id = $1 AND id = $2")
+                .bind(&context.ids[index])
+                .bind(id)
+                .fetch_one(connection)
+                .await
+        }
+        ArmKind::Parent | ArmKind::ParentCustom => {
+            sqlx::query_scalar("SELECT payload FROM items WHERE tenant_id = $1 AND id = $2")
+                .bind(&context.ids[index])
+                .bind(id)
+                .fetch_one(connection)
+                .await
+        }
+        ArmKind::RoutedUniform | ArmKind::RoutedZipf => {
+            routed_query(&context.tenants[index], id, connection).await
+        }
+        ArmKind::RoutedNocache => {
+            routed_query(&context.tenants_nocache[index], id, connection).await
+        }
+    }
+}
+
+/// The routed point query: the macro sends it to the tenant's partition
+/// of `items`, with the caching policy of the tenancy that made `tenant`.
+pub async fn routed_query(
+    tenant: &Tenant,
+    id: i64,
+    connection: &mut PgConnection,
+) -> Result<String, sqlx::Error> {
+    tenant_query_scalar!(
+        tenant,
+        "SELECT payload FROM items WHERE tenant_id = $tenant AND id = $1",
+        id
+    )
+    .fetch_one(connection)
+    .await
+}
+
+/// Builds the arm's pool, takes one connection per client and warms each
+/// up. A warm-up error fails the arm (it is reported, not raised).
+async fn prepare_arm(
+    kind: ArmKind,
+    dataset: &Dataset,
+    context: &Context,
+    warmup: &Sequence,
+    clients: u32,
+) -> Result<Arm> {
+    let pool = PgPoolOptions::new()
+        .max_connections(clients)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(120))
+        .connect_with(arm_options(kind, dataset))
+        .await
+        .with_context(|| format!("connecting the {} arm", kind.name()))?;
+    let mut arm = Arm {
+        kind,
+        pool,
+        connections: Vec::new(),
+        cursors: vec![0; clients as usize],
+        histogram: new_histogram(),
+        queries: 0,
+        elapsed: Duration::ZERO,
+        errors: 0,
+        failed: None,
+    };
+    for client in 0..clients as usize {
+        let mut connection = arm
+            .pool
+            .acquire()
+            .await
+            .with_context(|| format!("connecting the {} arm", kind.name()))?;
+        if arm.failed.is_none() && kind.routed() && kind != ArmKind::RoutedNocache {
+            // Steady state, as on a long-running server: every tenant's
+            // statement prepared on this connection (the runtime prepares a
+            // pair on its second run) and past PostgreSQL's five custom
+            // plans. The cold pass is timed and reported apart.
+            let started = Instant::now();
+            'passes: for pass in 0..ROUTED_WARMUP_PASSES {
+                let pass_started = Instant::now();
+                for tenant in 0..context.tenants.len() {
+                    let draw = Draw {
+                        tenant: tenant as u32,
+                        id: 1,
+                    };
+                    if let Err(error) = point_query(kind, &mut connection, context, draw).await {
+                        arm.errors += 1;
+                        arm.failed = Some(format!("during warm-up: {}", describe_error(&error)));
+                        break 'passes;
+                    }
+                }
+                if pass < 2 {
+                    progress!(
+                        "arm {} client {client}: warm-up pass {} over {} tenants: {:.0} queries/s",
+                        kind.name(),
+                        pass + 1,
+                        context.tenants.len(),
+                        context.tenants.len() as f64 / pass_started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            progress!(
+                "arm {} client {client}: warmed every tenant {ROUTED_WARMUP_PASSES}x in {:.1}s",
+                kind.name(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if arm.failed.is_none() {
+            for offset in 0..WARMUP_QUERIES {
+                let draw = warmup[(client * WARMUP_QUERIES + offset) % warmup.len()];
+                if let Err(error) = point_query(kind, &mut connection, context, draw).await {
+                    arm.errors += 1;
+                    arm.failed = Some(format!("during warm-up: {}", describe_error(&error)));
+                    break;
+                }
+            }
+        }
+        arm.connections.push(Some(connection));
+    }
+    if let Some(message) = &arm.failed {
+        progress!("arm {} failed {message}", kind.name());
+    }
+    Ok(arm)
+}
+
+struct ClientOutcome {
+    connection: PoolConnection<Postgres>,
+    cursor: usize,
+    histogram: Histogram<u64>,
+    queries: u64,
+    error: Option<String>,
+}
+
+/// Runs one slice of `arm`: every client replays its sequence from where it
+/// stopped last time until the deadline.
+async fn run_slice(
+    arm: &mut Arm,
+    context: &Arc<Context>,
+    sequences: &Arc<Vec<Sequence>>,
+    duration: Duration,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for client in 0..arm.connections.len() {
+        let Some(mut connection) = arm.connections[client].take() else {
+            continue;
+        };
+        let (context, sequences, stop) = (
+            Arc::clone(context),
+            Arc::clone(sequences),
+            Arc::clone(&stop),
+        );
+        let mut cursor = arm.cursors[client];
+        let kind = arm.kind;
+        tasks.push((
+            client,
+            tokio::spawn(async move {
+                let sequence = &sequences[client];
+                let mut histogram = new_histogram();
+                let mut queries = 0;
+                let mut error = None;
+                loop {
+                    let before = Instant::now();
+                    if before >= deadline || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let draw = sequence[cursor % sequence.len()];
+                    cursor += 1;
+                    match point_query(kind, &mut connection, &context, draw).await {
+                        Ok(_) => {
+                            let nanos = before.elapsed().as_nanos();
+                            histogram.saturating_record(u64::try_from(nanos).unwrap_or(u64::MAX));
+                            queries += 1;
+                        }
+                        Err(failure) => {
+                            error = Some(describe_error(&failure));
+                            stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+                ClientOutcome {
+                    connection,
+                    cursor,
+                    histogram,
+                    queries,
+                    error,
+                }
+            }),
+        ));
+    }
+    for (client, task) in tasks {
+        match task.await {
+            Ok(outcome) => {
+                arm.connections[client] = Some(outcome.connection);
+                arm.cursors[client] = outcome.cursor;
+                // Same bounds on both sides: adding cannot fail.
+                let _ = arm.histogram.add(&outcome.histogram);
+                arm.queries += outcome.queries;
+                if let Some(error) = outcome.error {
+                    arm.errors += 1;
+                    arm.failed.get_or_insert(error);
+                }
+            }
+            Err(join_error) => {
+                arm.errors += 1;
+                arm.failed
+                    .get_or_insert(format!("client task ended abnormally: {join_error}"));
+            }
+        }
+    }
+    arm.elapsed += started.elapsed();
+}
+
+/// Server-side prepared statements on the arm's connections (the largest count).
+async fn prepared_statements(arm: &mut Arm) -> Option<i64> {
+    let mut most = None;
+    for connection in arm.connections.iter_mut().flatten() {
+        // Simple protocol: this query adds no prepared statement itself.
+        let row = sqlx::raw_sql("SELECT count(*) FROM pg_prepared_statements")
+            .fetch_one(&mut **connection)
+            .await
+            .ok()?;
+        let count: i64 = row.try_get(0).ok()?;
+        most = Some(most.map_or(count, |m: i64| m.max(count)));
+    }
+    most
+}
+
+/// Prepares every arm, then runs them interleaved: `seconds` per arm in
+/// slices of about two seconds, the starting arm rotating each round.
+pub async fn measure(
+    dataset: &Dataset,
+    context: &Arc<Context>,
+    sequences: &Sequences,
+    args: &Args,
+) -> Result<Vec<ArmResult>> {
+    let mut arms = Vec::new();
+    for kind in ArmKind::ALL {
+        progress!(
+            "preparing arm {} ({} connections)",
+            kind.name(),
+            args.clients
+        );
+        arms.push(prepare_arm(kind, dataset, context, &sequences.warmup, args.clients).await?);
+    }
+    let total = f64::from(args.seconds);
+    let rounds = (total / SLICE_SECONDS).round().max(1.0) as usize;
+    let slice = Duration::from_secs_f64(total / rounds as f64);
+    progress!(
+        "measuring {} arms x {}s: {rounds} rounds of {:.2}s slices",
+        arms.len(),
+        args.seconds,
+        slice.as_secs_f64()
+    );
+    for round in 0..rounds {
+        let mut line = Vec::new();
+        for step in 0..arms.len() {
+            let index = (round + step) % arms.len();
+            let arm = &mut arms[index];
+            if arm.failed.is_some() {
+                continue;
+            }
+            let sequences = if arm.kind == ArmKind::RoutedZipf {
+                &sequences.zipf
+            } else {
+                &sequences.uniform
+            };
+            let (queries_before, elapsed_before) = (arm.queries, arm.elapsed);
+            run_slice(arm, context, sequences, slice).await;
+            let seconds = (arm.elapsed - elapsed_before).as_secs_f64();
+            match &arm.failed {
+                Some(message) => {
+                    progress!("arm {} failed: {message}", arm.kind.name());
+                    line.push(format!("{} FAILED", arm.kind.name()));
+                }
+                None => line.push(format!(
+                    "{} {:.0}",
+                    arm.kind.name(),
+                    (arm.queries - queries_before) as f64 / seconds.max(1e-9)
+                )),
+            }
+        }
+        progress!("round {}/{rounds} qps: {}", round + 1, line.join(", "));
+    }
+
+    let mut results = Vec::new();
+    for mut arm in arms {
+        let prepared = if arm.kind.routed() && arm.failed.is_none() {
+            prepared_statements(&mut arm).await
+        } else {
+            None
+        };
+        let has_queries = arm.queries > 0;
+        let quantile =
+            |q: f64| has_queries.then(|| arm.histogram.value_at_quantile(q) as f64 / 1000.0);
+        results.push(ArmResult {
+            kind: arm.kind,
+            queries: arm.queries,
+            seconds: arm.elapsed.as_secs_f64(),
+            p50_us: quantile(0.5),
+            p99_us: quantile(0.99),
+            max_us: has_queries.then(|| arm.histogram.max() as f64 / 1000.0),
+            errors: arm.errors,
+            failed: arm.failed.clone(),
+            prepared_statements: prepared,
+        });
+        // Give the connections back and close them: later phases use their own.
+        arm.connections.clear();
+        arm.pool.close().await;
+    }
+    Ok(results)
+}
