@@ -258,13 +258,14 @@ async fn prepare_arm(
     warmup: &Sequence,
     clients: u32,
 ) -> Result<Arm> {
+    // Lazy: connecting can fail like a query can (the parent arm at 10,000
+    // partitions runs the lock table out of memory), and that fails the arm,
+    // not the run.
     let pool = PgPoolOptions::new()
         .max_connections(clients)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(120))
-        .connect_with(arm_options(kind, dataset))
-        .await
-        .with_context(|| format!("connecting the {} arm", kind.name()))?;
+        .connect_lazy_with(arm_options(kind, dataset));
     let mut arm = Arm {
         kind,
         pool,
@@ -277,11 +278,15 @@ async fn prepare_arm(
         failed: None,
     };
     for client in 0..clients as usize {
-        let mut connection = arm
-            .pool
-            .acquire()
-            .await
-            .with_context(|| format!("connecting the {} arm", kind.name()))?;
+        let mut connection = match arm.pool.acquire().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                arm.errors += 1;
+                arm.failed
+                    .get_or_insert(format!("connecting: {}", describe_error(&error)));
+                continue;
+            }
+        };
         if arm.failed.is_none() && kind.routed() && kind != ArmKind::RoutedNocache {
             // Steady state, as on a long-running server: every tenant's
             // statement prepared on this connection (the runtime prepares a
