@@ -173,7 +173,11 @@ impl RouteTemplate {
             }
             cursor = site.span.end;
         }
-        if let Some(reason) = parse_tree_obstacle(sql) {
+        // The analyzer parsed this SQL already, so it parses.
+        let Ok(parsed) = pg_query::parse(sql, 0) else {
+            return unrouted(Some(Unroutable::RenderDoesNotParse));
+        };
+        if let Some(reason) = parse_tree_obstacle(&parsed.protobuf) {
             return unrouted(Some(reason));
         }
         let mut pieces = Vec::with_capacity(sites.len() + 1);
@@ -200,7 +204,7 @@ impl RouteTemplate {
         };
         // Rendering must not change what PostgreSQL parses, only which
         // relations it names: parse the probe rendering back.
-        if !template.render_parses_back(sql) {
+        if !template.render_parses_back(parsed.protobuf.stmts.len()) {
             return unrouted(Some(Unroutable::RenderDoesNotParse));
         }
         template
@@ -248,13 +252,12 @@ impl RouteTemplate {
         out
     }
 
-    fn render_parses_back(&self, sql: &str) -> bool {
+    fn render_parses_back(&self, statements: usize) -> bool {
         let probe = self.render(|_| Some(PROBE_PARTITION.to_string()));
-        let (Ok(original), Ok(rendered)) = (pg_query::parse(sql, 0), pg_query::parse(&probe, 0))
-        else {
+        let Ok(rendered) = pg_query::parse(&probe, 0) else {
             return false;
         };
-        if original.protobuf.stmts.len() != rendered.protobuf.stmts.len() {
+        if rendered.protobuf.stmts.len() != statements {
             return false;
         }
         // Every slot must have become a relation named by the probe.
@@ -275,10 +278,9 @@ impl RouteTemplate {
 }
 
 /// A construct of the statement that routing would change the meaning of.
-fn parse_tree_obstacle(sql: &str) -> Option<Unroutable> {
-    let parsed = pg_query::parse(sql, 0).ok()?;
+fn parse_tree_obstacle(parsed: &protobuf::ParseResult) -> Option<Unroutable> {
     let mut found = None;
-    for stmt in &parsed.protobuf.stmts {
+    for stmt in &parsed.stmts {
         if let Some(node) = stmt.stmt.as_ref().and_then(|n| n.node.as_ref()) {
             visit(node.to_ref(), &mut |n| match n {
                 NodeRef::InferClause(infer) if !infer.conname.is_empty() => {
