@@ -13,6 +13,7 @@ use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{self, PgConnection, PgPool, Postgres, Row};
 use tenant_runtime::{tenant_query_scalar, Tenant};
 
+use crate::cpu;
 use crate::dataset::Dataset;
 use crate::sequence::{Draw, Sequence, Sequences};
 use crate::{progress, Args};
@@ -67,6 +68,17 @@ impl ArmKind {
             ArmKind::RoutedZipf => "routed_zipf",
             ArmKind::RoutedNocache => "routed_nocache",
         }
+    }
+
+    /// The arm called `name` (as `--arms` spells it).
+    pub fn parse(name: &str) -> Result<ArmKind, String> {
+        ArmKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ArmKind::ALL.iter().map(|kind| kind.name()).collect();
+                format!("no arm `{name}`; the arms are {}", names.join(", "))
+            })
     }
 
     /// Whether the arm goes through the routed query macro.
@@ -144,6 +156,11 @@ pub struct ArmResult {
     pub failed: Option<String>,
     /// Server-side prepared statements on the arm's busiest connection at the end.
     pub prepared_statements: Option<i64>,
+    /// CPU time of this process per query, microseconds (the client side).
+    pub client_cpu_us: Option<f64>,
+    /// CPU time of the arm's backends per query, microseconds (`None` when
+    /// the server is not on this machine).
+    pub server_cpu_us: Option<f64>,
 }
 
 impl ArmResult {
@@ -169,6 +186,11 @@ struct Arm {
     elapsed: Duration,
     errors: u64,
     failed: Option<String>,
+    /// The connections' backend pids, when every one is a local process.
+    backend_pids: Option<Vec<u32>>,
+    /// CPU time over the measured slices; `None` once a reading failed.
+    client_cpu_ns: Option<u64>,
+    server_cpu_ns: Option<u64>,
 }
 
 /// PostgreSQL's message (and SQLSTATE) for a database error, sqlx's text otherwise.
@@ -190,8 +212,8 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 /// The connect options of an arm's pool.
-fn arm_options(kind: ArmKind, dataset: &Dataset) -> PgConnectOptions {
-    let base = dataset.options.clone();
+fn arm_options(kind: ArmKind, dataset: &Dataset, args: &Args) -> PgConnectOptions {
+    let base = planner_options(dataset.options.clone(), args);
     match kind {
         ArmKind::Flat | ArmKind::Parent => base,
         ArmKind::ParentCustom => tenant_runtime::parent_query_options(base),
@@ -199,6 +221,106 @@ fn arm_options(kind: ArmKind, dataset: &Dataset) -> PgConnectOptions {
         ArmKind::RoutedNocache => dataset.tenancy_nocache.connect_options(base),
     }
 }
+
+/// `options` with the planner settings every arm shares (`--random-page-cost`).
+pub fn planner_options(options: PgConnectOptions, args: &Args) -> PgConnectOptions {
+    match args.random_page_cost {
+        RandomPageCost::Server => options,
+        RandomPageCost::Set(cost) => options.options([("random_page_cost", cost.to_string())]),
+    }
+}
+
+/// The `random_page_cost` every arm's connections use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RandomPageCost {
+    /// Whatever the server is configured with.
+    Server,
+    /// This value, set per connection.
+    Set(f64),
+}
+
+impl RandomPageCost {
+    /// `server`, or a positive number.
+    pub fn parse(text: &str) -> Result<RandomPageCost, String> {
+        if text == "server" {
+            return Ok(RandomPageCost::Server);
+        }
+        match text.parse::<f64>() {
+            Ok(cost) if cost.is_finite() && cost > 0.0 => Ok(RandomPageCost::Set(cost)),
+            _ => Err(format!(
+                "`{text}` is neither `server` nor a positive number"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for RandomPageCost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RandomPageCost::Server => f.write_str("the server's setting"),
+            RandomPageCost::Set(cost) => write!(f, "{cost}"),
+        }
+    }
+}
+
+/// The plan PostgreSQL picks for each arm's query (first line of EXPLAIN,
+/// costs dropped), for tenant 0 and id 1, on a connection with the arms'
+/// planner settings: `(label, plan)`.
+pub async fn plans(dataset: &Dataset, context: &Context, args: &Args) -> Vec<(String, String)> {
+    // `tenant_first`: whether `$1` is the tenant id (else `$1` is the id, `$2` the tenant).
+    let explain = |label: &'static str, sql: String, custom: bool, tenant_first: bool| async move {
+        let mut options = planner_options(dataset.options.clone(), args);
+        if custom {
+            options = tenant_runtime::parent_query_options(options);
+        }
+        let result = async {
+            let mut connection = sqlx::ConnectOptions::connect(&options).await?;
+            let explain = format!("EXPLAIN {sql}");
+            let query = sqlx::query_scalar(&explain);
+            let query = if tenant_first {
+                query.bind(&context.ids[0]).bind(1i64)
+            } else {
+                query.bind(1i64).bind(&context.ids[0])
+            };
+            let lines: Vec<String> = query.persistent(false).fetch_all(&mut connection).await?;
+            sqlx::Connection::close(connection).await.ok();
+            Ok::<_, sqlx::Error>(lines)
+        }
+        .await;
+        let plan = match result {
+            Ok(lines) => lines
+                .first()
+                .map(|line| match line.find("  (cost=") {
+                    Some(end) => line[..end].to_string(),
+                    None => line.clone(),
+                })
+                .unwrap_or_default(),
+            Err(error) => format!("EXPLAIN failed: {}", describe_error(&error)),
+        };
+        (label.to_string(), plan)
+    };
+    let point =
+        |table: &str| format!("SELECT payload FROM {table} WHERE tenant_id = $1 AND id = $2");
+    let analyzer =
+        tenant_runtime::tenant_core::Analyzer::new(tenant_runtime::tenant_core::Config::default());
+    let (routed_sql, tenant_first) = match analyzer.analyze(ROUTED_POINT_QUERY) {
+        Ok(analysis) => (
+            context.tenants[0].route_sql(
+                &tenant_runtime::tenant_core::route::RouteTemplate::from_analysis(&analysis),
+            ),
+            analysis.tenant_param == Some(1),
+        ),
+        Err(error) => return vec![("routed".into(), format!("analysis failed: {error}"))],
+    };
+    vec![
+        explain("flat", point("flat_items"), false, true).await,
+        explain("parent_custom", point("items"), true, true).await,
+        explain("routed", routed_sql, false, tenant_first).await,
+    ]
+}
+
+/// The routed arms' query, as written in [`routed_query`].
+const ROUTED_POINT_QUERY: &str = "SELECT payload FROM items WHERE tenant_id = $tenant AND id = $1";
 
 /// Runs one point query of `kind` for `draw` on `connection`.
 async fn point_query(
@@ -256,8 +378,9 @@ async fn prepare_arm(
     dataset: &Dataset,
     context: &Context,
     warmup: &Sequence,
-    clients: u32,
+    args: &Args,
 ) -> Result<Arm> {
+    let clients = args.clients;
     // Lazy: connecting can fail like a query can (the parent arm at 10,000
     // partitions runs the lock table out of memory), and that fails the arm,
     // not the run.
@@ -265,7 +388,7 @@ async fn prepare_arm(
         .max_connections(clients)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(120))
-        .connect_lazy_with(arm_options(kind, dataset));
+        .connect_lazy_with(arm_options(kind, dataset, args));
     let mut arm = Arm {
         kind,
         pool,
@@ -276,6 +399,9 @@ async fn prepare_arm(
         elapsed: Duration::ZERO,
         errors: 0,
         failed: None,
+        backend_pids: Some(Vec::new()),
+        client_cpu_ns: Some(0),
+        server_cpu_ns: Some(0),
     };
     for client in 0..clients as usize {
         let mut connection = match arm.pool.acquire().await {
@@ -332,12 +458,44 @@ async fn prepare_arm(
                 }
             }
         }
+        let pid = backend_pid(&mut connection).await;
+        arm.backend_pids = match (arm.backend_pids.take(), pid) {
+            (Some(mut pids), Some(pid)) => {
+                pids.push(pid);
+                Some(pids)
+            }
+            _ => None,
+        };
         arm.connections.push(Some(connection));
+    }
+    if arm.backend_pids.is_none() {
+        arm.server_cpu_ns = None;
     }
     if let Some(message) = &arm.failed {
         progress!("arm {} failed {message}", kind.name());
     }
     Ok(arm)
+}
+
+/// The connection's backend pid if that backend runs on this machine.
+async fn backend_pid(connection: &mut PgConnection) -> Option<u32> {
+    // Simple protocol: no prepared statement is added to the connection.
+    let row = sqlx::raw_sql("SELECT pg_backend_pid()")
+        .fetch_one(connection)
+        .await
+        .ok()?;
+    let pid: i32 = row.try_get(0).ok()?;
+    let pid = u32::try_from(pid).ok()?;
+    cpu::is_local_backend(pid).then_some(pid)
+}
+
+/// Adds the CPU time spent between two readings to `total` (`None` once
+/// any reading failed).
+fn add_cpu(total: &mut Option<u64>, before: Option<u64>, after: Option<u64>) {
+    *total = match (*total, before, after) {
+        (Some(total), Some(before), Some(after)) => Some(total + after.saturating_sub(before)),
+        _ => None,
+    };
 }
 
 struct ClientOutcome {
@@ -357,6 +515,8 @@ async fn run_slice(
     duration: Duration,
 ) {
     let stop = Arc::new(AtomicBool::new(false));
+    let server_cpu = |arm: &Arm| arm.backend_pids.as_deref().and_then(cpu::backends_cpu_ns);
+    let (client_before, server_before) = (cpu::own_cpu_ns(), server_cpu(arm));
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -429,6 +589,9 @@ async fn run_slice(
         }
     }
     arm.elapsed += started.elapsed();
+    add_cpu(&mut arm.client_cpu_ns, client_before, cpu::own_cpu_ns());
+    let server_after = server_cpu(arm);
+    add_cpu(&mut arm.server_cpu_ns, server_before, server_after);
 }
 
 /// Server-side prepared statements on the arm's connections (the largest count).
@@ -455,13 +618,13 @@ pub async fn measure(
     args: &Args,
 ) -> Result<Vec<ArmResult>> {
     let mut arms = Vec::new();
-    for kind in ArmKind::ALL {
+    for &kind in &args.arms {
         progress!(
             "preparing arm {} ({} connections)",
             kind.name(),
             args.clients
         );
-        arms.push(prepare_arm(kind, dataset, context, &sequences.warmup, args.clients).await?);
+        arms.push(prepare_arm(kind, dataset, context, &sequences.warmup, args).await?);
     }
     let total = f64::from(args.seconds);
     let rounds = (total / SLICE_SECONDS).round().max(1.0) as usize;
@@ -513,6 +676,10 @@ pub async fn measure(
         let has_queries = arm.queries > 0;
         let quantile =
             |q: f64| has_queries.then(|| arm.histogram.value_at_quantile(q) as f64 / 1000.0);
+        let per_query = |ns: Option<u64>| {
+            ns.filter(|_| has_queries)
+                .map(|ns| ns as f64 / arm.queries as f64 / 1000.0)
+        };
         results.push(ArmResult {
             kind: arm.kind,
             queries: arm.queries,
@@ -523,6 +690,8 @@ pub async fn measure(
             errors: arm.errors,
             failed: arm.failed.clone(),
             prepared_statements: prepared,
+            client_cpu_us: per_query(arm.client_cpu_ns),
+            server_cpu_us: per_query(arm.server_cpu_ns),
         });
         // Give the connections back and close them: later phases use their own.
         arm.connections.clear();

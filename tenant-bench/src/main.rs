@@ -19,6 +19,7 @@
 //! object (see `README.md` beside this crate).
 
 mod arms;
+mod cpu;
 mod dataset;
 mod memory;
 mod onboarding;
@@ -61,6 +62,17 @@ pub struct Args {
     /// Concurrent clients per arm, each on its own connection.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub clients: u32,
+    /// The arms to measure, comma-separated (default: all six). Ratios to
+    /// `flat` need `flat` among them.
+    #[arg(long, value_delimiter = ',', value_parser = arms::ArmKind::parse, default_value = "flat,parent,parent_custom,routed_uniform,routed_zipf,routed_nocache")]
+    pub arms: Vec<arms::ArmKind>,
+    /// `random_page_cost` on every arm's connections, or `server` to keep
+    /// the server's setting. The data set is cached in memory; with
+    /// PostgreSQL's default of 4 the planner seq-scans a 100-row partition
+    /// (2 pages) instead of using its primary key, for the routed and the
+    /// parent arms alike.
+    #[arg(long, default_value = "1.1", value_parser = arms::RandomPageCost::parse)]
+    pub random_page_cost: arms::RandomPageCost,
     /// Build (or check) the data set and exit without measuring.
     #[arg(long)]
     pub prepare_only: bool,
@@ -119,6 +131,7 @@ async fn run(args: Args) -> Result<()> {
     let load_before = report::load_average();
     let context = arms::Context::load(&dataset).await?;
     let sequences = sequence::Sequences::generate(&args);
+    let plans = arms::plans(&dataset, &context, &args).await;
     let arm_results = arms::measure(&dataset, &context, &sequences, &args).await?;
     // A failure here must not throw away the arms measured above.
     let onboarding = match onboarding::measure(&dataset, &context, &args).await {
@@ -135,6 +148,7 @@ async fn run(args: Args) -> Result<()> {
         database: &dataset.database,
         dataset_origin: &dataset.origin,
         arms: &arm_results,
+        plans: &plans,
         onboarding: &onboarding,
         memory: &memory,
         total: started.elapsed(),

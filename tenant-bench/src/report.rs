@@ -20,6 +20,8 @@ pub struct Report<'a> {
     pub dataset_origin: &'a str,
     /// The arms, in [`ArmKind::ALL`] order.
     pub arms: &'a [ArmResult],
+    /// The plan of each arm's query: `(label, first line of EXPLAIN)`.
+    pub plans: &'a [(String, String)],
     /// The onboarding measurement.
     pub onboarding: &'a OnboardingResult,
     /// The statement-memory measurement.
@@ -92,12 +94,20 @@ impl Report<'_> {
             human_duration(self.total)
         ));
         out.push_str(&format!(
-            "load average (1 min) before measuring {}, after {}\n\n",
+            "load average (1 min) before measuring {}, after {}\n",
             cell(self.load.0, 2),
             cell(self.load.1, 2)
         ));
         out.push_str(&format!(
-            "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9}  {}\n",
+            "random_page_cost: {}; plans:",
+            args.random_page_cost
+        ));
+        for (label, plan) in self.plans {
+            out.push_str(&format!(" {label}: {plan};"));
+        }
+        out.push_str("\n\n");
+        out.push_str(&format!(
+            "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10}  {}\n",
             "arm",
             "queries",
             "qps",
@@ -107,6 +117,8 @@ impl Report<'_> {
             "max µs",
             "errors",
             "prepared",
+            "client µs",
+            "server µs",
             "status"
         ));
         for arm in self.arms {
@@ -118,7 +130,7 @@ impl Report<'_> {
                 .prepared_statements
                 .map_or_else(|| "-".to_string(), |n| n.to_string());
             out.push_str(&format!(
-                "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9}  {}\n",
+                "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10}  {}\n",
                 arm.kind.name(),
                 arm.queries,
                 cell(arm.qps(), 1),
@@ -128,11 +140,14 @@ impl Report<'_> {
                 cell(arm.max_us, 1),
                 arm.errors,
                 prepared,
+                cell(arm.client_cpu_us, 1),
+                cell(arm.server_cpu_us, 1),
                 status
             ));
         }
         out.push_str(
-            "(prepared: server-side prepared statements per connection at the end of the run)\n",
+            "(prepared: server-side prepared statements per connection at the end of the run;\n \
+             client µs / server µs: CPU time per query of this process / of the arm's backends)\n",
         );
 
         let o = self.onboarding;
@@ -235,6 +250,16 @@ impl Report<'_> {
         ));
         fields.push(("clients".into(), Value::from(self.args.clients)));
         fields.push(("seconds_per_arm".into(), Value::from(self.args.seconds)));
+        fields.push((
+            "random_page_cost".into(),
+            match self.args.random_page_cost {
+                crate::arms::RandomPageCost::Server => Value::Null,
+                crate::arms::RandomPageCost::Set(cost) => Value::from(cost),
+            },
+        ));
+        for (label, plan) in self.plans {
+            fields.push((format!("{label}_plan"), Value::from(plan.as_str())));
+        }
         for arm in self.arms {
             let name = arm.kind.name();
             fields.push((format!("{name}_p50_us"), number(arm.p50_us, 1)));
@@ -243,6 +268,14 @@ impl Report<'_> {
             fields.push((
                 format!("{name}_failed"),
                 arm.failed.clone().map_or(Value::Null, Value::from),
+            ));
+            fields.push((
+                format!("{name}_client_cpu_us"),
+                number(arm.client_cpu_us, 1),
+            ));
+            fields.push((
+                format!("{name}_server_cpu_us"),
+                number(arm.server_cpu_us, 1),
             ));
             if arm.kind.routed() {
                 fields.push((

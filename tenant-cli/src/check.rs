@@ -9,8 +9,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tenant_core::diagnostic::{render_parse_error, render_violation};
-use tenant_core::{Analysis, Analyzer, Binding, Config, ParseError, Position, Violation};
+use tenant_core::diagnostic::{render_parse_error, render_unroutable, render_violation};
+use tenant_core::route::{RouteTemplate, Unroutable};
+use tenant_core::{
+    Analysis, Analyzer, Binding, Config, ParseError, Position, StatementAnalysis, Violation,
+};
 
 /// Exit status when every statement is accepted.
 const EXIT_OK: u8 = 0;
@@ -60,7 +63,65 @@ struct StatementReport<'a> {
     line: usize,
     column: usize,
     ok: bool,
+    /// Where the runtime's query macros run an accepted statement:
+    /// `partitions` (the tenant's own), `parents` (see `not_routed`), or
+    /// `unchanged` (no tenant table); `null` for a rejected statement.
+    routing: Option<&'static str>,
+    /// Why an accepted statement stays on the parents (a route rule name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_routed: Option<&'static str>,
     violations: Vec<ViolationReport<'a>>,
+}
+
+/// Where the query macros would run an accepted statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routing {
+    /// On the requesting tenant's partitions.
+    Partitions,
+    /// On the parents, for this reason.
+    Parents(Unroutable),
+    /// As written: it references no tenant table.
+    Unchanged,
+}
+
+impl Routing {
+    fn name(self) -> &'static str {
+        match self {
+            Routing::Partitions => "partitions",
+            Routing::Parents(_) => "parents",
+            Routing::Unchanged => "unchanged",
+        }
+    }
+
+    fn reason(self) -> Option<Unroutable> {
+        match self {
+            Routing::Parents(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The routing of one accepted statement of `analysis`. Templates are per
+/// statement, so a statement of a multi-statement file is analysed alone.
+fn routing_of(
+    analyzer: &Analyzer,
+    analysis: &Analysis,
+    statement: &StatementAnalysis,
+) -> Option<Routing> {
+    if !statement.is_ok() {
+        return None;
+    }
+    let template = if analysis.statements.len() == 1 {
+        RouteTemplate::from_analysis(analysis)
+    } else {
+        // The statement parsed as part of the file, so it parses alone.
+        RouteTemplate::from_analysis(&analyzer.analyze(&statement.text).ok()?)
+    };
+    Some(match template.unroutable {
+        Some(reason) => Routing::Parents(reason),
+        None if template.slots.is_empty() => Routing::Unchanged,
+        None => Routing::Partitions,
+    })
 }
 
 /// One violation (or parse error, with rule `parse-error`) in the JSON output.
@@ -108,8 +169,8 @@ enum Outcome {
     Unreadable(String),
     /// PostgreSQL could not parse it.
     ParseError { sql: String, error: ParseError },
-    /// Analysed.
-    Analysed(Analysis),
+    /// Analysed, with the routing of each statement (in order).
+    Analysed(Analysis, Vec<Option<Routing>>),
 }
 
 /// Runs `tenant check` and returns the exit status.
@@ -140,7 +201,14 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
         let outcome = match text {
             Err(message) => Outcome::Unreadable(message),
             Ok(sql) => match analyzer.analyze(&sql) {
-                Ok(analysis) => Outcome::Analysed(analysis),
+                Ok(analysis) => {
+                    let routing = analysis
+                        .statements
+                        .iter()
+                        .map(|statement| routing_of(&analyzer, &analysis, statement))
+                        .collect();
+                    Outcome::Analysed(analysis, routing)
+                }
                 Err(error) => Outcome::ParseError { sql, error },
             },
         };
@@ -151,8 +219,8 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
         .iter()
         .map(|(_, outcome)| match outcome {
             Outcome::Unreadable(_) | Outcome::ParseError { .. } => EXIT_ERROR,
-            Outcome::Analysed(a) if a.is_ok() => EXIT_OK,
-            Outcome::Analysed(_) => EXIT_VIOLATION,
+            Outcome::Analysed(a, _) if a.is_ok() => EXIT_OK,
+            Outcome::Analysed(..) => EXIT_VIOLATION,
         })
         .max()
         .unwrap_or(EXIT_OK);
@@ -170,13 +238,15 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
     status
 }
 
-/// rustc-style output: every violation and parse error, then a summary.
+/// rustc-style output: every violation and parse error, a note for each
+/// accepted statement that stays on the parents, then a summary.
 fn human(results: &[(String, Outcome)]) -> String {
     let mut out = String::new();
     let mut statements = 0;
     let mut rejected = 0;
     let mut violations = 0;
     let mut unparsable = 0;
+    let mut on_parents = 0;
     for (origin, outcome) in results {
         match outcome {
             Outcome::Unreadable(_) => {}
@@ -185,15 +255,25 @@ fn human(results: &[(String, Outcome)]) -> String {
                 out.push_str(&render_parse_error(origin, sql, error));
                 out.push('\n');
             }
-            Outcome::Analysed(analysis) => {
+            Outcome::Analysed(analysis, routing) => {
                 statements += analysis.statements.len();
-                for statement in &analysis.statements {
+                for (statement, routing) in analysis.statements.iter().zip(routing) {
                     if !statement.is_ok() {
                         rejected += 1;
                     }
                     for v in &statement.violations {
                         violations += 1;
                         out.push_str(&render_violation(origin, &analysis.original_sql, v));
+                        out.push('\n');
+                    }
+                    if let Some(reason) = routing.and_then(Routing::reason) {
+                        on_parents += 1;
+                        out.push_str(&render_unroutable(
+                            origin,
+                            &analysis.original_sql,
+                            statement.span.start,
+                            reason,
+                        ));
                         out.push('\n');
                     }
                 }
@@ -206,6 +286,9 @@ fn human(results: &[(String, Outcome)]) -> String {
         plural(statements, "statement"),
         statements - rejected
     );
+    if on_parents > 0 {
+        summary.push_str(&format!(" ({on_parents} of them on the parent tables)"));
+    }
     if rejected > 0 {
         summary.push_str(&format!(
             ", {} rejected ({})",
@@ -237,16 +320,20 @@ fn json(results: &[(String, Outcome)]) -> String {
                 line: 1,
                 column: 1,
                 ok: false,
+                routing: None,
+                not_routed: None,
                 violations: vec![ViolationReport::from_parse_error(error, sql)],
             }),
-            Outcome::Analysed(analysis) => {
-                for statement in &analysis.statements {
+            Outcome::Analysed(analysis, routing) => {
+                for (statement, routing) in analysis.statements.iter().zip(routing) {
                     reports.push(StatementReport {
                         file: origin,
                         statement: &statement.text,
                         line: statement.position.line,
                         column: statement.position.column,
                         ok: statement.is_ok(),
+                        routing: routing.map(Routing::name),
+                        not_routed: routing.and_then(Routing::reason).map(Unroutable::name),
                         violations: statement
                             .violations
                             .iter()

@@ -390,3 +390,41 @@ fn closed_stdout_is_not_a_panic() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+#[test]
+fn accepted_statements_say_where_the_query_macros_run_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "SELECT id FROM forms WHERE tenant_id = $tenant;\n\
+                INSERT INTO forms (tenant_id, id) VALUES ($tenant, 1)\n  \
+                ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING;\n\
+                SELECT now();\n\
+                SELECT id FROM forms;\n";
+    write(dir.path(), "routes.sql", text);
+
+    let output = tenant(dir.path(), &["check", "--format", "json", "routes.sql"], "");
+    assert_status(&output, 1);
+    let statements = json(&output);
+    assert_eq!(statements.len(), 4, "{statements:?}");
+    assert_eq!(statements[0]["routing"], "partitions");
+    assert_eq!(statements[0].get("not_routed"), None);
+    assert_eq!(statements[1]["routing"], "parents");
+    assert_eq!(statements[1]["not_routed"], "conflict-on-constraint");
+    assert_eq!(statements[2]["routing"], "unchanged");
+    // A rejected statement has no routing.
+    assert_eq!(statements[3]["ok"], false);
+    assert_eq!(statements[3]["routing"], Value::Null);
+
+    let output = tenant(dir.path(), &["check", "routes.sql"], "");
+    let out = stdout(&output);
+    assert!(
+        out.contains("note[conflict-on-constraint]: this statement runs on the parent tables"),
+        "{out}"
+    );
+    assert!(out.contains(" --> routes.sql:2:1\n"), "{out}");
+    assert!(
+        out.contains(
+            "checked 4 statements: 3 accepted (1 of them on the parent tables), 1 rejected"
+        ),
+        "{out}"
+    );
+}

@@ -40,6 +40,7 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::parse::ParseError;
 use crate::report::{Analysis, Position, Violation};
+use crate::route::Unroutable;
 
 /// How many columns a tab advances in the rendered source line (rustc uses 4).
 const TAB_WIDTH: usize = 4;
@@ -73,6 +74,18 @@ pub fn render_parse_error(origin: &str, sql: &str, error: &ParseError) -> String
         error.position.map(|p| p.offset),
         None,
     )
+}
+
+/// Renders a note that an accepted statement (starting at byte `offset` of
+/// `sql`) runs on the parent tables instead of the tenant's partitions, and
+/// why ([`Unroutable`]). Not an error: the statement is safe, only slower
+/// at thousands of partitions.
+pub fn render_unroutable(origin: &str, sql: &str, offset: usize, reason: Unroutable) -> String {
+    let headline = format!(
+        "note[{}]: this statement runs on the parent tables, not the tenant's partitions",
+        reason.name()
+    );
+    render(&headline, origin, sql, Some(offset), Some(reason.explain()))
 }
 
 /// Renders every violation of an analysis, separated by blank lines; an
@@ -243,6 +256,23 @@ fn single_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unroutable_note_names_the_reason_and_points_at_the_statement() {
+        let sql = "SELECT 1;\nINSERT INTO forms VALUES ($tenant, 1) ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING";
+        let text = render_unroutable("q.sql", sql, 10, Unroutable::ConflictOnConstraint);
+        assert!(
+            text.starts_with(
+                "note[conflict-on-constraint]: this statement runs on the parent tables"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" --> q.sql:2:1\n"), "{text}");
+        assert!(
+            text.contains("= help: `ON CONFLICT ON CONSTRAINT`"),
+            "{text}"
+        );
+    }
     use crate::report::Rule;
 
     fn violation_at(sql: &str, offset: usize) -> Violation {

@@ -1,0 +1,68 @@
+//! CPU time per query, split between this process (the client side: sqlx,
+//! tokio, the runtime's routing) and the server backends of an arm's
+//! connections. Read from `/proc/<pid>/task/*/schedstat` (nanoseconds on
+//! CPU), so it works only on Linux and only when the server runs on this
+//! machine; otherwise the split is reported as unknown.
+//!
+//! Why: throughput alone cannot say whether an arm loses time in the client
+//! (more round trips, more work per query) or in PostgreSQL (planning, cold
+//! catalog caches); the split does.
+
+use std::path::Path;
+
+/// CPU time of every thread of process `pid`, in nanoseconds.
+pub fn process_cpu_ns(pid: u32) -> Option<u64> {
+    tasks_cpu_ns(&Path::new("/proc").join(pid.to_string()))
+}
+
+/// CPU time of this process (every thread), in nanoseconds.
+pub fn own_cpu_ns() -> Option<u64> {
+    tasks_cpu_ns(Path::new("/proc/self"))
+}
+
+fn tasks_cpu_ns(process: &Path) -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(process.join("task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        // "<ns on cpu> <ns waiting> <timeslices>"
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Whether `pid` is a PostgreSQL backend on this machine (its process title
+/// starts with `postgres:`), so that its CPU time can be read. A server on
+/// another host reuses pids that mean nothing here.
+pub fn is_local_backend(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| cmdline.starts_with(b"postgres:"))
+        .unwrap_or(false)
+}
+
+/// CPU time of several local backends, `None` when any cannot be read.
+pub fn backends_cpu_ns(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|&pid| process_cpu_ns(pid)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_cpu_time_grows_with_work() {
+        let before = own_cpu_ns().expect("/proc/self is readable on Linux");
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        std::hint::black_box(x);
+        let after = own_cpu_ns().expect("/proc/self is readable on Linux");
+        assert!(after > before, "CPU time did not grow: {before} -> {after}");
+    }
+
+    #[test]
+    fn a_non_postgres_process_is_not_a_backend() {
+        assert!(!is_local_backend(std::process::id()));
+        assert!(!is_local_backend(u32::MAX));
+    }
+}
