@@ -1,8 +1,8 @@
 //! CPU time per query, split between this process (the client side: sqlx,
-//! tokio, the runtime's routing) and the server backends of an arm's
-//! connections. Read from `/proc/<pid>/task/*/schedstat` (nanoseconds on
-//! CPU), so it works only on Linux and only when the server runs on this
-//! machine; otherwise the split is reported as unknown.
+//! tokio, the runtime's routing; from `getrusage`) and the server backends
+//! of an arm's connections (from `/proc/<pid>/task/*/schedstat`, nanoseconds
+//! on CPU), so the server side works only on Linux and only when the server
+//! runs on this machine; otherwise it is reported as unknown.
 //!
 //! Why: throughput alone cannot say whether an arm loses time in the client
 //! (more round trips, more work per query) or in PostgreSQL (planning, cold
@@ -15,15 +15,36 @@ pub fn process_cpu_ns(pid: u32) -> Option<u64> {
     tasks_cpu_ns(&Path::new("/proc").join(pid.to_string()))
 }
 
-/// CPU time of this process (every thread), in nanoseconds.
+/// CPU time of this process (every thread, including threads that have
+/// exited, such as idle tokio blocking threads), in nanoseconds.
 pub fn own_cpu_ns() -> Option<u64> {
-    tasks_cpu_ns(Path::new("/proc/self"))
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` writes a `rusage` into the pointer it is given,
+    // which points at one valid, writable `rusage`.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: `getrusage` succeeded, so it filled the struct (which was
+    // zeroed to begin with, so every field is initialised either way).
+    let usage = unsafe { usage.assume_init() };
+    let nanos = |time: libc::timeval| -> Option<u64> {
+        let seconds = u64::try_from(time.tv_sec).ok()?;
+        let micros = u64::try_from(time.tv_usec).ok()?;
+        Some(seconds * 1_000_000_000 + micros * 1_000)
+    };
+    Some(nanos(usage.ru_utime)? + nanos(usage.ru_stime)?)
 }
 
+/// The CPU time of the live threads of a process. A thread that exits
+/// between listing and reading is skipped (a backend has only one).
 fn tasks_cpu_ns(process: &Path) -> Option<u64> {
     let mut total = 0u64;
     for task in std::fs::read_dir(process.join("task")).ok()? {
-        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        let Ok(task) = task else { continue };
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
         // "<ns on cpu> <ns waiting> <timeslices>"
         total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
@@ -58,6 +79,20 @@ mod tests {
         std::hint::black_box(x);
         let after = own_cpu_ns().expect("/proc/self is readable on Linux");
         assert!(after > before, "CPU time did not grow: {before} -> {after}");
+    }
+
+    #[test]
+    fn this_process_threads_are_read_while_threads_come_and_go() {
+        // Threads exit while the task directory is read: never a failure.
+        let churn: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(|| std::hint::black_box(1 + 1)))
+            .collect();
+        for _ in 0..50 {
+            assert!(process_cpu_ns(std::process::id()).is_some());
+        }
+        for thread in churn {
+            thread.join().expect("the thread ran");
+        }
     }
 
     #[test]
