@@ -459,17 +459,11 @@ async fn prepare_arm(
             }
         }
         let pid = backend_pid(&mut connection).await;
-        arm.backend_pids = match (arm.backend_pids.take(), pid) {
-            (Some(mut pids), Some(pid)) => {
-                pids.push(pid);
-                Some(pids)
-            }
-            _ => None,
-        };
+        arm.backend_pids = arm.backend_pids.take().zip(pid).map(|(mut pids, pid)| {
+            pids.push(pid);
+            pids
+        });
         arm.connections.push(Some(connection));
-    }
-    if arm.backend_pids.is_none() {
-        arm.server_cpu_ns = None;
     }
     if let Some(message) = &arm.failed {
         progress!("arm {} failed {message}", kind.name());

@@ -256,6 +256,7 @@ fn single_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Rule;
 
     #[test]
     fn an_unroutable_note_names_the_reason_and_points_at_the_statement() {
@@ -273,7 +274,6 @@ mod tests {
             "{text}"
         );
     }
-    use crate::report::Rule;
 
     fn violation_at(sql: &str, offset: usize) -> Violation {
         Violation {

@@ -57,9 +57,9 @@ pub enum StatementCaching {
 /// has built its generic plan, on top of about 19 KiB of catalog cache per
 /// partition touched (paid with or without caching). 16,384 statements are
 /// thus up to ~200-500 MiB per connection, reached only when one connection
-/// runs that many distinct (tenant, query) pairs. Lower it for large pools with many query shapes; raise it when
-/// `tenants × hot queries` exceeds it (the README's performance section has
-/// the throughput at each setting).
+/// runs that many distinct (tenant, query) pairs. Lower it for large pools
+/// with many query shapes; raise it when `tenants × hot queries` exceeds it
+/// (the README's performance section has the throughput at each setting).
 ///
 /// [`Tenancy::connect_options`]: crate::Tenancy::connect_options
 /// [`TenancyBuilder::statement_cache_capacity`]: crate::TenancyBuilder::statement_cache_capacity
