@@ -62,38 +62,8 @@ async fn a_long_reader_of_tenant_a_does_not_delay_onboarding_tenant_b() {
 
     // Record every relation lock on the parents, by anyone but the reader.
     let stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let stop = stop.clone();
-        let mut connection = db.connect().await;
-        tokio::spawn(async move {
-            let mut seen: Vec<SeenLock> = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(
-                    "SELECT pid, relation::regclass::text, mode, granted FROM pg_locks \
-                      WHERE locktype = 'relation' AND pid <> pg_backend_pid() AND pid <> $1 \
-                        AND relation IN ('forms'::regclass, 'form_submissions'::regclass, \
-                                         'follow_ups'::regclass)",
-                )
-                .bind(reader_pid)
-                .fetch_all(&mut connection)
-                .await
-                .expect("pg_locks");
-                for (pid, relation, mode, granted) in rows {
-                    let lock = SeenLock {
-                        pid,
-                        relation,
-                        mode,
-                        granted,
-                    };
-                    if !seen.contains(&lock) {
-                        seen.push(lock);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            seen
-        })
-    };
+    let parents = ["forms", "form_submissions", "follow_ups"].map(String::from);
+    let monitor = spawn_lock_monitor(&db, parents.to_vec(), reader_pid, stop.clone()).await;
     // Tenant A's queries keep running meanwhile.
     let queries = {
         let stop = stop.clone();
@@ -228,6 +198,34 @@ async fn spawn_lock_monitor(
     })
 }
 
+/// Waits (up to 30 s) until a backend other than `reader_pid` holds a
+/// granted SHARE UPDATE EXCLUSIVE lock on a parent while waiting for
+/// `reader_pid`: `DETACH .. CONCURRENTLY` finishing its detach. False if that
+/// never happened.
+async fn wait_for_detach_waiting_on(db: &TestDb, reader_pid: i32) -> bool {
+    let mut connection = db.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l \
+                 WHERE l.locktype = 'relation' AND l.mode = 'ShareUpdateExclusiveLock' \
+                   AND l.granted AND l.pid <> $1 \
+                   AND l.relation IN ('forms'::regclass, 'form_submissions'::regclass, \
+                                      'follow_ups'::regclass) \
+                   AND $1 = ANY (pg_blocking_pids(l.pid)))",
+        )
+        .bind(reader_pid)
+        .fetch_one(&mut connection)
+        .await
+        .expect("pg_locks");
+        if waiting {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offboarding_takes_no_access_exclusive_lock_on_parents_or_other_tenants() {
     let (db, tenancy) = installed(10).await;
@@ -240,13 +238,45 @@ async fn offboarding_takes_no_access_exclusive_lock_on_parents_or_other_tenants(
     let parents = ["forms", "form_submissions", "follow_ups"];
     let mut watched: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
     watched.extend(parents.iter().map(|p| partition_name(p, &suffixes[0])));
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = spawn_lock_monitor(&db, watched, 0, stop.clone()).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    tenancy
-        .offboard(&db.pool, "dropped", Offboard::Drop)
+
+    // A transaction that has read the leaving tenant's `forms` partition
+    // directly (not through the parent) and stays open. The detach of that
+    // partition comes last (referencing tables first); after its wait for the
+    // parent's users it takes SHARE UPDATE EXCLUSIVE on `forms` and queues for
+    // ACCESS EXCLUSIVE on the partition behind this reader, so the monitor
+    // surely sees the parent's lock (an uncontended detach holds it for well
+    // under the monitor's period).
+    let mut reader = db.connect().await;
+    let reader_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut reader)
         .await
         .unwrap();
+    sqlx::raw_sql(&format!(
+        "BEGIN; SELECT count(*) FROM \"{}\"",
+        partition_name("forms", &suffixes[1])
+    ))
+    .execute(&mut reader)
+    .await
+    .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = spawn_lock_monitor(&db, watched, reader_pid, stop.clone()).await;
+    let dropping = {
+        let (tenancy, pool) = (tenancy.clone(), db.pool.clone());
+        tokio::spawn(async move { tenancy.offboard(&pool, "dropped", Offboard::Drop).await })
+    };
+    let waited = wait_for_detach_waiting_on(&db, reader_pid).await;
+    // Give the monitor a few periods to record the waiting detach's locks.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sqlx::Executor::execute(&mut reader, "COMMIT")
+        .await
+        .unwrap();
+    reader.close().await.ok();
+    dropping.await.expect("offboarding task").unwrap();
+    assert!(
+        waited,
+        "DETACH .. CONCURRENTLY never waited for the open reader of the partition"
+    );
     tenancy
         .offboard(&db.pool, "kept", Offboard::Keep)
         .await
