@@ -131,8 +131,9 @@ async fn a_connection_killed_mid_onboarding_leaves_nothing_and_a_retry_succeeds(
         let pool = db.pool.clone();
         tokio::spawn(async move { tenancy.onboard(&pool, "org-killed").await })
     };
+    // Polled for up to 30 s: a loaded CI machine can take seconds to get there.
     let mut victim = None;
-    for _ in 0..500 {
+    for _ in 0..3000 {
         victim = sqlx::query_scalar::<_, i32>(
             "SELECT pid FROM pg_stat_activity \
               WHERE datname = current_database() AND wait_event_type = 'Lock' \
