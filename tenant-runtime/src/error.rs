@@ -79,6 +79,19 @@ pub enum Error {
         /// PostgreSQL's last message.
         last: String,
     },
+    /// Offboarding cannot detach one of the tenant's partitions without
+    /// touching rows outside the tenant; the tenant stays offboarding
+    /// (unknown to the application) until the cause is fixed and `offboard`
+    /// is called again.
+    #[error("offboarding tenant {id:?} cannot detach {partition}: {reason}; the tenant stays offboarding until this is fixed and offboard runs again")]
+    OffboardBlocked {
+        /// The tenant.
+        id: String,
+        /// The partition that could not be detached.
+        partition: String,
+        /// Why, with PostgreSQL's message.
+        reason: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -48,6 +48,7 @@ pub mod __private;
 
 mod catalog;
 mod error;
+mod held_rows;
 mod id;
 mod routing;
 mod table;

@@ -16,6 +16,7 @@ use tenant_core::schema::{
 use tenant_core::Config;
 
 use crate::catalog;
+use crate::held_rows;
 use crate::id::validate_tenant_id;
 use crate::routing::{Router, StatementCaching, TenantRoutes, DEFAULT_STATEMENT_CACHE_CAPACITY};
 use crate::{Error, Tenant, TenantTable};
@@ -381,6 +382,11 @@ fn map_registry_error(schema: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
         },
         _ => Error::Database(error),
     }
+}
+
+/// `true` for PostgreSQL's foreign_key_violation (23503).
+fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23503"))
 }
 
 /// Runs DDL without preparing it (per-tenant DDL would only fill the
@@ -814,6 +820,18 @@ impl Tenancy {
     /// (finalizing an interrupted detach). An unknown tenant is
     /// [`Error::UnknownTenant`].
     ///
+    /// PostgreSQL refuses to detach a partition whose rows are referenced.
+    /// When the references are the tenant's own rows through a key the
+    /// parent declares on itself (`users.manager_id REFERENCES users`), the
+    /// rows are moved aside (copied to a holding table in the registry's
+    /// schema when kept, then deleted), the empty partition detaches, and
+    /// the kept rows go back; each step is one transaction. Row triggers on
+    /// the partition see that delete. When rows outside the tenant
+    /// reference the tenant's rows, or deleting could change them (an ON
+    /// DELETE action of a key from outside the tenancy), nothing is moved:
+    /// [`Error::OffboardBlocked`] names the cause, and the tenant stays
+    /// offboarding until it is fixed and `offboard` runs again.
+    ///
     /// The cached handle is dropped from this `Tenancy` at once; other
     /// processes' caches are not reached.
     pub async fn offboard(&self, pool: &PgPool, id: &str, mode: Offboard) -> Result<(), Error> {
@@ -888,6 +906,7 @@ impl Tenancy {
         for table in inner.tables.iter().rev() {
             let parent = table.qualified_name();
             let partition = table.qualified_partition_name(&suffix);
+            let mut moves_aside = 0;
             loop {
                 let step = match partition_status(connection, &parent, &partition).await {
                     Ok(PartitionStatus::Attached { detach_pending }) => {
@@ -905,8 +924,29 @@ impl Tenancy {
                     Ok(_) => break,
                     Err(error) => Err(error),
                 };
-                if let Err(error) = step {
-                    retry.failed(error.into()).await?;
+                match step {
+                    Ok(()) => {}
+                    Err(refusal) if is_foreign_key_violation(&refusal) => {
+                        let moved = self
+                            .move_referenced_rows_aside(
+                                connection,
+                                id,
+                                table,
+                                &suffix,
+                                mode,
+                                moves_aside,
+                                refusal,
+                            )
+                            .await;
+                        match moved {
+                            Ok(()) => moves_aside += 1,
+                            Err(Error::Database(error)) => {
+                                retry.failed(Error::Database(error)).await?
+                            }
+                            Err(error) => return Err(error),
+                        }
+                    }
+                    Err(error) => retry.failed(error.into()).await?,
                 }
             }
             // Foreign keys declared on a parent stay on the detached table,
@@ -918,6 +958,34 @@ impl Tenancy {
                     .drop_outside_foreign_keys(connection, &partition, &partitions)
                     .await
                 {
+                    Ok(()) => break,
+                    Err(error) => retry.failed(error.into()).await?,
+                }
+            }
+        }
+
+        // Rows moved aside so that their partition could detach go back
+        // (referenced tables first), or go with a dropped tenant.
+        for table in &inner.tables {
+            let partition = table.qualified_partition_name(&suffix);
+            let held = held_rows::held_table(&inner.registry_schema, table, &suffix);
+            loop {
+                let step = match mode {
+                    Offboard::Keep => held_rows::restore_held_rows(connection, &partition, &held)
+                        .await
+                        .map(|restored| {
+                            if restored > 0 {
+                                tracing::info!(
+                                    tenant = id,
+                                    partition,
+                                    restored,
+                                    "rows held aside are back in the detached partition"
+                                );
+                            }
+                        }),
+                    Offboard::Drop => held_rows::drop_held_rows(connection, &held).await,
+                };
+                match step {
                     Ok(()) => break,
                     Err(error) => retry.failed(error.into()).await?,
                 }
@@ -977,6 +1045,87 @@ impl Tenancy {
             .await?;
         tracing::info!(tenant = id, ?mode, "tenant offboarded");
         Ok(())
+    }
+
+    /// Called when PostgreSQL refused to detach the tenant's partition of
+    /// `table` because rows reference it (`refusal`): moves the partition's
+    /// rows aside when they can only be referenced by each other (see
+    /// [`held_rows`]), so the detach can be tried again; otherwise, or when
+    /// `earlier_moves` did not help, [`Error::OffboardBlocked`]. A database
+    /// error while moving is returned as such (the caller retries lock
+    /// timeouts).
+    #[allow(clippy::too_many_arguments)]
+    async fn move_referenced_rows_aside(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        table: &TableSchema,
+        suffix: &str,
+        mode: Offboard,
+        earlier_moves: u32,
+        refusal: sqlx::Error,
+    ) -> Result<(), Error> {
+        let partition = table.qualified_partition_name(suffix);
+        let blocked = |reason: String| Error::OffboardBlocked {
+            id: id.to_string(),
+            partition: partition.clone(),
+            reason,
+        };
+        let refusal = refusal.to_string();
+        let tenancy_tables: Vec<String> = self
+            .inner
+            .tables
+            .iter()
+            .map(TableSchema::qualified_name)
+            .collect();
+        match held_rows::keys_into_parent(connection, table, &tenancy_tables).await? {
+            held_rows::KeysIntoParent::SelfReferencing if earlier_moves < 3 => {
+                let held = held_rows::held_table(&self.inner.registry_schema, table, suffix);
+                let moved = match held_rows::move_rows_aside(
+                    connection,
+                    &partition,
+                    &held,
+                    mode == Offboard::Keep,
+                )
+                .await
+                {
+                    Ok(moved) => moved,
+                    // A key without an action that changes rows: the delete
+                    // failed whole, nothing changed.
+                    Err(error) if is_foreign_key_violation(&error) => {
+                        return Err(blocked(format!(
+                            "{refusal}; rows outside the tenant's partitions reference its \
+                             rows ({error}): delete them or point them elsewhere"
+                        )))
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                tracing::info!(
+                    tenant = id,
+                    partition,
+                    moved,
+                    "rows that reference each other through a key on the parent moved aside, so the partition can detach"
+                );
+                Ok(())
+            }
+            held_rows::KeysIntoParent::SelfReferencing => Err(blocked(format!(
+                "{refusal} (still, after moving its rows aside {earlier_moves} times: is \
+                 something writing to it?)"
+            ))),
+            held_rows::KeysIntoParent::NoSelfReference => Err(blocked(format!(
+                "{refusal}; rows outside the tenant's partitions reference its rows: delete \
+                 them or point them elsewhere"
+            ))),
+            held_rows::KeysIntoParent::Unsafe(keys) => Err(blocked(format!(
+                "{refusal}; its rows reference each other through a key on the parent, which \
+                 PostgreSQL cannot detach while they are attached, and moving them aside (a \
+                 delete) would change other rows through the ON DELETE action of {}, which \
+                 come from outside the tenancy or do not carry the tenant column {}: delete \
+                 the rows that reference the tenant's, or make those keys ON DELETE NO ACTION",
+                keys.join(", "),
+                quote_ident(&table.tenant_column)
+            ))),
+        }
     }
 
     /// Drops the top-level foreign keys of a detached partition that point

@@ -510,3 +510,295 @@ fn inconsistent_schemas_are_refused() {
     let error = Tenancy::from_schemas(Config::default(), [forms(), forms()]).unwrap_err();
     assert!(error.to_string().contains("twice"), "{error}");
 }
+
+/// A plain-SQL table whose rows reference each other through a key
+/// declared on the parent, which PostgreSQL 15 refuses to detach while such
+/// rows are attached.
+const USERS_SQL: &str = r#"
+    CREATE TABLE users (tenant_id text NOT NULL, id bigint NOT NULL, manager_id bigint,
+        name text NOT NULL, shout text GENERATED ALWAYS AS (upper(name)) STORED,
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, manager_id) REFERENCES users (tenant_id, id))
+        PARTITION BY LIST (tenant_id);
+"#;
+
+/// Tasks owned by users (a key from another tenancy table).
+const TASKS_SQL: &str = r#"
+    CREATE TABLE tasks (tenant_id text NOT NULL, id bigint NOT NULL, owner_id bigint NOT NULL,
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, owner_id) REFERENCES users (tenant_id, id))
+        PARTITION BY LIST (tenant_id);
+"#;
+
+/// A discovered tenancy over [`USERS_SQL`] (and [`TASKS_SQL`] if `tasks`)
+/// and `extra_sql`, with `tenants` onboarded, each with a chain of three
+/// users (3 reports to 2, 2 to 1) and, with tasks, a task owned by user 3.
+async fn self_referencing_tenancy(
+    db: &TestDb,
+    tasks: bool,
+    extra_sql: &str,
+    tenants: &[&str],
+    retry_budget: Duration,
+) -> Tenancy {
+    db.exec(USERS_SQL).await;
+    if tasks {
+        db.exec(TASKS_SQL).await;
+    }
+    if !extra_sql.is_empty() {
+        db.exec(extra_sql).await;
+    }
+    let tenancy = Tenancy::builder(Config::default())
+        .lock_timeout(Duration::from_millis(200))
+        .retry_budget(retry_budget)
+        .discover(&db.pool)
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    tenancy.install(&db.pool).await.unwrap();
+    for id in tenants {
+        tenancy.onboard(&db.pool, id).await.unwrap();
+        db.exec(&format!(
+            "INSERT INTO users (tenant_id, id, manager_id, name) VALUES \
+               ('{id}', 1, NULL, 'ada {id}'), ('{id}', 2, 1, 'bob {id}'), ('{id}', 3, 2, 'cy {id}')"
+        ))
+        .await;
+        if tasks {
+            db.exec(&format!(
+                "INSERT INTO tasks (tenant_id, id, owner_id) VALUES ('{id}', 1, 3)"
+            ))
+            .await;
+        }
+    }
+    tenancy
+}
+
+/// The users rows of `table` as `(tenant, id, manager, shout)`, ordered.
+async fn users_of(db: &TestDb, table: &str) -> Vec<(String, i64, Option<i64>, String)> {
+    sqlx::query_as(&format!(
+        "SELECT tenant_id, id, manager_id, shout FROM {table} ORDER BY id"
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+fn users_partition(tenancy: &Tenancy, suffix: &str) -> String {
+    tenancy.tables()[0].qualified_partition_name(suffix)
+}
+
+async fn suffix_of(tenancy: &Tenancy, db: &TestDb, id: &str) -> String {
+    tenancy
+        .tenant(&db.pool, id)
+        .await
+        .unwrap()
+        .partition_suffix()
+        .to_string()
+}
+
+/// Tables the runtime left in its registry schema besides the registry.
+async fn leftovers_in_registry_schema(db: &TestDb) -> i64 {
+    db.count(
+        "SELECT count(*) FROM pg_class \
+          WHERE relnamespace = 'tenancy'::regnamespace AND relkind = 'r' AND relname <> 'tenants'",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_whose_rows_reference_each_other_through_the_parent_is_kept_or_dropped() {
+    let db = TestDb::new(5).await;
+    let tenancy = self_referencing_tenancy(
+        &db,
+        true,
+        "",
+        &["kept", "dropped", "stays"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        tenancy.tables()[0].name,
+        "users",
+        "referenced tables come first"
+    );
+    let kept_suffix = suffix_of(&tenancy, &db, "kept").await;
+    let before = users_of(&db, &users_partition(&tenancy, &kept_suffix)).await;
+    assert_eq!(before.len(), 3);
+    let stays_before = users_of(&db, "users WHERE tenant_id = 'stays'").await;
+
+    tenancy
+        .offboard(&db.pool, "kept", Offboard::Keep)
+        .await
+        .expect("offboarding a tenant with self-references, keeping it");
+    // The archive holds the same rows, references and generated values.
+    assert_eq!(
+        users_of(&db, &users_partition(&tenancy, &kept_suffix)).await,
+        before
+    );
+    assert_eq!(partition_count(&db, "users").await, 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE tenant_id = 'kept'")
+            .await,
+        0
+    );
+
+    let dropped_suffix = suffix_of(&tenancy, &db, "dropped").await;
+    tenancy
+        .offboard(&db.pool, "dropped", Offboard::Drop)
+        .await
+        .expect("offboarding a tenant with self-references, dropping it");
+    let dropped_table = users_partition(&tenancy, &dropped_suffix);
+    assert!(
+        db.count(&format!(
+            "SELECT count(*) FROM pg_class WHERE oid = to_regclass('{dropped_table}')"
+        ))
+        .await
+            == 0,
+        "{dropped_table} is still there"
+    );
+
+    // The tenant that stays is untouched, its keys still enforced.
+    assert_eq!(
+        users_of(&db, "users WHERE tenant_id = 'stays'").await,
+        stays_before
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM tasks WHERE tenant_id = 'stays'")
+            .await,
+        1
+    );
+    assert!(sqlx::raw_sql(
+        "INSERT INTO users (tenant_id, id, manager_id, name) VALUES ('stays', 9, 42, 'x')"
+    )
+    .execute(&db.pool)
+    .await
+    .is_err());
+    assert_eq!(leftovers_in_registry_schema(&db).await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM tenancy.tenants").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offboarding_interrupted_with_rows_held_aside_resumes_and_restores_them() {
+    let db = TestDb::new(5).await;
+    let tenancy =
+        self_referencing_tenancy(&db, false, "", &["paused"], Duration::from_millis(800)).await;
+    let suffix = suffix_of(&tenancy, &db, "paused").await;
+    let partition = users_partition(&tenancy, &suffix);
+    let before = users_of(&db, &partition).await;
+
+    // A reader of the parent with an open snapshot: the rows can be moved
+    // aside under it, but the detach then waits for it (DETACH ..
+    // CONCURRENTLY waits out the parent's users) until the retry budget runs
+    // out. (No tasks table here: dropping the detached tasks partition's key
+    // on users would wait for the reader before the rows are moved.)
+    let mut reader = db.connect().await;
+    sqlx::raw_sql(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM users WHERE tenant_id = 'x'",
+    )
+    .execute(&mut reader)
+    .await
+    .unwrap();
+    let interrupted = tenancy.offboard(&db.pool, "paused", Offboard::Keep).await;
+    assert!(
+        matches!(interrupted, Err(Error::LockTimeout { .. })),
+        "{interrupted:?}"
+    );
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {partition}")).await,
+        0,
+        "the rows were not moved aside"
+    );
+    assert_eq!(leftovers_in_registry_schema(&db).await, 1);
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+
+    tenancy
+        .offboard(&db.pool, "paused", Offboard::Keep)
+        .await
+        .expect("the resumed offboarding");
+    assert_eq!(users_of(&db, &partition).await, before);
+    assert_eq!(leftovers_in_registry_schema(&db).await, 0);
+    assert_eq!(partition_count(&db, "users").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn references_from_outside_the_tenancy_block_offboarding_with_a_clear_error() {
+    let db = TestDb::new(5).await;
+    // Global tables (not partitioned by tenant) referencing the users: one
+    // whose key would cascade a delete, one whose key would refuse it.
+    let tenancy = self_referencing_tenancy(
+        &db,
+        true,
+        "CREATE TABLE audit (tenant_id text NOT NULL, user_id bigint NOT NULL, \
+            FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)); \
+         CREATE TABLE notes (tenant_id text NOT NULL, user_id bigint NOT NULL, \
+            FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE)",
+        &["audited"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(tenancy.tables().len(), 2, "audit and notes are global");
+    db.exec("INSERT INTO audit VALUES ('audited', 1); INSERT INTO notes VALUES ('audited', 2)")
+        .await;
+    let intact = |db: &TestDb| {
+        let db = db.pool.clone();
+        async move {
+            let count = |sql: &'static str| {
+                let db = db.clone();
+                async move {
+                    sqlx::query_scalar::<_, i64>(sql)
+                        .fetch_one(&db)
+                        .await
+                        .unwrap()
+                }
+            };
+            (
+                count("SELECT count(*) FROM users WHERE tenant_id = 'audited'").await,
+                count("SELECT count(*) FROM audit").await,
+            )
+        }
+    };
+
+    // The cascading key: moving the rows aside would delete a note.
+    let refused = tenancy.offboard(&db.pool, "audited", Offboard::Drop).await;
+    let Err(Error::OffboardBlocked {
+        id,
+        partition,
+        reason,
+    }) = refused
+    else {
+        panic!("expected OffboardBlocked, got {refused:?}");
+    };
+    assert_eq!(id, "audited");
+    assert!(partition.contains("users"), "{partition}");
+    assert!(
+        reason.contains("notes"),
+        "the reason names the key: {reason}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM notes").await, 1);
+    assert_eq!(intact(&db).await, (3, 1));
+    assert!(matches!(
+        tenancy.tenant(&db.pool, "audited").await,
+        Err(Error::UnknownTenant { .. })
+    ));
+
+    // The refusing key: the delete fails whole, nothing changes.
+    db.exec("DROP TABLE notes").await;
+    let refused = tenancy.offboard(&db.pool, "audited", Offboard::Drop).await;
+    let Err(Error::OffboardBlocked { reason, .. }) = refused else {
+        panic!("expected OffboardBlocked, got {refused:?}");
+    };
+    assert!(
+        reason.contains("audit"),
+        "the reason names the table: {reason}"
+    );
+    assert_eq!(intact(&db).await, (3, 1));
+
+    // Cleared, the offboarding resumes.
+    db.exec("DELETE FROM audit").await;
+    tenancy
+        .offboard(&db.pool, "audited", Offboard::Drop)
+        .await
+        .expect("offboarding once the outside reference is gone");
+    assert_eq!(partition_count(&db, "users").await, 0);
+    assert_eq!(leftovers_in_registry_schema(&db).await, 0);
+}

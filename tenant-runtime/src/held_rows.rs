@@ -1,0 +1,240 @@
+//! Offboarding a partition whose rows reference each other through a key
+//! declared on the parent (`users.manager_id REFERENCES users`).
+//!
+//! Why: PostgreSQL 15 refuses to detach such a partition ("removing
+//! partition .. violates foreign key constraint"): it checks the parent's key
+//! as if the partition's rows were deleted, and finds them referenced by the
+//! partition's own rows, still attached. So the rows are moved aside first:
+//! in one transaction they are copied into a holding table in the registry's
+//! schema (kept tenants only) and deleted from the partition; the empty
+//! partition detaches; then, in one transaction again, the rows go back into
+//! the detached table and the holding table is dropped. Each step commits
+//! whole, so an interrupted offboarding resumes from the holding table.
+//!
+//! Deleting the rows must not reach rows outside the tenant, so it is done
+//! only when every key into the parent either carries the tenant column and
+//! comes from a tenancy table (it can only reach the tenant's own rows), or
+//! has no ON DELETE action that changes rows (NO ACTION or RESTRICT: a
+//! reference from outside then fails the delete, and nothing changes).
+
+use sqlx::PgConnection;
+use tenant_core::schema::{partition_name, qualified_name, quote_ident, TableSchema};
+
+/// What stops a partition of `table` from being detached while its rows
+/// reference each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeysIntoParent {
+    /// The parent has a key on itself, and no key into it lets deleting the
+    /// tenant's rows change rows outside the tenant: moving the rows aside
+    /// is safe.
+    SelfReferencing,
+    /// The parent has no key on itself: the refusal has another cause.
+    NoSelfReference,
+    /// Keys through which deleting the tenant's rows would change other
+    /// rows (ON DELETE CASCADE, SET NULL or SET DEFAULT from outside the
+    /// tenancy or without the tenant column): each as `table.constraint`.
+    Unsafe(Vec<String>),
+}
+
+/// The holding table of `table`'s partition for the tenant with partition
+/// suffix `suffix`: in the registry's schema, which only the runtime writes,
+/// so it cannot clash with a partition or an application table.
+pub(crate) fn held_table(registry_schema: &str, table: &TableSchema, suffix: &str) -> String {
+    qualified_name(Some(registry_schema), &held_table_name(table, suffix))
+}
+
+/// The unquoted name of [`held_table`]: at most 63 bytes (long names are
+/// cut and disambiguated with a hash, like partition names).
+fn held_table_name(table: &TableSchema, suffix: &str) -> String {
+    // The qualified parent name keeps `app.forms` and `public.forms` apart.
+    let parent = qualified_name(
+        Some(table.schema.as_deref().unwrap_or("public")),
+        &table.name,
+    );
+    partition_name(&format!("held_{parent}"), suffix)
+}
+
+/// Classifies the keys that reference `table` (see [`KeysIntoParent`]).
+/// `tenancy_tables` are the quoted, qualified names of every tenancy table.
+pub(crate) async fn keys_into_parent(
+    connection: &mut PgConnection,
+    table: &TableSchema,
+    tenancy_tables: &[String],
+) -> Result<KeysIntoParent, sqlx::Error> {
+    // Top-level keys only (`conparentid = 0`): the per-partition clones
+    // follow them. A key is safe when deleting cannot change rows through
+    // it (no action, restrict), or when it maps a tenancy table's tenant
+    // column onto the parent's (it reaches the tenant's own rows only).
+    let keys: Vec<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT c.conrelid::regclass::text, c.conname::text, \
+                c.conrelid = c.confrelid, \
+                c.confdeltype IN ('a', 'r') \
+                OR c.conrelid = ANY (ARRAY(SELECT to_regclass(t) FROM unnest($2::text[]) t)) \
+                AND EXISTS (SELECT 1 FROM unnest(c.conkey, c.confkey) AS k(fk, pk) \
+                              JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fk \
+                              JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk \
+                             WHERE fa.attname = $3 AND pa.attname = $3) \
+           FROM pg_constraint c \
+          WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confrelid = to_regclass($1) \
+          ORDER BY 1, 2",
+    )
+    .bind(table.qualified_name())
+    .bind(tenancy_tables)
+    .bind(&table.tenant_column)
+    .fetch_all(&mut *connection)
+    .await?;
+    if !keys.iter().any(|(_, _, on_itself, _)| *on_itself) {
+        return Ok(KeysIntoParent::NoSelfReference);
+    }
+    let unsafe_keys: Vec<String> = keys
+        .into_iter()
+        .filter(|(_, _, _, safe)| !safe)
+        .map(|(from, name, _, _)| format!("{from}.{}", quote_ident(&name)))
+        .collect();
+    Ok(if unsafe_keys.is_empty() {
+        KeysIntoParent::SelfReferencing
+    } else {
+        KeysIntoParent::Unsafe(unsafe_keys)
+    })
+}
+
+/// Empties the attached `partition` in one transaction, copying its rows
+/// into `held` first when they are kept (appending if `held` already holds
+/// rows of an earlier attempt). Returns how many rows left the partition.
+pub(crate) async fn move_rows_aside(
+    connection: &mut PgConnection,
+    partition: &str,
+    held: &str,
+    keep: bool,
+) -> Result<u64, sqlx::Error> {
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+    if keep {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(held)
+            .fetch_one(&mut *transaction)
+            .await?;
+        let copy = if exists {
+            format!("INSERT INTO {held} SELECT * FROM {partition}")
+        } else {
+            // CREATE TABLE AS keeps the column types; generated columns
+            // become plain ones here and are left out when the rows go back.
+            format!("CREATE TABLE {held} AS SELECT * FROM {partition}")
+        };
+        sqlx::Executor::execute(&mut *transaction, copy.as_str()).await?;
+    }
+    // One statement: keys between the deleted rows are checked at its end,
+    // when the referencing rows are gone too.
+    let deleted = sqlx::Executor::execute(
+        &mut *transaction,
+        format!("DELETE FROM {partition}").as_str(),
+    )
+    .await?
+    .rows_affected();
+    transaction.commit().await?;
+    Ok(deleted)
+}
+
+/// Puts the rows of `held` back into the detached `partition` and drops
+/// `held`, in one transaction. Nothing to do when `held` does not exist.
+/// Returns how many rows came back.
+pub(crate) async fn restore_held_rows(
+    connection: &mut PgConnection,
+    partition: &str,
+    held: &str,
+) -> Result<u64, sqlx::Error> {
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(held)
+        .fetch_one(&mut *transaction)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    // The partition's own columns, generated ones excepted (PostgreSQL
+    // computes them again).
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute \
+          WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped \
+            AND attgenerated = '' \
+          ORDER BY attnum",
+    )
+    .bind(partition)
+    .fetch_all(&mut *transaction)
+    .await?;
+    let list = columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let restored = sqlx::Executor::execute(
+        &mut *transaction,
+        format!("INSERT INTO {partition} ({list}) SELECT {list} FROM {held}").as_str(),
+    )
+    .await?
+    .rows_affected();
+    sqlx::Executor::execute(&mut *transaction, format!("DROP TABLE {held}").as_str()).await?;
+    transaction.commit().await?;
+    Ok(restored)
+}
+
+/// Drops `held` if it exists (a tenant dropped after an interrupted
+/// offboarding that kept its rows).
+pub(crate) async fn drop_held_rows(
+    connection: &mut PgConnection,
+    held: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(
+        &mut *connection,
+        format!("DROP TABLE IF EXISTS {held}").as_str(),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(schema: Option<&str>, name: &str) -> TableSchema {
+        TableSchema {
+            schema: schema.map(str::to_string),
+            name: name.to_string(),
+            tenant_column: "tenant_id".to_string(),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            unique: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            row_level_security: false,
+        }
+    }
+
+    #[test]
+    fn held_tables_live_in_the_registry_schema_and_keep_schemas_apart() {
+        let users = table(None, "users");
+        assert_eq!(
+            held_table("tenancy", &users, "t42"),
+            "tenancy.\"held_public.users_t42\""
+        );
+        let public = held_table_name(&users, "t42");
+        assert_eq!(
+            public,
+            held_table_name(&table(Some("public"), "users"), "t42")
+        );
+        assert_ne!(public, held_table_name(&table(Some("app"), "users"), "t42"));
+        assert_ne!(
+            public,
+            held_table_name(&table(Some("public_users"), "x"), "t42")
+        );
+        assert_ne!(public, held_table_name(&users, "t43"));
+    }
+
+    #[test]
+    fn long_names_stay_within_the_identifier_limit_and_apart() {
+        let long = |schema: &str| held_table_name(&table(Some(schema), &"u".repeat(60)), "t42");
+        let (a, b) = (long(&"s".repeat(60)), long(&"z".repeat(60)));
+        assert!(a.len() <= 63, "{a} is {} bytes", a.len());
+        assert!(a.ends_with("_t42"), "{a}");
+        assert_ne!(a, b);
+    }
+}
