@@ -1,7 +1,7 @@
 //! Reading tenant tables back from PostgreSQL's catalog.
 
 use sqlx::{PgPool, Row};
-use tenant_core::schema::{ColumnDef, TableSchema};
+use tenant_core::schema::{qualified_name, ColumnDef, ForeignKey, TableSchema};
 use tenant_core::Config;
 
 use crate::Error;
@@ -12,6 +12,10 @@ use crate::Error;
 ///
 /// Foreign keys declared on these parents are left out of the returned
 /// schemas: `ATTACH PARTITION` clones them onto new partitions by itself.
+/// The keys that `install` declared on each partition instead (between a
+/// tenant's own partitions) are read back from the registry's record (see
+/// [`partition_keys_table`]), so partitions made from a discovered tenancy
+/// get them too.
 pub(crate) async fn discover(
     pool: &PgPool,
     config: &Config,
@@ -45,6 +49,24 @@ pub(crate) async fn discover(
         found.push((oid, read_table(pool, oid, schema, name, key).await?));
     }
 
+    for (schema, name, columns, ref_table, ref_columns) in
+        recorded_partition_keys(pool, registry_schema).await?
+    {
+        let referenced = found
+            .iter()
+            .any(|(_, t)| t.schema.as_deref() == Some(schema.as_str()) && t.name == ref_table);
+        let referencing = found
+            .iter_mut()
+            .find(|(_, t)| t.schema.as_deref() == Some(schema.as_str()) && t.name == name);
+        if let (true, Some((_, table))) = (referenced, referencing) {
+            table.foreign_keys.push(ForeignKey {
+                columns,
+                ref_table,
+                ref_columns,
+            });
+        }
+    }
+
     // Order by the foreign keys between the discovered parents.
     let edges: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT conrelid::int8, confrelid::int8 FROM pg_constraint \
@@ -65,6 +87,38 @@ pub(crate) async fn discover(
         ordered.push(found.remove(ready).1);
     }
     Ok(ordered)
+}
+
+/// The registry's record of the foreign keys `install` puts on each
+/// tenant's partitions (they are not on the parents, so the catalog cannot
+/// say which a new partition needs).
+pub(crate) fn partition_keys_table(registry_schema: &str) -> String {
+    qualified_name(Some(registry_schema), "partition_keys")
+}
+
+/// A recorded partition key: (schema, table, columns, referenced table in
+/// the same schema, referenced columns), tenant column left out.
+type RecordedKey = (String, String, Vec<String>, String, Vec<String>);
+
+/// The recorded partition keys, none when no install has recorded any.
+async fn recorded_partition_keys(
+    pool: &PgPool,
+    registry_schema: &str,
+) -> Result<Vec<RecordedKey>, Error> {
+    let table = partition_keys_table(registry_schema);
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as(&format!(
+        "SELECT DISTINCT table_schema, table_name, columns, ref_table, ref_columns FROM {table} \
+          ORDER BY 1, 2, 3, 4, 5"
+    ))
+    .fetch_all(pool)
+    .await?)
 }
 
 fn strip_tenant(columns: Vec<String>, tenant: &str) -> Vec<String> {

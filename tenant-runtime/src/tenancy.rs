@@ -579,18 +579,62 @@ impl Tenancy {
                  updated_at timestamptz NOT NULL DEFAULT now()\n)",
                 inner.registry
             ),
+            // Why: keys between a tenant's partitions live on the partitions,
+            // not the parents, so the catalog alone cannot tell a later
+            // discovery (the `tenant` command) which keys a new tenant's
+            // partitions need. `install` records them here.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n    \
+                 table_schema text NOT NULL,\n    \
+                 table_name text NOT NULL,\n    \
+                 columns text[] NOT NULL,\n    \
+                 ref_table text NOT NULL,\n    \
+                 ref_columns text[] NOT NULL\n)",
+                catalog::partition_keys_table(&inner.registry_schema)
+            ),
         ]
     }
 
+    /// Statements that record the foreign keys of `table`'s partitions in
+    /// the registry (replacing what an earlier install recorded), so that
+    /// discovery finds them again.
+    fn record_partition_keys_ddl(&self, table: &TableSchema) -> Vec<String> {
+        let keys = catalog::partition_keys_table(&self.inner.registry_schema);
+        // An unqualified table lives in the installing session's schema.
+        let schema = table
+            .schema
+            .as_deref()
+            .map_or_else(|| "current_schema()".to_string(), quote_literal);
+        let name = quote_literal(&table.name);
+        let array = |items: &[String]| {
+            let items: Vec<String> = items.iter().map(|item| quote_literal(item)).collect();
+            format!("ARRAY[{}]::text[]", items.join(", "))
+        };
+        let mut statements = vec![format!(
+            "DELETE FROM {keys} WHERE table_schema = {schema} AND table_name = {name}"
+        )];
+        statements.extend(table.foreign_keys.iter().map(|key| {
+            format!(
+                "INSERT INTO {keys} VALUES ({schema}, {name}, {}, {}, {})",
+                array(&key.columns),
+                quote_literal(&key.ref_table),
+                array(&key.ref_columns)
+            )
+        }));
+        statements
+    }
+
     /// The statements [`install`](Self::install) runs, in order: the
-    /// registry, then each parent with its indexes (and its row-level
-    /// security, when enabled). All idempotent. Creating the application
+    /// registry, then each parent with its indexes, the record of its
+    /// partitions' foreign keys (which discovery reads back), and its
+    /// row-level security, when enabled. All idempotent. Creating the application
     /// role, when one is configured, is not listed: it depends on whether the
     /// role exists.
     pub fn install_ddl(&self) -> Vec<String> {
         let mut statements = self.registry_ddl();
         for table in &self.inner.tables {
             statements.extend(table.parent_ddl());
+            statements.extend(self.record_partition_keys_ddl(table));
             if self.inner.row_level_security || table.row_level_security {
                 statements.extend(table.row_level_security_ddl());
             }
@@ -616,6 +660,10 @@ impl Tenancy {
             .map(|schema| format!("GRANT USAGE ON SCHEMA {schema} TO {role}"))
             .collect();
         grants.push(format!("GRANT SELECT ON {} TO {role}", self.inner.registry));
+        grants.push(format!(
+            "GRANT SELECT ON {} TO {role}",
+            catalog::partition_keys_table(&self.inner.registry_schema)
+        ));
         for table in &self.inner.tables {
             grants.push(format!(
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}",

@@ -596,11 +596,13 @@ async fn suffix_of(tenancy: &Tenancy, db: &TestDb, id: &str) -> String {
         .to_string()
 }
 
-/// Tables the runtime left in its registry schema besides the registry.
+/// Tables the runtime left in its registry schema besides the registry and
+/// its record of partition keys.
 async fn leftovers_in_registry_schema(db: &TestDb) -> i64 {
     db.count(
         "SELECT count(*) FROM pg_class \
-          WHERE relnamespace = 'tenancy'::regnamespace AND relkind = 'r' AND relname <> 'tenants'",
+          WHERE relnamespace = 'tenancy'::regnamespace AND relkind = 'r' \
+            AND relname NOT IN ('tenants', 'partition_keys')",
     )
     .await
 }
@@ -801,4 +803,81 @@ async fn references_from_outside_the_tenancy_block_offboarding_with_a_clear_erro
         .expect("offboarding once the outside reference is gone");
     assert_eq!(partition_count(&db, "users").await, 0);
     assert_eq!(leftovers_in_registry_schema(&db).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_discovered_tenancy_gives_new_partitions_the_keys_install_declared() {
+    let (db, installed) = installed(5).await;
+    installed.onboard(&db.pool, "by-the-app").await.unwrap();
+
+    // What the `tenant` command sees: the catalog and the registry only.
+    let discovered = Tenancy::discover(&db.pool, Config::default())
+        .await
+        .unwrap();
+    for table in installed.tables() {
+        let found = discovered
+            .tables()
+            .iter()
+            .find(|t| t.name == table.name)
+            .unwrap_or_else(|| panic!("{} was not discovered", table.name));
+        assert_eq!(found.foreign_keys, table.foreign_keys, "{}", table.name);
+    }
+    let order: Vec<&str> = discovered
+        .tables()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(order, ["forms", "form_submissions", "follow_ups"]);
+
+    let by_cli = discovered
+        .onboard(&db.pool, "by-the-cli")
+        .await
+        .unwrap()
+        .tenant;
+    let keys_of = |partition: String| {
+        format!("SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('{partition}') AND contype = 'f'")
+    };
+    let app_suffix = installed
+        .tenant(&db.pool, "by-the-app")
+        .await
+        .unwrap()
+        .partition_suffix()
+        .to_string();
+    for table in installed.tables() {
+        assert_eq!(
+            db.count(&keys_of(table.partition_name(by_cli.partition_suffix())))
+                .await,
+            db.count(&keys_of(table.partition_name(&app_suffix))).await,
+            "{}",
+            table.name
+        );
+    }
+    // The database refuses a submission of a form the tenant does not have.
+    let orphan = sqlx::raw_sql(
+        "INSERT INTO forms (tenant_id, id, title) VALUES ('by-the-app', 1, 'theirs'); \
+         INSERT INTO form_submissions (tenant_id, id, form_id) VALUES ('by-the-cli', 1, 1)",
+    )
+    .execute(&db.pool)
+    .await;
+    assert!(orphan.is_err(), "a key is missing on the new partition");
+
+    // Forgetting a key in the model and installing again forgets it.
+    let mut fewer = form_submissions();
+    fewer.foreign_keys.clear();
+    Tenancy::builder(Config::default())
+        .schemas([forms(), fewer, follow_ups()])
+        .build()
+        .unwrap()
+        .install(&db.pool)
+        .await
+        .unwrap();
+    let rediscovered = Tenancy::discover(&db.pool, Config::default())
+        .await
+        .unwrap();
+    let submissions = rediscovered
+        .tables()
+        .iter()
+        .find(|t| t.name == "form_submissions")
+        .unwrap();
+    assert!(submissions.foreign_keys.is_empty());
 }
