@@ -30,7 +30,8 @@ pub enum AdminCommand {
     },
     /// List the onboarded tenants.
     List,
-    /// Create the missing partitions of every tenant (after adding a table).
+    /// Create the missing partitions of every tenant (after adding a table)
+    /// and add the foreign keys its partitions lack (after adding a key).
     Sync,
     /// Print the DDL that install would run for the discovered tables.
     Schema,
@@ -158,10 +159,11 @@ async fn run_command(
             }
             let report = report.map_err(|e| e.to_string())?;
             println!(
-                "synced {} tenants across {} tables: {} partitions created",
+                "synced {} tenants across {} tables: {} partitions created, {} foreign keys added",
                 report.tenants,
                 tenancy.tables().len(),
-                report.partitions_created
+                report.partitions_created,
+                report.keys_added
             );
         }
         AdminCommand::Schema => {

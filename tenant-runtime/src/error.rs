@@ -92,6 +92,19 @@ pub enum Error {
         /// Why, with PostgreSQL's message.
         reason: String,
     },
+    /// Rows of a tenant's partition break a foreign key of the model that
+    /// [`sync`](crate::Tenancy::sync) added to the partition: the key now
+    /// refuses new such rows, but the old ones must be fixed or deleted
+    /// before it can be validated (run `sync` again then).
+    #[error("tenant {id:?}: rows of {partition} break a foreign key of the tenancy ({reason}); the key refuses new such rows already: fix or delete the old ones and run sync again")]
+    PartitionKeyViolated {
+        /// The tenant.
+        id: String,
+        /// The partition whose rows break the key.
+        partition: String,
+        /// PostgreSQL's message.
+        reason: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

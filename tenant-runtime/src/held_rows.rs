@@ -32,7 +32,7 @@ pub(crate) enum KeysIntoParent {
     NoSelfReference,
     /// Keys through which deleting the tenant's rows would change other
     /// rows (ON DELETE CASCADE, SET NULL or SET DEFAULT from outside the
-    /// tenancy or without the tenant column): each as `table.constraint`.
+    /// tenancy or without the tenant column): each as `constraint on table`.
     Unsafe(Vec<String>),
 }
 
@@ -89,7 +89,7 @@ pub(crate) async fn keys_into_parent(
     let unsafe_keys: Vec<String> = keys
         .into_iter()
         .filter(|(_, _, _, safe)| !safe)
-        .map(|(from, name, _, _)| format!("{from}.{}", quote_ident(&name)))
+        .map(|(from, name, _, _)| format!("{} on {from}", quote_ident(&name)))
         .collect();
     Ok(if unsafe_keys.is_empty() {
         KeysIntoParent::SelfReferencing

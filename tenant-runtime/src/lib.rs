@@ -50,6 +50,7 @@ mod catalog;
 mod error;
 mod held_rows;
 mod id;
+mod partition_keys;
 mod routing;
 mod table;
 mod tenancy;

@@ -18,6 +18,7 @@ use tenant_core::Config;
 use crate::catalog;
 use crate::held_rows;
 use crate::id::validate_tenant_id;
+use crate::partition_keys;
 use crate::routing::{Router, StatementCaching, TenantRoutes, DEFAULT_STATEMENT_CACHE_CAPACITY};
 use crate::{Error, Tenant, TenantTable};
 
@@ -102,6 +103,8 @@ pub struct SyncProgress {
     pub tenant: String,
     /// Partitions created for it.
     pub created: usize,
+    /// Foreign keys added to its existing partitions.
+    pub keys_added: usize,
 }
 
 /// The result of [`Tenancy::sync`].
@@ -111,6 +114,8 @@ pub struct SyncReport {
     pub tenants: usize,
     /// Partitions created.
     pub partitions_created: usize,
+    /// Foreign keys added to existing partitions.
+    pub keys_added: usize,
 }
 
 /// Builds a [`Tenancy`]: from [`TenantTable`] types, hand-made
@@ -381,6 +386,21 @@ fn map_registry_error(schema: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
             schema: schema.to_string(),
         },
         _ => Error::Database(error),
+    }
+}
+
+/// PostgreSQL's message with its DETAIL line (which names the key and the
+/// rows), for errors that carry it in a reason string.
+fn message_with_detail(error: &sqlx::Error) -> String {
+    let sqlx::Error::Database(db) = error else {
+        return error.to_string();
+    };
+    match db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|pg| pg.detail())
+    {
+        Some(detail) => format!("{} ({detail})", db.message()),
+        None => db.message().to_string(),
     }
 }
 
@@ -771,18 +791,7 @@ impl Tenancy {
 
     async fn onboard_once(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
         let inner = &self.inner;
-        let mut transaction = pool.begin().await?;
-        // Wait for any other onboarding or offboarding of this tenant. This
-        // wait is not under lock_timeout: the holder is itself bounded.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(self.lock_timeout_setting())
-            .execute(&mut *transaction)
-            .await?;
+        let mut transaction = self.tenant_transaction(pool, id).await?;
         let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
             .bind(id)
             .fetch_optional(&mut *transaction)
@@ -1119,7 +1128,7 @@ impl Tenancy {
             partition: partition.clone(),
             reason,
         };
-        let refusal = refusal.to_string();
+        let refusal = message_with_detail(&refusal);
         let tenancy_tables: Vec<String> = self
             .inner
             .tables
@@ -1143,7 +1152,8 @@ impl Tenancy {
                     Err(error) if is_foreign_key_violation(&error) => {
                         return Err(blocked(format!(
                             "{refusal}; rows outside the tenant's partitions reference its \
-                             rows ({error}): delete them or point them elsewhere"
+                             rows: {}; delete them or point them elsewhere",
+                            message_with_detail(&error)
                         )))
                     }
                     Err(error) => return Err(error.into()),
@@ -1165,11 +1175,10 @@ impl Tenancy {
                  them or point them elsewhere"
             ))),
             held_rows::KeysIntoParent::Unsafe(keys) => Err(blocked(format!(
-                "{refusal}; its rows reference each other through a key on the parent, which \
-                 PostgreSQL cannot detach while they are attached, and moving them aside (a \
-                 delete) would change other rows through the ON DELETE action of {}, which \
-                 come from outside the tenancy or do not carry the tenant column {}: delete \
-                 the rows that reference the tenant's, or make those keys ON DELETE NO ACTION",
+                "{refusal}; moving its rows aside (a delete) would change other rows through \
+                 the ON DELETE action of {} (from outside the tenancy, or without the tenant \
+                 column {}): delete the rows that reference the tenant's, or make those keys \
+                 ON DELETE NO ACTION",
                 keys.join(", "),
                 quote_ident(&table.tenant_column)
             ))),
@@ -1208,9 +1217,14 @@ impl Tenancy {
         Ok(())
     }
 
-    /// Creates the missing partitions of every active tenant, for every
-    /// parent (after a table was added to the tenancy), reporting progress
-    /// after each tenant.
+    /// Brings every active tenant up to the model, reporting progress after
+    /// each tenant: creates its missing partitions (after a table was added
+    /// to the tenancy), and adds to its existing partitions the foreign keys
+    /// of the model they lack (after a key was added to a table). A key is
+    /// added `NOT VALID` (a catalog update under SHARE ROW EXCLUSIVE on the
+    /// tenant's two partitions), then validated under locks that let the
+    /// tenant's queries run; rows that break it stop the sync with
+    /// [`Error::PartitionKeyViolated`], and the next sync validates it.
     pub async fn sync(
         &self,
         pool: &PgPool,
@@ -1227,27 +1241,153 @@ impl Tenancy {
         let mut report = SyncReport::default();
         let total = tenants.len();
         for (index, id) in tenants.into_iter().enumerate() {
-            let created = match self.onboard(pool, &id).await {
-                Ok(outcome) => outcome.created_partitions.len(),
+            let (created, keys_added) = match self.onboard(pool, &id).await {
+                Ok(outcome) => {
+                    let suffix = outcome.tenant.partition_suffix();
+                    let keys_added = self.add_missing_partition_keys(pool, &id, suffix).await?;
+                    (outcome.created_partitions.len(), keys_added)
+                }
                 // Offboarded meanwhile: nothing to do.
-                Err(Error::OffboardInProgress { .. }) => 0,
+                Err(Error::OffboardInProgress { .. }) => (0, 0),
                 Err(error) => return Err(error),
             };
             report.tenants += 1;
             report.partitions_created += created;
+            report.keys_added += keys_added;
             progress(&SyncProgress {
                 done: index + 1,
                 total,
                 tenant: id,
                 created,
+                keys_added,
             });
         }
         tracing::info!(
             tenants = report.tenants,
             partitions = report.partitions_created,
+            keys = report.keys_added,
             "tenancy synced"
         );
         Ok(report)
+    }
+
+    /// Adds the model's foreign keys that the existing partitions of tenant
+    /// `id` lack (see [`partition_keys`]); returns how many were added.
+    async fn add_missing_partition_keys(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        suffix: &str,
+    ) -> Result<usize, Error> {
+        let mut added = 0;
+        for table in &self.inner.tables {
+            if table.foreign_keys.is_empty() {
+                continue;
+            }
+            let mut retry = Retry::new(
+                format!("adding foreign keys to tenant {id:?}'s {}", table.name),
+                self.inner.retry_budget,
+            );
+            loop {
+                match self.add_partition_keys_once(pool, id, table, suffix).await {
+                    Ok(count) => {
+                        added += count;
+                        break;
+                    }
+                    Err(error) => retry.failed(error).await?,
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    async fn add_partition_keys_once(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        table: &TableSchema,
+        suffix: &str,
+    ) -> Result<usize, Error> {
+        let partition = table.qualified_partition_name(suffix);
+        let mut transaction = self.tenant_transaction(pool, id).await?;
+        let still_active = matches!(
+            sqlx::query_as::<_, (String, String)>(&self.inner.select_tenant)
+                .bind(id)
+                .fetch_optional(&mut *transaction)
+                .await?,
+            Some((_, state)) if TenantState::parse(&state) == TenantState::Active
+        );
+        if !still_active {
+            return Ok(0);
+        }
+        let missing = partition_keys::missing_keys(&mut transaction, table, suffix).await?;
+        let statements = table.partition_ddl(suffix, id).add_foreign_keys;
+        for index in &missing {
+            execute_ddl(
+                &mut transaction,
+                &format!("{} NOT VALID", statements[*index]),
+            )
+            .await?;
+        }
+        transaction.commit().await?;
+
+        let own_partitions: Vec<String> = self
+            .inner
+            .tables
+            .iter()
+            .map(|t| t.qualified_partition_name(suffix))
+            .collect();
+        let mut transaction = self.tenant_transaction(pool, id).await?;
+        for name in
+            partition_keys::unvalidated_keys(&mut transaction, &partition, &own_partitions).await?
+        {
+            let validate = format!(
+                "ALTER TABLE {partition} VALIDATE CONSTRAINT {}",
+                quote_ident(&name)
+            );
+            match execute_ddl(&mut transaction, &validate).await {
+                Err(error) if is_foreign_key_violation(&error) => {
+                    return Err(Error::PartitionKeyViolated {
+                        id: id.to_string(),
+                        partition,
+                        reason: message_with_detail(&error),
+                    })
+                }
+                result => result?,
+            }
+        }
+        transaction.commit().await?;
+        if !missing.is_empty() {
+            tracing::info!(
+                tenant = id,
+                partition,
+                keys = missing.len(),
+                "foreign keys added"
+            );
+        }
+        Ok(missing.len())
+    }
+
+    /// A transaction holding tenant `id`'s advisory lock (so it does not
+    /// interleave with an onboarding or offboarding of the tenant) with the
+    /// tenancy's lock timeout. Waiting for the advisory lock is not under
+    /// lock_timeout: its holder is itself bounded.
+    async fn tenant_transaction(
+        &self,
+        pool: &PgPool,
+        id: &str,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+        let mut transaction = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+            .bind(self.lock_timeout_setting())
+            .execute(&mut *transaction)
+            .await?;
+        Ok(transaction)
     }
 
     /// The handle of an active tenant, from the cache or the registry.

@@ -402,6 +402,7 @@ async fn sync_creates_the_partitions_of_a_new_table_for_every_tenant() {
         .unwrap();
     assert_eq!(report.tenants, 3);
     assert_eq!(report.partitions_created, 6);
+    assert_eq!(report.keys_added, 0, "new partitions come with their keys");
     assert_eq!(seen, [(1, 3, 2), (2, 3, 2), (3, 3, 2)]);
     for id in ["a", "b", "c"] {
         insert_rows(&db, id, 1).await;
@@ -880,4 +881,82 @@ async fn a_discovered_tenancy_gives_new_partitions_the_keys_install_declared() {
         .find(|t| t.name == "form_submissions")
         .unwrap();
     assert!(submissions.foreign_keys.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_adds_a_key_added_to_the_model_to_existing_partitions() {
+    let db = TestDb::new(5).await;
+    let mut keyless = follow_ups();
+    keyless.foreign_keys.clear();
+    let before =
+        Tenancy::from_schemas(Config::default(), [forms(), form_submissions(), keyless]).unwrap();
+    before.install(&db.pool).await.unwrap();
+    for id in ["clean", "dangling"] {
+        before.onboard(&db.pool, id).await.unwrap();
+        insert_rows(&db, id, 1).await;
+    }
+    // Without the key, a follow-up may point at a submission that does not
+    // exist.
+    db.exec(
+        "INSERT INTO follow_ups (tenant_id, id, submission_id, note) VALUES ('dangling', 99, 4242, 'x')",
+    )
+    .await;
+
+    let after = seed_tenancy();
+    after.install(&db.pool).await.unwrap();
+    let mut first = Vec::new();
+    let refused = after
+        .sync(&db.pool, |progress| {
+            first.push((progress.tenant.clone(), progress.keys_added))
+        })
+        .await;
+    assert_eq!(first, [("clean".to_string(), 1)]);
+    let Err(Error::PartitionKeyViolated {
+        id,
+        partition,
+        reason,
+    }) = refused
+    else {
+        panic!("expected PartitionKeyViolated, got {refused:?}");
+    };
+    assert_eq!(id, "dangling");
+    assert!(partition.contains("follow_ups"), "{partition}");
+    assert!(reason.contains("4242"), "{reason}");
+    // Added though not validated: new dangling rows are refused already.
+    assert!(sqlx::raw_sql(
+        "INSERT INTO follow_ups (tenant_id, id, submission_id, note) VALUES ('dangling', 100, 4343, 'x')"
+    )
+    .execute(&db.pool)
+    .await
+    .is_err());
+
+    db.exec("DELETE FROM follow_ups WHERE id = 99").await;
+    let mut seen = Vec::new();
+    let report = after
+        .sync(&db.pool, |progress| {
+            seen.push((progress.tenant.clone(), progress.keys_added))
+        })
+        .await
+        .expect("sync once the dangling row is gone");
+    // "clean" got its key in the first sync, "dangling" had it added then
+    // and validated now.
+    assert_eq!(report.keys_added, 0);
+    assert_eq!(
+        seen,
+        [("clean".to_string(), 0), ("dangling".to_string(), 0)]
+    );
+    let unvalidated = db
+        .count("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
+        .await;
+    assert_eq!(unvalidated, 0);
+    for id in ["clean", "dangling"] {
+        let orphan = sqlx::raw_sql(&format!(
+            "INSERT INTO follow_ups (tenant_id, id, submission_id, note) VALUES ('{id}', 7, 4444, 'x')"
+        ))
+        .execute(&db.pool)
+        .await;
+        assert!(orphan.is_err(), "{id}'s follow-ups lack the key");
+    }
+    let again = after.sync(&db.pool, |_| {}).await.unwrap();
+    assert_eq!(again.keys_added, 0);
 }
