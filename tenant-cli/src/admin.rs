@@ -1,4 +1,5 @@
-//! Administration subcommands: onboard, offboard, list, sync, schema.
+//! Administration subcommands: onboard, offboard, list, sync, move-keys,
+//! schema.
 //!
 //! They work on any database whose tenant tables are LIST-partitioned by the
 //! configured tenant column: the tables are discovered from the catalog, and
@@ -33,6 +34,10 @@ pub enum AdminCommand {
     /// Create the missing partitions of every tenant (after adding a table)
     /// and add the foreign keys its partitions lack (after adding a key).
     Sync,
+    /// Move the foreign keys declared between parent tables onto each
+    /// tenant's partitions (so onboarding and offboarding stop locking every
+    /// tenant), and report the keys that stay.
+    MoveKeys,
     /// Print the DDL that install would run for the discovered tables.
     Schema,
 }
@@ -163,6 +168,26 @@ async fn run_command(
                 report.tenants,
                 tenancy.tables().len(),
                 report.partitions_created,
+                report.keys_added
+            );
+        }
+        AdminCommand::MoveKeys => {
+            let tenancy = discover(pool, config).await?;
+            require_tables(&tenancy, config)?;
+            let report = tenancy
+                .move_parent_keys(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            for key in &report.moved {
+                println!("moved {key} onto the partitions");
+            }
+            for (key, why) in &report.kept {
+                println!("kept {key} on the parent: {why}");
+            }
+            println!(
+                "{} foreign keys moved, {} kept, {} added to existing partitions",
+                report.moved.len(),
+                report.kept.len(),
                 report.keys_added
             );
         }

@@ -67,13 +67,26 @@ pub(crate) async fn discover(
         }
     }
 
-    // Order by the foreign keys between the discovered parents.
-    let edges: Vec<(i64, i64)> = sqlx::query_as(
+    // Order by the foreign keys between the discovered parents, and by the
+    // recorded keys between their partitions. (Offboarding detaches in the
+    // reverse order, and a partition cannot leave while an attached one
+    // references it.)
+    let mut edges: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT conrelid::int8, confrelid::int8 FROM pg_constraint \
           WHERE contype = 'f' AND conparentid = 0 AND conrelid <> confrelid",
     )
     .fetch_all(pool)
     .await?;
+    for (oid, table) in &found {
+        for key in &table.foreign_keys {
+            let referenced = found
+                .iter()
+                .find(|(_, t)| t.schema == table.schema && t.name == key.ref_table);
+            if let Some((ref_oid, _)) = referenced.filter(|(ref_oid, _)| ref_oid != oid) {
+                edges.push((*oid, *ref_oid));
+            }
+        }
+    }
     let mut ordered = Vec::with_capacity(found.len());
     while !found.is_empty() {
         let ready = found

@@ -61,8 +61,8 @@ pub use id::{validate_tenant_id, MAX_TENANT_ID_BYTES};
 pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
 pub use table::TenantTable;
 pub use tenancy::{
-    Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder, TenantRecord,
-    TenantState, DEFAULT_REGISTRY_SCHEMA,
+    KeyMove, Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder,
+    TenantRecord, TenantState, DEFAULT_REGISTRY_SCHEMA,
 };
 pub use tenant::{Tenant, TENANT_SETTING};
 

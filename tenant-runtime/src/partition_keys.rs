@@ -9,7 +9,7 @@
 //! the tenant's reads and writes go on.
 
 use sqlx::PgConnection;
-use tenant_core::schema::{partition_name, qualified_name, TableSchema};
+use tenant_core::schema::{partition_name, qualified_name, ForeignKey, TableSchema};
 
 /// The indexes (into `table.foreign_keys`) of the keys that the tenant's
 /// partition of `table` (partition suffix `suffix`) does not have. A
@@ -88,4 +88,132 @@ pub(crate) async fn unvalidated_keys(
     .bind(own_partitions)
     .fetch_all(&mut *connection)
     .await
+}
+
+/// A foreign key declared on a parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParentKey {
+    /// The constraint's name.
+    pub name: String,
+    /// Referencing columns, tenant column included, in key order.
+    pub columns: Vec<String>,
+    /// The referenced table, as `regclass` text (for messages).
+    pub referenced: String,
+    /// The referenced table's name (it is in the same schema when movable).
+    pub ref_table: String,
+    /// Referenced columns, in key order.
+    pub ref_columns: Vec<String>,
+    /// Why it cannot become a key between each tenant's partitions, if so.
+    pub unmovable: Option<String>,
+}
+
+/// The foreign keys declared on the parent `table`, each with the reason
+/// it cannot be declared per partition instead, if any. `tenancy_tables`
+/// are the quoted, qualified names of the tenancy's tables.
+pub(crate) async fn parent_keys(
+    connection: &mut PgConnection,
+    table: &TableSchema,
+    tenancy_tables: &[String],
+) -> Result<Vec<ParentKey>, sqlx::Error> {
+    type Row = (
+        String,
+        Vec<String>,
+        String,
+        String,
+        Vec<String>,
+        bool,
+        bool,
+        bool,
+        bool,
+    );
+    let rows: Vec<Row> =
+        sqlx::query_as(
+            "SELECT c.conname::text, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(num, ord) \
+                            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.num \
+                           ORDER BY k.ord), \
+                    c.confrelid::regclass::text, \
+                    (SELECT relname::text FROM pg_class WHERE oid = c.confrelid), \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(num, ord) \
+                            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.num \
+                           ORDER BY k.ord), \
+                    c.confrelid = ANY (ARRAY(SELECT to_regclass(t) FROM unnest($2::text[]) t)), \
+                    (SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace \
+                      WHERE r.oid = c.confrelid) \
+                      = (SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace \
+                          WHERE r.oid = c.conrelid), \
+                    c.confdeltype = 'a' AND c.confupdtype = 'a' AND c.confmatchtype = 's', \
+                    c.condeferrable \
+               FROM pg_constraint c \
+              WHERE c.conrelid = to_regclass($1) AND c.contype = 'f' AND c.conparentid = 0 \
+              ORDER BY c.conname",
+        )
+        .bind(table.qualified_name())
+        .bind(tenancy_tables)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                name,
+                columns,
+                referenced,
+                ref_table,
+                ref_columns,
+                in_tenancy,
+                same_schema,
+                plain,
+                deferrable,
+            )| {
+                let tenant = &table.tenant_column;
+                let tenant_bound = columns
+                    .iter()
+                    .zip(&ref_columns)
+                    .any(|(from, to)| from == tenant && to == tenant);
+                let unmovable = if !in_tenancy {
+                    Some(format!("{referenced} is not a tenancy table"))
+                } else if !same_schema {
+                    Some(format!("{referenced} is in another schema"))
+                } else if !tenant_bound {
+                    Some(format!("it does not map {tenant} onto {tenant}"))
+                } else if !plain || deferrable {
+                    Some(
+                        "it has an ON DELETE/ON UPDATE action, MATCH FULL or is deferrable, \
+                         which the keys between partitions do not reproduce"
+                            .to_string(),
+                    )
+                } else {
+                    None
+                };
+                ParentKey {
+                    name,
+                    columns,
+                    referenced,
+                    ref_table,
+                    ref_columns,
+                    unmovable,
+                }
+            },
+        )
+        .collect())
+}
+
+impl ParentKey {
+    /// The same key between one tenant's partitions, as the model writes it
+    /// (tenant column left out of both sides).
+    pub fn per_partition(&self, tenant_column: &str) -> ForeignKey {
+        let (columns, ref_columns) = self
+            .columns
+            .iter()
+            .zip(&self.ref_columns)
+            .filter(|(from, to)| !(*from == tenant_column && *to == tenant_column))
+            .map(|(from, to)| (from.clone(), to.clone()))
+            .unzip();
+        ForeignKey {
+            columns,
+            ref_table: self.ref_table.clone(),
+            ref_columns,
+        }
+    }
 }

@@ -107,6 +107,18 @@ pub struct SyncProgress {
     pub keys_added: usize,
 }
 
+/// What [`Tenancy::move_parent_keys`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyMove {
+    /// Keys now declared between each tenant's partitions instead of on the
+    /// parents, each as `constraint on table`.
+    pub moved: Vec<String>,
+    /// Keys left on the parents, each as (`constraint on table`, why).
+    pub kept: Vec<(String, String)>,
+    /// Keys added to existing partitions.
+    pub keys_added: usize,
+}
+
 /// The result of [`Tenancy::sync`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -1267,6 +1279,151 @@ impl Tenancy {
             partitions = report.partitions_created,
             keys = report.keys_added,
             "tenancy synced"
+        );
+        Ok(report)
+    }
+
+    /// Moves the foreign keys declared between parents (tables made with
+    /// plain SQL and discovered) onto each tenant's partitions, where the
+    /// derive puts them: `(tenant_id, form_id) REFERENCES forms_t7
+    /// (tenant_id, id)`. A key between parents makes every onboarding's
+    /// ATTACH lock the referenced parent and all its partitions (SHARE ROW
+    /// EXCLUSIVE), every offboarding drop it under ACCESS EXCLUSIVE, and a
+    /// self-referencing one stops PostgreSQL from detaching a tenant whose
+    /// rows reference each other; keys between partitions do none of this.
+    ///
+    /// For each key between two tenancy tables of one schema that maps the
+    /// tenant column onto itself (and has no ON DELETE/UPDATE action, MATCH
+    /// FULL or deferral, which the partition keys do not reproduce): records
+    /// it with the partition keys (see [`install`](Self::install)), adds it
+    /// to every active tenant's partitions (`NOT VALID`, then validated, as
+    /// [`sync`](Self::sync) does), and only then drops it from the parent,
+    /// so the rows are never unguarded. That drop takes ACCESS EXCLUSIVE on
+    /// both parents and their partitions once, briefly, under the lock
+    /// timeout and retries. Other keys are kept and reported with the
+    /// reason. Idempotent and resumable: run it again after an error.
+    ///
+    /// This tenancy's own model does not change: build the tenancy again
+    /// (for instance [`Tenancy::discover`]) before onboarding with it, or new
+    /// partitions lack the moved keys until the next `sync` of a tenancy
+    /// built afterwards.
+    pub async fn move_parent_keys(&self, pool: &PgPool) -> Result<KeyMove, Error> {
+        self.ensure_registry(pool).await?;
+        let inner = &self.inner;
+        let tenancy_tables: Vec<String> = inner
+            .tables
+            .iter()
+            .map(TableSchema::qualified_name)
+            .collect();
+        let mut report = KeyMove::default();
+        let mut augmented: Vec<TableSchema> = inner.tables.clone();
+        let mut to_drop: Vec<(String, String)> = Vec::new();
+        {
+            let mut connection = pool.acquire().await?;
+            for table in augmented.iter_mut() {
+                for key in
+                    partition_keys::parent_keys(&mut connection, table, &tenancy_tables).await?
+                {
+                    let label = format!("{} on {}", quote_ident(&key.name), table.qualified_name());
+                    match &key.unmovable {
+                        Some(reason) => report.kept.push((label, reason.clone())),
+                        None => {
+                            let per_partition = key.per_partition(&table.tenant_column);
+                            if !table.foreign_keys.contains(&per_partition) {
+                                table.foreign_keys.push(per_partition);
+                            }
+                            to_drop.push((table.qualified_name(), key.name.clone()));
+                            report.moved.push(label);
+                        }
+                    }
+                }
+            }
+        }
+        if to_drop.is_empty() {
+            return Ok(report);
+        }
+
+        // 1. The record, so that tenants onboarded from now on (by a tenancy
+        // discovered afterwards) get the keys.
+        let record: Vec<String> = augmented
+            .iter()
+            .filter(|table| {
+                to_drop
+                    .iter()
+                    .any(|(parent, _)| *parent == table.qualified_name())
+            })
+            .flat_map(|table| self.record_partition_keys_ddl(table))
+            .collect();
+        self.run_locked_ddl(pool, &record).await?;
+
+        // 2. Every active tenant's partitions.
+        for tenant in self.list(pool).await? {
+            if tenant.state != TenantState::Active {
+                continue;
+            }
+            for table in &augmented {
+                if !to_drop
+                    .iter()
+                    .any(|(parent, _)| *parent == table.qualified_name())
+                {
+                    continue;
+                }
+                let mut retry = Retry::new(
+                    format!(
+                        "adding foreign keys to tenant {:?}'s {}",
+                        tenant.id, table.name
+                    ),
+                    inner.retry_budget,
+                );
+                loop {
+                    match self
+                        .add_partition_keys_once(pool, &tenant.id, table, &tenant.partition_suffix)
+                        .await
+                    {
+                        Ok(count) => {
+                            report.keys_added += count;
+                            break;
+                        }
+                        Err(error) => retry.failed(error).await?,
+                    }
+                }
+            }
+        }
+
+        // 3. Only now the parents' keys.
+        for (parent, name) in &to_drop {
+            let mut retry = Retry::new(
+                format!("dropping foreign key {name:?} of {parent}"),
+                inner.retry_budget,
+            );
+            loop {
+                let step = async {
+                    let mut transaction = pool.begin().await?;
+                    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+                        .bind(self.lock_timeout_setting())
+                        .execute(&mut *transaction)
+                        .await?;
+                    execute_ddl(
+                        &mut transaction,
+                        &format!(
+                            "ALTER TABLE {parent} DROP CONSTRAINT IF EXISTS {}",
+                            quote_ident(name)
+                        ),
+                    )
+                    .await?;
+                    transaction.commit().await
+                };
+                match step.await {
+                    Ok(()) => break,
+                    Err(error) => retry.failed(error.into()).await?,
+                }
+            }
+        }
+        tracing::info!(
+            moved = report.moved.len(),
+            kept = report.kept.len(),
+            keys_added = report.keys_added,
+            "foreign keys moved from the parents to the partitions"
         );
         Ok(report)
     }

@@ -960,3 +960,83 @@ async fn sync_adds_a_key_added_to_the_model_to_existing_partitions() {
     let again = after.sync(&db.pool, |_| {}).await.unwrap();
     assert_eq!(again.keys_added, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_between_parents_move_onto_each_tenants_partitions() {
+    let db = TestDb::new(5).await;
+    // users (self key) and tasks (key to users) as plain SQL, and notes
+    // whose key cascades, which partition keys would not reproduce.
+    let tenancy = self_referencing_tenancy(
+        &db,
+        true,
+        "CREATE TABLE notes (tenant_id text NOT NULL, id bigint NOT NULL, task_id bigint, \
+            PRIMARY KEY (tenant_id, id), \
+            FOREIGN KEY (tenant_id, task_id) REFERENCES tasks (tenant_id, id) ON DELETE CASCADE) \
+            PARTITION BY LIST (tenant_id)",
+        &["a", "b"],
+        Duration::from_secs(30),
+    )
+    .await;
+    let parent_keys = "SELECT count(*) FROM pg_constraint \
+        WHERE contype = 'f' AND conparentid = 0 AND conrelid IN ('users'::regclass, 'tasks'::regclass)";
+    assert_eq!(db.count(parent_keys).await, 2);
+
+    let report = tenancy.move_parent_keys(&db.pool).await.unwrap();
+    assert_eq!(report.moved.len(), 2, "{report:?}");
+    assert_eq!(report.kept.len(), 1, "{report:?}");
+    assert!(report.kept[0].0.contains("notes"), "{report:?}");
+    assert!(report.kept[0].1.contains("ON DELETE"), "{report:?}");
+    assert_eq!(report.keys_added, 4, "two keys on two tenants' partitions");
+    assert_eq!(db.count(parent_keys).await, 0);
+
+    // Still enforced, now per partition: no dangling reference, and no
+    // reference into another tenant's rows.
+    for sql in [
+        "INSERT INTO users (tenant_id, id, manager_id, name) VALUES ('b', 9, 42, 'x')",
+        "INSERT INTO tasks (tenant_id, id, owner_id) VALUES ('b', 9, 42)",
+    ] {
+        assert!(sqlx::raw_sql(sql).execute(&db.pool).await.is_err(), "{sql}");
+    }
+
+    // A tenancy discovered now gives new tenants the same keys.
+    let rediscovered = Tenancy::discover(&db.pool, Config::default())
+        .await
+        .unwrap();
+    let order: Vec<&str> = rediscovered
+        .tables()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["users", "tasks", "notes"],
+        "referenced tables first"
+    );
+    let users = &rediscovered.tables()[0];
+    assert_eq!(users.foreign_keys.len(), 1);
+    assert_eq!(users.foreign_keys[0].ref_table, "users");
+    rediscovered.onboard(&db.pool, "c").await.unwrap();
+    assert!(
+        sqlx::raw_sql("INSERT INTO tasks (tenant_id, id, owner_id) VALUES ('c', 1, 1)")
+            .execute(&db.pool)
+            .await
+            .is_err()
+    );
+
+    // A tenant whose users reference each other now detaches as it is.
+    rediscovered
+        .offboard(&db.pool, "a", Offboard::Keep)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count("SELECT count(*) FROM users WHERE tenant_id = 'a'")
+            .await,
+        0
+    );
+
+    let again = rediscovered.move_parent_keys(&db.pool).await.unwrap();
+    assert_eq!(
+        (again.moved.len(), again.kept.len(), again.keys_added),
+        (0, 1, 0)
+    );
+}

@@ -1,0 +1,195 @@
+//! End-to-end tests of the admin subcommands: the built `tenant` binary
+//! against a throw-away database on the real PostgreSQL (`DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::process::{Command, Output};
+use std::str::FromStr;
+
+use tenant_runtime::sqlx::postgres::PgConnectOptions;
+use tenant_runtime::sqlx::{self, ConnectOptions, Connection, PgConnection};
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
+/// A database made for one test, dropped when this value is (also when the
+/// test panics).
+struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn new() -> TestDb {
+        let name = format!(
+            "tenant_cli_test_{}_{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("the clock is past 1970")
+                .as_nanos()
+        );
+        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        block_on(async {
+            let mut connection = admin
+                .connect()
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable: {e}", admin_url()));
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&mut connection)
+                .await
+                .expect("create the test database");
+            connection.close().await.ok();
+        });
+        let url = admin.database(&name).to_url_lossy().to_string();
+        TestDb { name, url }
+    }
+
+    /// Runs `sql` (one or more statements); `Err` with PostgreSQL's message.
+    fn exec(&self, sql: &str) -> Result<(), String> {
+        block_on(async {
+            let mut connection = PgConnection::connect(&self.url)
+                .await
+                .expect("connect to the test database");
+            let result = sqlx::raw_sql(sql).execute(&mut connection).await;
+            connection.close().await.ok();
+            result.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Runs `tenant ARGS` on this database.
+    fn tenant(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tenant"))
+            .args(["--database-url", &self.url])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("the tenant binary runs")
+    }
+
+    /// Runs `tenant ARGS`, asserts it succeeded, and returns its stdout.
+    fn tenant_ok(&self, args: &[&str]) -> String {
+        let output = self.tenant(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "tenant {args:?} failed: {}{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        let name = self.name.clone();
+        block_on(async move {
+            if let Ok(mut connection) = admin.connect().await {
+                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut connection)
+                    .await;
+            }
+        });
+    }
+}
+
+/// Plain-SQL tables with their keys declared between the parents, as an
+/// existing application would have them.
+const SCHEMA: &str = "
+    CREATE TABLE users (tenant_id text NOT NULL, id bigint NOT NULL, manager_id bigint,
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, manager_id) REFERENCES users (tenant_id, id))
+        PARTITION BY LIST (tenant_id);
+    CREATE TABLE tasks (tenant_id text NOT NULL, id bigint NOT NULL, owner_id bigint NOT NULL,
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, owner_id) REFERENCES users (tenant_id, id))
+        PARTITION BY LIST (tenant_id);
+";
+
+fn add_rows(db: &TestDb, tenant: &str) {
+    db.exec(&format!(
+        "INSERT INTO users VALUES ('{tenant}', 1, NULL), ('{tenant}', 2, 1); \
+         INSERT INTO tasks VALUES ('{tenant}', 1, 2)"
+    ))
+    .expect("the tenant's rows");
+}
+
+#[test]
+fn the_admin_subcommands_onboard_move_keys_sync_and_offboard() {
+    let db = TestDb::new();
+    db.exec(SCHEMA).expect("the schema");
+
+    for tenant in ["acme", "globex"] {
+        let out = db.tenant_ok(&["onboard", tenant]);
+        assert!(
+            out.contains(&format!("onboarded tenant {tenant:?}")),
+            "{out}"
+        );
+        add_rows(&db, tenant);
+    }
+    let again = db.tenant_ok(&["onboard", "acme"]);
+    assert!(again.contains("already onboarded"), "{again}");
+    let list = db.tenant_ok(&["list"]);
+    assert!(
+        list.contains("\"acme\"") && list.contains("\"globex\""),
+        "{list}"
+    );
+
+    let moved = db.tenant_ok(&["move-keys"]);
+    assert!(
+        moved.contains("2 foreign keys moved, 0 kept, 4 added to existing partitions"),
+        "{moved}"
+    );
+    // Keys now live on each tenant's partitions, and still hold.
+    assert!(db
+        .exec("INSERT INTO tasks VALUES ('globex', 2, 42)")
+        .is_err());
+
+    // A tenant onboarded afterwards gets them too.
+    db.tenant_ok(&["onboard", "initech"]);
+    let orphan = db.exec("INSERT INTO tasks VALUES ('initech', 1, 1)");
+    assert!(orphan.is_err(), "initech's tasks lack the key");
+    let synced = db.tenant_ok(&["sync"]);
+    assert!(
+        synced.contains(
+            "synced 3 tenants across 2 tables: 0 partitions created, 0 foreign keys added"
+        ),
+        "{synced}"
+    );
+    let schema = db.tenant_ok(&["schema"]);
+    assert!(schema.contains("partition_keys"), "{schema}");
+
+    // acme's users reference each other; it leaves all the same.
+    let out = db.tenant_ok(&["offboard", "acme", "--keep"]);
+    assert!(out.contains("kept as archive tables"), "{out}");
+    let list = db.tenant_ok(&["list"]);
+    assert!(!list.contains("\"acme\""), "{list}");
+
+    let unknown = db.tenant(&["offboard", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(stderr.trim(), "error: unknown tenant \"nobody\"");
+}
+
+#[test]
+fn admin_subcommands_on_a_database_without_tenant_tables_say_so() {
+    let db = TestDb::new();
+    let output = db.tenant(&["onboard", "acme"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no tenant tables in this database"),
+        "{stderr}"
+    );
+}
