@@ -1299,8 +1299,9 @@ impl Tenancy {
     /// to every active tenant's partitions (`NOT VALID`, then validated, as
     /// [`sync`](Self::sync) does), and only then drops it from the parent,
     /// so the rows are never unguarded. That drop takes ACCESS EXCLUSIVE on
-    /// both parents and their partitions once, briefly, under the lock
-    /// timeout and retries. Other keys are kept and reported with the
+    /// both parents and all their partitions once, briefly, under the lock
+    /// timeout and retries (one lock per partition: at many thousands of
+    /// partitions, raise `max_locks_per_transaction`). Other keys are kept and reported with the
     /// reason. Idempotent and resumable: run it again after an error.
     ///
     /// This tenancy's own model does not change: build the tenancy again
