@@ -37,7 +37,12 @@ pub enum AdminCommand {
     /// Move the foreign keys declared between parent tables onto each
     /// tenant's partitions (so onboarding and offboarding stop locking every
     /// tenant), and report the keys that stay.
-    MoveKeys,
+    MoveKeys {
+        /// List the keys that would move and those that would stay; change
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the DDL that install would run for the discovered tables.
     Schema,
 }
@@ -88,6 +93,22 @@ fn require_tables(tenancy: &Tenancy, config: &tenant_core::Config) -> Result<(),
     Ok(())
 }
 
+/// After an onboarding or offboarding: says on stderr when keys between
+/// parents made it lock other tenants' tables, and what moves them. Best
+/// effort: the command already succeeded.
+async fn note_keys_between_parents(tenancy: &Tenancy, pool: &PgPool) {
+    if let Ok(plan) = tenancy.keys_between_parents(pool).await {
+        if !plan.moved.is_empty() {
+            eprintln!(
+                "note: {} foreign keys are declared between parent tables, so onboarding and \
+                 offboarding lock the referenced parents for every tenant; `tenant move-keys` \
+                 moves them onto each tenant's partitions (`--dry-run` lists them)",
+                plan.moved.len()
+            );
+        }
+    }
+}
+
 async fn run_command(
     command: AdminCommand,
     pool: &PgPool,
@@ -109,6 +130,7 @@ async fn run_command(
                     outcome.created_partitions.join(", ")
                 );
             }
+            note_keys_between_parents(&tenancy, pool).await;
         }
         AdminCommand::Offboard { id, keep } => {
             let tenancy = discover(pool, config).await?;
@@ -122,6 +144,7 @@ async fn run_command(
             } else {
                 println!("offboarded tenant {id:?}; its partitions were dropped");
             }
+            note_keys_between_parents(&tenancy, pool).await;
         }
         AdminCommand::List => {
             let tenancy = discover(pool, config).await?;
@@ -171,25 +194,40 @@ async fn run_command(
                 report.keys_added
             );
         }
-        AdminCommand::MoveKeys => {
+        AdminCommand::MoveKeys { dry_run } => {
             let tenancy = discover(pool, config).await?;
             require_tables(&tenancy, config)?;
-            let report = tenancy
-                .move_parent_keys(pool)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report = if dry_run {
+                tenancy.keys_between_parents(pool).await
+            } else {
+                tenancy.move_parent_keys(pool).await
+            }
+            .map_err(|e| e.to_string())?;
+            let (moved, kept) = if dry_run {
+                ("would move", "would keep")
+            } else {
+                ("moved", "kept")
+            };
             for key in &report.moved {
-                println!("moved {key} onto the partitions");
+                println!("{moved} {key} onto the partitions");
             }
             for (key, why) in &report.kept {
-                println!("kept {key} on the parent: {why}");
+                println!("{kept} {key} on the parent: {why}");
             }
-            println!(
-                "{} foreign keys moved, {} kept, {} added to existing partitions",
-                report.moved.len(),
-                report.kept.len(),
-                report.keys_added
-            );
+            if dry_run {
+                println!(
+                    "{} foreign keys would move, {} would stay; nothing changed",
+                    report.moved.len(),
+                    report.kept.len()
+                );
+            } else {
+                println!(
+                    "{} foreign keys moved, {} kept, {} added to existing partitions",
+                    report.moved.len(),
+                    report.kept.len(),
+                    report.keys_added
+                );
+            }
         }
         AdminCommand::Schema => {
             let tenancy = discover(pool, config).await?;

@@ -131,10 +131,18 @@ fn the_admin_subcommands_onboard_move_keys_sync_and_offboard() {
     db.exec(SCHEMA).expect("the schema");
 
     for tenant in ["acme", "globex"] {
-        let out = db.tenant_ok(&["onboard", tenant]);
+        let output = db.tenant(&["onboard", tenant]);
+        assert!(output.status.success(), "{output:?}");
+        let out = String::from_utf8_lossy(&output.stdout);
         assert!(
             out.contains(&format!("onboarded tenant {tenant:?}")),
             "{out}"
+        );
+        // The keys between the parents are pointed out.
+        let note = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            note.contains("note: 2 foreign keys are declared between parent tables"),
+            "{note}"
         );
         add_rows(&db, tenant);
     }
@@ -146,6 +154,11 @@ fn the_admin_subcommands_onboard_move_keys_sync_and_offboard() {
         "{list}"
     );
 
+    let plan = db.tenant_ok(&["move-keys", "--dry-run"]);
+    assert!(
+        plan.contains("2 foreign keys would move, 0 would stay; nothing changed"),
+        "{plan}"
+    );
     let moved = db.tenant_ok(&["move-keys"]);
     assert!(
         moved.contains("2 foreign keys moved, 0 kept, 4 added to existing partitions"),
@@ -156,8 +169,10 @@ fn the_admin_subcommands_onboard_move_keys_sync_and_offboard() {
         .exec("INSERT INTO tasks VALUES ('globex', 2, 42)")
         .is_err());
 
-    // A tenant onboarded afterwards gets them too.
-    db.tenant_ok(&["onboard", "initech"]);
+    // A tenant onboarded afterwards gets them too, and no note.
+    let output = db.tenant(&["onboard", "initech"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     let orphan = db.exec("INSERT INTO tasks VALUES ('initech', 1, 1)");
     assert!(orphan.is_err(), "initech's tasks lack the key");
     let synced = db.tenant_ok(&["sync"]);

@@ -1311,35 +1311,7 @@ impl Tenancy {
     pub async fn move_parent_keys(&self, pool: &PgPool) -> Result<KeyMove, Error> {
         self.ensure_registry(pool).await?;
         let inner = &self.inner;
-        let tenancy_tables: Vec<String> = inner
-            .tables
-            .iter()
-            .map(TableSchema::qualified_name)
-            .collect();
-        let mut report = KeyMove::default();
-        let mut augmented: Vec<TableSchema> = inner.tables.clone();
-        let mut to_drop: Vec<(String, String)> = Vec::new();
-        {
-            let mut connection = pool.acquire().await?;
-            for table in augmented.iter_mut() {
-                for key in
-                    partition_keys::parent_keys(&mut connection, table, &tenancy_tables).await?
-                {
-                    let label = format!("{} on {}", quote_ident(&key.name), table.qualified_name());
-                    match &key.unmovable {
-                        Some(reason) => report.kept.push((label, reason.clone())),
-                        None => {
-                            let per_partition = key.per_partition(&table.tenant_column);
-                            if !table.foreign_keys.contains(&per_partition) {
-                                table.foreign_keys.push(per_partition);
-                            }
-                            to_drop.push((table.qualified_name(), key.name.clone()));
-                            report.moved.push(label);
-                        }
-                    }
-                }
-            }
-        }
+        let (mut report, augmented, to_drop) = self.plan_key_move(pool).await?;
         if to_drop.is_empty() {
             return Ok(report);
         }
@@ -1427,6 +1399,52 @@ impl Tenancy {
             "foreign keys moved from the parents to the partitions"
         );
         Ok(report)
+    }
+
+    /// What [`move_parent_keys`](Self::move_parent_keys) would do, without
+    /// changing anything: `moved` lists the keys between parents it would
+    /// move, `kept` those it would leave, and `keys_added` is 0. An empty
+    /// `moved` means onboarding and offboarding lock no other tenant's
+    /// tables because of keys between parents.
+    pub async fn keys_between_parents(&self, pool: &PgPool) -> Result<KeyMove, Error> {
+        Ok(self.plan_key_move(pool).await?.0)
+    }
+
+    /// The keys declared on the parents, sorted into movable and kept; the
+    /// tables with the movable keys added as partition keys; and the
+    /// `(parent, constraint)` pairs to drop.
+    #[allow(clippy::type_complexity)]
+    async fn plan_key_move(
+        &self,
+        pool: &PgPool,
+    ) -> Result<(KeyMove, Vec<TableSchema>, Vec<(String, String)>), Error> {
+        let tenancy_tables: Vec<String> = self
+            .inner
+            .tables
+            .iter()
+            .map(TableSchema::qualified_name)
+            .collect();
+        let mut report = KeyMove::default();
+        let mut augmented: Vec<TableSchema> = self.inner.tables.clone();
+        let mut to_drop: Vec<(String, String)> = Vec::new();
+        let mut connection = pool.acquire().await?;
+        for table in augmented.iter_mut() {
+            for key in partition_keys::parent_keys(&mut connection, table, &tenancy_tables).await? {
+                let label = format!("{} on {}", quote_ident(&key.name), table.qualified_name());
+                match &key.unmovable {
+                    Some(reason) => report.kept.push((label, reason.clone())),
+                    None => {
+                        let per_partition = key.per_partition(&table.tenant_column);
+                        if !table.foreign_keys.contains(&per_partition) {
+                            table.foreign_keys.push(per_partition);
+                        }
+                        to_drop.push((table.qualified_name(), key.name.clone()));
+                        report.moved.push(label);
+                    }
+                }
+            }
+        }
+        Ok((report, augmented, to_drop))
     }
 
     /// Adds the model's foreign keys that the existing partitions of tenant

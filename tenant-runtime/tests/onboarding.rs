@@ -981,7 +981,15 @@ async fn keys_between_parents_move_onto_each_tenants_partitions() {
         WHERE contype = 'f' AND conparentid = 0 AND conrelid IN ('users'::regclass, 'tasks'::regclass)";
     assert_eq!(db.count(parent_keys).await, 2);
 
+    let plan = tenancy.keys_between_parents(&db.pool).await.unwrap();
+    assert_eq!(
+        (plan.moved.len(), plan.kept.len(), plan.keys_added),
+        (2, 1, 0)
+    );
+    assert_eq!(db.count(parent_keys).await, 2, "a plan changes nothing");
+
     let report = tenancy.move_parent_keys(&db.pool).await.unwrap();
+    assert_eq!(report.moved, plan.moved);
     assert_eq!(report.moved.len(), 2, "{report:?}");
     assert_eq!(report.kept.len(), 1, "{report:?}");
     assert!(report.kept[0].0.contains("notes"), "{report:?}");
