@@ -1141,12 +1141,7 @@ impl Tenancy {
             reason,
         };
         let refusal = message_with_detail(&refusal);
-        let tenancy_tables: Vec<String> = self
-            .inner
-            .tables
-            .iter()
-            .map(TableSchema::qualified_name)
-            .collect();
+        let tenancy_tables = self.qualified_table_names();
         match held_rows::keys_into_parent(connection, table, &tenancy_tables).await? {
             held_rows::KeysIntoParent::SelfReferencing if earlier_moves < 3 => {
                 let held = held_rows::held_table(&self.inner.registry_schema, table, suffix);
@@ -1401,6 +1396,15 @@ impl Tenancy {
         Ok(report)
     }
 
+    /// The quoted, qualified names of the tenancy's tables.
+    fn qualified_table_names(&self) -> Vec<String> {
+        self.inner
+            .tables
+            .iter()
+            .map(TableSchema::qualified_name)
+            .collect()
+    }
+
     /// What [`move_parent_keys`](Self::move_parent_keys) would do, without
     /// changing anything: `moved` lists the keys between parents it would
     /// move, `kept` those it would leave, and `keys_added` is 0. An empty
@@ -1418,12 +1422,7 @@ impl Tenancy {
         &self,
         pool: &PgPool,
     ) -> Result<(KeyMove, Vec<TableSchema>, Vec<(String, String)>), Error> {
-        let tenancy_tables: Vec<String> = self
-            .inner
-            .tables
-            .iter()
-            .map(TableSchema::qualified_name)
-            .collect();
+        let tenancy_tables = self.qualified_table_names();
         let mut report = KeyMove::default();
         let mut augmented: Vec<TableSchema> = self.inner.tables.clone();
         let mut to_drop: Vec<(String, String)> = Vec::new();
