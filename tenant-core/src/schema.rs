@@ -406,14 +406,22 @@ pub fn sort_by_dependencies(tables: &[TableSchema]) -> Vec<&TableSchema> {
     sorted
 }
 
+/// The columns of a key as the partitions declare it: the tenant column
+/// first, then `columns` (which leave it out, or have it dropped here).
+pub fn key_columns<'a>(
+    tenant_column: &'a str,
+    columns: &'a [String],
+) -> impl Iterator<Item = &'a str> + 'a {
+    std::iter::once(tenant_column).chain(
+        columns
+            .iter()
+            .map(String::as_str)
+            .filter(move |c| *c != tenant_column),
+    )
+}
+
 fn column_list(tenant_column: &str, columns: &[String]) -> String {
-    std::iter::once(tenant_column)
-        .chain(
-            columns
-                .iter()
-                .map(String::as_str)
-                .filter(|c| *c != tenant_column),
-        )
+    key_columns(tenant_column, columns)
         .map(quote_ident)
         .collect::<Vec<_>>()
         .join(", ")

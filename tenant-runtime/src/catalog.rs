@@ -102,6 +102,17 @@ pub(crate) async fn discover(
     Ok(ordered)
 }
 
+/// Whether the relation `name` (quoted, possibly qualified) exists.
+pub(crate) async fn relation_exists<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(executor)
+        .await
+}
+
 /// The registry's record of the foreign keys `install` puts on each
 /// tenant's partitions (they are not on the parents, so the catalog cannot
 /// say which a new partition needs).
@@ -119,11 +130,7 @@ async fn recorded_partition_keys(
     registry_schema: &str,
 ) -> Result<Vec<RecordedKey>, Error> {
     let table = partition_keys_table(registry_schema);
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(&table)
-        .fetch_one(pool)
-        .await?;
-    if !exists {
+    if !relation_exists(pool, &table).await? {
         return Ok(Vec::new());
     }
     Ok(sqlx::query_as(&format!(

@@ -20,6 +20,9 @@
 use sqlx::PgConnection;
 use tenant_core::schema::{partition_name, qualified_name, quote_ident, TableSchema};
 
+use crate::catalog::relation_exists;
+use crate::tenancy::execute_ddl;
+
 /// What stops a partition of `table` from being detached while its rows
 /// reference each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,18 +112,14 @@ pub(crate) async fn move_rows_aside(
 ) -> Result<u64, sqlx::Error> {
     let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
     if keep {
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-            .bind(held)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let copy = if exists {
+        let copy = if relation_exists(&mut *transaction, held).await? {
             format!("INSERT INTO {held} SELECT * FROM {partition}")
         } else {
             // CREATE TABLE AS keeps the column types; generated columns
             // become plain ones here and are left out when the rows go back.
             format!("CREATE TABLE {held} AS SELECT * FROM {partition}")
         };
-        sqlx::Executor::execute(&mut *transaction, copy.as_str()).await?;
+        execute_ddl(&mut transaction, &copy).await?;
     }
     // One statement: keys between the deleted rows are checked at its end,
     // when the referencing rows are gone too.
@@ -143,11 +142,7 @@ pub(crate) async fn restore_held_rows(
     held: &str,
 ) -> Result<u64, sqlx::Error> {
     let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(held)
-        .fetch_one(&mut *transaction)
-        .await?;
-    if !exists {
+    if !relation_exists(&mut *transaction, held).await? {
         return Ok(0);
     }
     // The partition's own columns, generated ones excepted (PostgreSQL
@@ -172,7 +167,7 @@ pub(crate) async fn restore_held_rows(
     )
     .await?
     .rows_affected();
-    sqlx::Executor::execute(&mut *transaction, format!("DROP TABLE {held}").as_str()).await?;
+    execute_ddl(&mut transaction, &format!("DROP TABLE {held}")).await?;
     transaction.commit().await?;
     Ok(restored)
 }
@@ -183,12 +178,7 @@ pub(crate) async fn drop_held_rows(
     connection: &mut PgConnection,
     held: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::Executor::execute(
-        &mut *connection,
-        format!("DROP TABLE IF EXISTS {held}").as_str(),
-    )
-    .await?;
-    Ok(())
+    execute_ddl(connection, &format!("DROP TABLE IF EXISTS {held}")).await
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //! the tenant's reads and writes go on.
 
 use sqlx::PgConnection;
-use tenant_core::schema::{partition_name, qualified_name, ForeignKey, TableSchema};
+use tenant_core::schema::{key_columns, partition_name, qualified_name, ForeignKey, TableSchema};
+
+use crate::catalog::relation_exists;
 
 /// The indexes (into `table.foreign_keys`) of the keys that the tenant's
 /// partition of `table` (partition suffix `suffix`) does not have. A
@@ -21,11 +23,7 @@ pub(crate) async fn missing_keys(
     suffix: &str,
 ) -> Result<Vec<usize>, sqlx::Error> {
     let partition = table.qualified_partition_name(suffix);
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(&partition)
-        .fetch_one(&mut *connection)
-        .await?;
-    if !exists {
+    if !relation_exists(&mut *connection, &partition).await? {
         return Ok(Vec::new());
     }
     let mut missing = Vec::new();
@@ -34,16 +32,11 @@ pub(crate) async fn missing_keys(
             table.schema.as_deref(),
             &partition_name(&key.ref_table, suffix),
         );
-        // Same columns in the same order, to the same partition; the tenant
-        // column leads, as onboarding declares it.
+        // Same columns in the same order, to the same partition, as
+        // onboarding declares it.
         let with_tenant = |columns: &[String]| -> Vec<String> {
-            std::iter::once(table.tenant_column.clone())
-                .chain(
-                    columns
-                        .iter()
-                        .filter(|c| **c != table.tenant_column)
-                        .cloned(),
-                )
+            key_columns(&table.tenant_column, columns)
+                .map(str::to_string)
                 .collect()
         };
         let present: bool = sqlx::query_scalar(

@@ -423,7 +423,10 @@ fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
 
 /// Runs DDL without preparing it (per-tenant DDL would only fill the
 /// connection's statement cache).
-async fn execute_ddl(connection: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn execute_ddl(
+    connection: &mut PgConnection,
+    sql: &str,
+) -> Result<(), sqlx::Error> {
     tracing::debug!(sql, "tenancy ddl");
     // A bare `&str` runs through the simple-query protocol: no prepared
     // statement, no cache entry.
@@ -1064,11 +1067,7 @@ impl Tenancy {
         let existing: Vec<&String> = {
             let mut existing = Vec::new();
             for partition in &partitions {
-                let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                    .bind(partition)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                if exists {
+                if catalog::relation_exists(&mut *connection, partition).await? {
                     existing.push(partition);
                 }
             }
@@ -1251,7 +1250,9 @@ impl Tenancy {
             let (created, keys_added) = match self.onboard(pool, &id).await {
                 Ok(outcome) => {
                     let suffix = outcome.tenant.partition_suffix();
-                    let keys_added = self.add_missing_partition_keys(pool, &id, suffix).await?;
+                    let keys_added = self
+                        .add_missing_partition_keys(pool, &id, suffix, &self.inner.tables)
+                        .await?;
                     (outcome.created_partitions.len(), keys_added)
                 }
                 // Offboarded meanwhile: nothing to do.
@@ -1311,50 +1312,34 @@ impl Tenancy {
             return Ok(report);
         }
 
-        // 1. The record, so that tenants onboarded from now on (by a tenancy
-        // discovered afterwards) get the keys.
-        let record: Vec<String> = augmented
-            .iter()
+        let changed: Vec<TableSchema> = augmented
+            .into_iter()
             .filter(|table| {
                 to_drop
                     .iter()
                     .any(|(parent, _)| *parent == table.qualified_name())
             })
+            .collect();
+
+        // 1. The record, so that tenants onboarded from now on (by a tenancy
+        // discovered afterwards) get the keys.
+        let record: Vec<String> = changed
+            .iter()
             .flat_map(|table| self.record_partition_keys_ddl(table))
             .collect();
         self.run_locked_ddl(pool, &record).await?;
 
         // 2. Every active tenant's partitions.
         for tenant in self.list(pool).await? {
-            if tenant.state != TenantState::Active {
-                continue;
-            }
-            for table in &augmented {
-                if !to_drop
-                    .iter()
-                    .any(|(parent, _)| *parent == table.qualified_name())
-                {
-                    continue;
-                }
-                let mut retry = Retry::new(
-                    format!(
-                        "adding foreign keys to tenant {:?}'s {}",
-                        tenant.id, table.name
-                    ),
-                    inner.retry_budget,
-                );
-                loop {
-                    match self
-                        .add_partition_keys_once(pool, &tenant.id, table, &tenant.partition_suffix)
-                        .await
-                    {
-                        Ok(count) => {
-                            report.keys_added += count;
-                            break;
-                        }
-                        Err(error) => retry.failed(error).await?,
-                    }
-                }
+            if tenant.state == TenantState::Active {
+                report.keys_added += self
+                    .add_missing_partition_keys(
+                        pool,
+                        &tenant.id,
+                        &tenant.partition_suffix,
+                        &changed,
+                    )
+                    .await?;
             }
         }
 
@@ -1446,16 +1431,18 @@ impl Tenancy {
         Ok((report, augmented, to_drop))
     }
 
-    /// Adds the model's foreign keys that the existing partitions of tenant
-    /// `id` lack (see [`partition_keys`]); returns how many were added.
+    /// Adds the foreign keys of `tables` that the existing partitions of
+    /// tenant `id` lack (see [`partition_keys`]); returns how many were
+    /// added.
     async fn add_missing_partition_keys(
         &self,
         pool: &PgPool,
         id: &str,
         suffix: &str,
+        tables: &[TableSchema],
     ) -> Result<usize, Error> {
         let mut added = 0;
-        for table in &self.inner.tables {
+        for table in tables {
             if table.foreign_keys.is_empty() {
                 continue;
             }
@@ -1504,18 +1491,23 @@ impl Tenancy {
             )
             .await?;
         }
-        transaction.commit().await?;
-
         let own_partitions: Vec<String> = self
             .inner
             .tables
             .iter()
             .map(|t| t.qualified_partition_name(suffix))
             .collect();
+        let unvalidated =
+            partition_keys::unvalidated_keys(&mut transaction, &partition, &own_partitions).await?;
+        transaction.commit().await?;
+        if unvalidated.is_empty() {
+            return Ok(missing.len());
+        }
+
+        // Validated apart, so the scan does not run under the SHARE ROW
+        // EXCLUSIVE locks of the ADD.
         let mut transaction = self.tenant_transaction(pool, id).await?;
-        for name in
-            partition_keys::unvalidated_keys(&mut transaction, &partition, &own_partitions).await?
-        {
+        for name in unvalidated {
             let validate = format!(
                 "ALTER TABLE {partition} VALIDATE CONSTRAINT {}",
                 quote_ident(&name)
