@@ -1,7 +1,7 @@
 //! [`Tenancy`]: the registry of tenants and the DDL that gives each one its
 //! partitions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -1297,8 +1297,11 @@ impl Tenancy {
     /// so the rows are never unguarded. That drop takes ACCESS EXCLUSIVE on
     /// both parents and all their partitions once, briefly, under the lock
     /// timeout and retries (one lock per partition: at many thousands of
-    /// partitions, raise `max_locks_per_transaction`). Other keys are kept and reported with the
-    /// reason. Idempotent and resumable: run it again after an error.
+    /// partitions, raise `max_locks_per_transaction`). A tenant whose
+    /// onboarding commits while this runs gets the keys after the drop (the
+    /// drop removes the copy its partitions inherited from the parent).
+    /// Other keys are kept and reported with the reason. Idempotent and
+    /// resumable: run it again after an error.
     ///
     /// This tenancy's own model does not change: build the tenancy again
     /// (for instance [`Tenancy::discover`]) before onboarding with it, or new
@@ -1330,18 +1333,10 @@ impl Tenancy {
         self.run_locked_ddl(pool, &record).await?;
 
         // 2. Every active tenant's partitions.
-        for tenant in self.list(pool).await? {
-            if tenant.state == TenantState::Active {
-                report.keys_added += self
-                    .add_missing_partition_keys(
-                        pool,
-                        &tenant.id,
-                        &tenant.partition_suffix,
-                        &changed,
-                    )
-                    .await?;
-            }
-        }
+        let mut keyed: HashSet<String> = HashSet::new();
+        report.keys_added += self
+            .add_keys_to_active_tenants(pool, &changed, &mut keyed)
+            .await?;
 
         // 3. Only now the parents' keys.
         for (parent, name) in &to_drop {
@@ -1372,6 +1367,11 @@ impl Tenancy {
                 }
             }
         }
+        // 4. Tenants onboarded while steps 2 and 3 ran got only the parent's
+        // key, as an inherited copy, and step 3 dropped it with the parent's.
+        report.keys_added += self
+            .add_keys_to_active_tenants(pool, &changed, &mut keyed)
+            .await?;
         tracing::info!(
             moved = report.moved.len(),
             kept = report.kept.len(),
@@ -1379,6 +1379,26 @@ impl Tenancy {
             "foreign keys moved from the parents to the partitions"
         );
         Ok(report)
+    }
+
+    /// Adds the partition keys of `tables` to every active tenant not in
+    /// `done`, then adds those tenants to `done`; returns the keys added.
+    async fn add_keys_to_active_tenants(
+        &self,
+        pool: &PgPool,
+        tables: &[TableSchema],
+        done: &mut HashSet<String>,
+    ) -> Result<usize, Error> {
+        let mut added = 0;
+        for tenant in self.list(pool).await? {
+            if tenant.state == TenantState::Active && !done.contains(&tenant.id) {
+                added += self
+                    .add_missing_partition_keys(pool, &tenant.id, &tenant.partition_suffix, tables)
+                    .await?;
+                done.insert(tenant.id);
+            }
+        }
+        Ok(added)
     }
 
     /// The quoted, qualified names of the tenancy's tables.

@@ -1048,3 +1048,60 @@ async fn keys_between_parents_move_onto_each_tenants_partitions() {
         (0, 1, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_onboarded_while_parent_keys_move_gets_the_keys_too() {
+    let db = TestDb::new(6).await;
+    let tenancy =
+        self_referencing_tenancy(&db, false, "", &["early"], Duration::from_secs(60)).await;
+    let own_keys = |partition: String| {
+        format!(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+               AND conrelid = '{partition}'::regclass AND confrelid = '{partition}'::regclass"
+        )
+    };
+    let early = users_partition(&tenancy, &suffix_of(&tenancy, &db, "early").await);
+
+    // A reader of the parent holds off the drop of the parent's key (ACCESS
+    // EXCLUSIVE), so the move stops between adding the keys to the tenants
+    // it listed and dropping the parent's.
+    let mut reader = db.connect().await;
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM users")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let mover = {
+        let (tenancy, pool) = (tenancy.clone(), db.pool.clone());
+        tokio::spawn(async move { tenancy.move_parent_keys(&pool).await })
+    };
+    let mut waited = Duration::ZERO;
+    while db.count(&own_keys(early.clone())).await == 0 {
+        assert!(
+            waited < Duration::from_secs(30),
+            "the move never keyed the early tenant"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    // Onboarded now, with this tenancy's model from before the move: its
+    // partition only inherits the parent's key, which the drop removes.
+    tenancy
+        .onboard(&db.pool, "late")
+        .await
+        .expect("onboarding between the move's steps");
+    let late = users_partition(&tenancy, &suffix_of(&tenancy, &db, "late").await);
+    assert_eq!(db.count(&own_keys(late.clone())).await, 0);
+    assert!(!mover.is_finished(), "the reader should hold the drop off");
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+
+    let report = mover.await.unwrap().expect("the move");
+    assert_eq!(report.moved.len(), 1, "{report:?}");
+    assert_eq!(report.keys_added, 2, "early's key, then late's");
+    assert_eq!(db.count(&own_keys(late)).await, 1);
+    let dangling =
+        "INSERT INTO users (tenant_id, id, manager_id, name) VALUES ('late', 1, 42, 'x')";
+    assert!(
+        sqlx::raw_sql(dangling).execute(&db.pool).await.is_err(),
+        "late's users lack the key"
+    );
+}
