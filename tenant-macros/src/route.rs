@@ -59,6 +59,7 @@ pub fn routed_static(name: &Ident, analysis: &Analysis) -> TokenStream {
                 slots: #p::Cow::Borrowed(&[#(#slots),*]),
                 unroutable: #unroutable,
             },
+            index: #p::QueryIndex::new(),
         };
     }
 }

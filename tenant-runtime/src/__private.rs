@@ -11,7 +11,7 @@ use sqlx::Postgres;
 
 use crate::Tenant;
 
-pub use crate::routing::RoutedQuery;
+pub use crate::routing::{QueryIndex, RoutedQuery};
 pub use std::borrow::Cow;
 pub use tenant_core::route::{RouteSlot, RouteTemplate, Unroutable};
 
