@@ -49,8 +49,14 @@ pub(crate) async fn discover(
         found.push((oid, read_table(pool, oid, schema, name, key).await?));
     }
 
-    for (schema, name, columns, ref_table, ref_columns) in
-        recorded_partition_keys(pool, registry_schema).await?
+    let recorded = recorded_partition_keys(&mut *pool.acquire().await?, registry_schema).await?;
+    for RecordedKey {
+        schema,
+        name,
+        columns,
+        ref_table,
+        ref_columns,
+    } in recorded
     {
         let referenced = found
             .iter()
@@ -120,24 +126,38 @@ pub(crate) fn partition_keys_table(registry_schema: &str) -> String {
     qualified_name(Some(registry_schema), "partition_keys")
 }
 
-/// A recorded partition key: (schema, table, columns, referenced table in
-/// the same schema, referenced columns), tenant column left out.
-type RecordedKey = (String, String, Vec<String>, String, Vec<String>);
+/// A recorded partition key, tenant column left out.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RecordedKey {
+    /// Schema of the referencing table (for an unqualified table, the
+    /// recording session's `current_schema()`).
+    #[sqlx(rename = "table_schema")]
+    pub schema: String,
+    /// The referencing table.
+    #[sqlx(rename = "table_name")]
+    pub name: String,
+    /// Referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced table, in the same schema.
+    pub ref_table: String,
+    /// Referenced columns.
+    pub ref_columns: Vec<String>,
+}
 
 /// The recorded partition keys, none when no install has recorded any.
-async fn recorded_partition_keys(
-    pool: &PgPool,
+pub(crate) async fn recorded_partition_keys(
+    connection: &mut sqlx::PgConnection,
     registry_schema: &str,
 ) -> Result<Vec<RecordedKey>, Error> {
     let table = partition_keys_table(registry_schema);
-    if !relation_exists(pool, &table).await? {
+    if !relation_exists(&mut *connection, &table).await? {
         return Ok(Vec::new());
     }
     Ok(sqlx::query_as(&format!(
         "SELECT DISTINCT table_schema, table_name, columns, ref_table, ref_columns FROM {table} \
           ORDER BY 1, 2, 3, 4, 5"
     ))
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?)
 }
 

@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tenant_core::schema::{
-    qualified_name, quote_ident, quote_literal, sort_by_dependencies, TableSchema,
+    qualified_name, quote_ident, quote_literal, sort_by_dependencies, ForeignKey, TableSchema,
     MAX_IDENTIFIER_BYTES,
 };
 use tenant_core::Config;
@@ -780,6 +780,11 @@ impl Tenancy {
     /// and the CHECK dropped. Everything runs in one transaction, so a
     /// failure or a killed connection leaves nothing behind. Each lock wait
     /// is bounded by the lock timeout and the whole is retried with backoff.
+    ///
+    /// The partitions get the foreign keys of the model and those the
+    /// registry records that the model lacks (moved there by
+    /// [`move_parent_keys`](Self::move_parent_keys) after this tenancy was
+    /// built).
     pub async fn onboard(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
         validate_tenant_id(id)?;
         self.ensure_registry(pool).await?;
@@ -837,8 +842,9 @@ impl Tenancy {
             }
         };
 
+        let tables = self.tables_with_recorded_keys(&mut transaction).await?;
         let mut created = Vec::new();
-        for table in &inner.tables {
+        for table in tables.iter() {
             let parent = table.qualified_name();
             let partition = table.qualified_partition_name(&suffix);
             match partition_status(&mut transaction, &parent, &partition).await? {
@@ -1244,6 +1250,10 @@ impl Tenancy {
             .filter(|t| t.state == TenantState::Active)
             .map(|t| t.id)
             .collect();
+        let tables = self
+            .tables_with_recorded_keys(&mut *pool.acquire().await?)
+            .await?
+            .into_owned();
         let mut report = SyncReport::default();
         let total = tenants.len();
         for (index, id) in tenants.into_iter().enumerate() {
@@ -1251,7 +1261,7 @@ impl Tenancy {
                 Ok(outcome) => {
                     let suffix = outcome.tenant.partition_suffix();
                     let keys_added = self
-                        .add_missing_partition_keys(pool, &id, suffix, &self.inner.tables)
+                        .add_missing_partition_keys(pool, &id, suffix, &tables)
                         .await?;
                     (outcome.created_partitions.len(), keys_added)
                 }
@@ -1303,10 +1313,10 @@ impl Tenancy {
     /// Other keys are kept and reported with the reason. Idempotent and
     /// resumable: run it again after an error.
     ///
-    /// This tenancy's own model does not change: build the tenancy again
-    /// (for instance [`Tenancy::discover`]) before onboarding with it, or new
-    /// partitions lack the moved keys until the next `sync` of a tenancy
-    /// built afterwards.
+    /// Tenancies built before the move, in this process or another, need
+    /// not be built again: [`onboard`](Self::onboard) and
+    /// [`sync`](Self::sync) read the record and give partitions the moved
+    /// keys their own model lacks.
     pub async fn move_parent_keys(&self, pool: &PgPool) -> Result<KeyMove, Error> {
         self.ensure_registry(pool).await?;
         let inner = &self.inner;
@@ -1399,6 +1409,67 @@ impl Tenancy {
             }
         }
         Ok(added)
+    }
+
+    /// The tenancy's tables, plus the partition keys recorded in the
+    /// registry that this tenancy's own model lacks: keys that
+    /// [`move_parent_keys`](Self::move_parent_keys) moved after this tenancy
+    /// was built. So a process that built its tenancy before a move still
+    /// gives new partitions the moved keys. A recorded key is taken only
+    /// when it references its own table or one that comes before it (whose
+    /// partition exists by the time the key is added).
+    async fn tables_with_recorded_keys(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<std::borrow::Cow<'_, [TableSchema]>, Error> {
+        let tables = self.inner.tables.as_slice();
+        let recorded =
+            catalog::recorded_partition_keys(&mut *connection, &self.inner.registry_schema).await?;
+        let mut merged: Option<Vec<TableSchema>> = None;
+        let mut current_schema: Option<String> = None;
+        for key in recorded {
+            let schema = match &current_schema {
+                Some(schema) => schema.clone(),
+                None => {
+                    // Where an unqualified table lives (as recorded by install).
+                    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+                        .fetch_one(&mut *connection)
+                        .await?;
+                    current_schema.insert(schema).clone()
+                }
+            };
+            let position = |name: &str| {
+                tables.iter().position(|table| {
+                    table.name == name && table.schema.as_deref().unwrap_or(&schema) == key.schema
+                })
+            };
+            let (Some(at), Some(referenced_at)) = (position(&key.name), position(&key.ref_table))
+            else {
+                continue;
+            };
+            let foreign_key = ForeignKey {
+                columns: key.columns,
+                ref_table: key.ref_table,
+                ref_columns: key.ref_columns,
+            };
+            if tables[at].foreign_keys.contains(&foreign_key) {
+                continue;
+            }
+            if referenced_at > at {
+                tracing::warn!(
+                    table = %tables[at].qualified_name(),
+                    references = %foreign_key.ref_table,
+                    "a recorded partition key references a table this tenancy creates later; \
+                     build the tenancy again (Tenancy::discover) to give new partitions this key"
+                );
+                continue;
+            }
+            let merged = merged.get_or_insert_with(|| tables.to_vec());
+            if !merged[at].foreign_keys.contains(&foreign_key) {
+                merged[at].foreign_keys.push(foreign_key);
+            }
+        }
+        Ok(merged.map_or(std::borrow::Cow::Borrowed(tables), std::borrow::Cow::Owned))
     }
 
     /// The quoted, qualified names of the tenancy's tables.

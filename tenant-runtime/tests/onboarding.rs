@@ -1030,6 +1030,17 @@ async fn keys_between_parents_move_onto_each_tenants_partitions() {
             .await
             .is_err()
     );
+    // So does the tenancy built before the move: it reads the record.
+    tenancy.onboard(&db.pool, "d").await.unwrap();
+    for sql in [
+        "INSERT INTO users (tenant_id, id, manager_id, name) VALUES ('d', 1, 42, 'x')",
+        "INSERT INTO tasks (tenant_id, id, owner_id) VALUES ('d', 1, 1)",
+    ] {
+        assert!(
+            sqlx::raw_sql(sql).execute(&db.pool).await.is_err(),
+            "{sql}: a tenancy built before the move gave no key"
+        );
+    }
 
     // A tenant whose users reference each other now detaches as it is.
     rediscovered
@@ -1083,12 +1094,19 @@ async fn a_tenant_onboarded_while_parent_keys_move_gets_the_keys_too() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += Duration::from_millis(20);
     }
-    // Onboarded now, with this tenancy's model from before the move: its
+    // Onboarded now, as by an onboarding that read the registry's record of
+    // partition keys before the move wrote it (the record is set aside
+    // meanwhile), with this tenancy's model from before the move: its
     // partition only inherits the parent's key, which the drop removes.
+    db.exec("CREATE TABLE set_aside AS SELECT * FROM tenancy.partition_keys")
+        .await;
+    db.exec("DELETE FROM tenancy.partition_keys").await;
     tenancy
         .onboard(&db.pool, "late")
         .await
         .expect("onboarding between the move's steps");
+    db.exec("INSERT INTO tenancy.partition_keys SELECT * FROM set_aside; DROP TABLE set_aside")
+        .await;
     let late = users_partition(&tenancy, &suffix_of(&tenancy, &db, "late").await);
     assert_eq!(db.count(&own_keys(late.clone())).await, 0);
     assert!(!mover.is_finished(), "the reader should hold the drop off");
