@@ -842,6 +842,19 @@ impl Tenancy {
             }
         };
 
+        // Lock the parents as `LIKE` would, before reading the record of
+        // partition keys: a concurrent `move_parent_keys` has then either
+        // dropped a parent's key already (after recording it, so the record
+        // shows it) or waits for this onboarding to commit (and its last
+        // step finds this tenant).
+        if !inner.tables.is_empty() {
+            let parents = self.qualified_table_names().join(", ");
+            execute_ddl(
+                &mut transaction,
+                &format!("LOCK TABLE {parents} IN ACCESS SHARE MODE"),
+            )
+            .await?;
+        }
         let tables = self.tables_with_recorded_keys(&mut transaction).await?;
         let mut created = Vec::new();
         for table in tables.iter() {
