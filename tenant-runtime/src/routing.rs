@@ -176,7 +176,7 @@ impl Router {
     }
 }
 
-/// Rendered queries per chunk of [`TenantRoutes::slots`].
+/// Rendered queries per chunk of a handle's slots.
 const SLOTS_PER_CHUNK: usize = 16;
 /// Chunks per handle: the first 256 routed queries of a process have a
 /// slot, later ones go to a map.

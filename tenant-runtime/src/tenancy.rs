@@ -842,55 +842,65 @@ impl Tenancy {
             }
         };
 
-        // Lock the parents as `LIKE` would, before reading the record of
-        // partition keys: a concurrent `move_parent_keys` has then either
-        // dropped a parent's key already (after recording it, so the record
-        // shows it) or waits for this onboarding to commit (and its last
-        // step finds this tenant).
-        if !inner.tables.is_empty() {
-            let parents = self.qualified_table_names().join(", ");
-            execute_ddl(
-                &mut transaction,
-                &format!("LOCK TABLE {parents} IN ACCESS SHARE MODE"),
-            )
-            .await?;
-        }
-        let tables = self.tables_with_recorded_keys(&mut transaction).await?;
-        let mut created = Vec::new();
-        for table in tables.iter() {
+        // Which partitions are missing: only those need the parents locked
+        // and the record of partition keys read (a sync of an onboarded
+        // tenant reads neither).
+        let mut missing = Vec::new();
+        for (index, table) in inner.tables.iter().enumerate() {
             let parent = table.qualified_name();
             let partition = table.qualified_partition_name(&suffix);
             match partition_status(&mut transaction, &parent, &partition).await? {
-                PartitionStatus::Attached { .. } => continue,
+                PartitionStatus::Attached { .. } => {}
                 PartitionStatus::Standalone => {
                     return Err(Error::PartitionConflict {
                         parent,
                         table: partition,
                     })
                 }
-                PartitionStatus::Missing => {}
+                PartitionStatus::Missing => missing.push(index),
             }
-            let ddl = table.partition_ddl(&suffix, id);
-            for step in ddl.steps() {
-                execute_ddl(&mut transaction, step).await?;
-            }
-            share_identity_sequences(&mut transaction, &parent, &partition).await?;
-            // The partition is new and seen by no one else yet: securing it
-            // here takes no lock any other tenant waits on.
-            if inner.row_level_security || table.row_level_security {
-                for step in table.partition_row_level_security_ddl(&suffix) {
-                    execute_ddl(&mut transaction, &step).await?;
+        }
+        let mut created = Vec::new();
+        if !missing.is_empty() {
+            // Lock those parents as `LIKE` would, before reading the record: a
+            // concurrent `move_parent_keys` has then either dropped a parent's
+            // key already (after recording it, so the record shows it) or waits
+            // for this onboarding to commit (and its last step finds this
+            // tenant).
+            let parents: Vec<String> = missing
+                .iter()
+                .map(|&index| inner.tables[index].qualified_name())
+                .collect();
+            execute_ddl(
+                &mut transaction,
+                &format!("LOCK TABLE {} IN ACCESS SHARE MODE", parents.join(", ")),
+            )
+            .await?;
+            // Same tables in the same order, recorded keys added.
+            let tables = self.tables_with_recorded_keys(&mut transaction).await?;
+            for (table, parent) in missing.iter().map(|&index| &tables[index]).zip(parents) {
+                let partition = table.qualified_partition_name(&suffix);
+                let ddl = table.partition_ddl(&suffix, id);
+                for step in ddl.steps() {
+                    execute_ddl(&mut transaction, step).await?;
                 }
+                share_identity_sequences(&mut transaction, &parent, &partition).await?;
+                // The partition is new and seen by no one else yet: securing it
+                // here takes no lock any other tenant waits on.
+                if inner.row_level_security || table.row_level_security {
+                    for step in table.partition_row_level_security_ddl(&suffix) {
+                        execute_ddl(&mut transaction, &step).await?;
+                    }
+                }
+                if let Some(role) = &inner.app_role {
+                    let grant = format!(
+                        "GRANT SELECT, INSERT, UPDATE, DELETE ON {partition} TO {}",
+                        quote_ident(role)
+                    );
+                    execute_ddl(&mut transaction, &grant).await?;
+                }
+                created.push(ddl.partition);
             }
-            if let Some(role) = &inner.app_role {
-                let grant = format!(
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}",
-                    table.qualified_partition_name(&suffix),
-                    quote_ident(role)
-                );
-                execute_ddl(&mut transaction, &grant).await?;
-            }
-            created.push(ddl.partition);
         }
         transaction.commit().await?;
         Ok(OnboardOutcome {
@@ -1438,19 +1448,15 @@ impl Tenancy {
         let tables = self.inner.tables.as_slice();
         let recorded =
             catalog::recorded_partition_keys(&mut *connection, &self.inner.registry_schema).await?;
+        if recorded.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(tables));
+        }
+        // Where an unqualified table lives (as recorded by install).
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&mut *connection)
+            .await?;
         let mut merged: Option<Vec<TableSchema>> = None;
-        let mut current_schema: Option<String> = None;
         for key in recorded {
-            let schema = match &current_schema {
-                Some(schema) => schema.clone(),
-                None => {
-                    // Where an unqualified table lives (as recorded by install).
-                    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-                        .fetch_one(&mut *connection)
-                        .await?;
-                    current_schema.insert(schema).clone()
-                }
-            };
             let position = |name: &str| {
                 tables.iter().position(|table| {
                     table.name == name && table.schema.as_deref().unwrap_or(&schema) == key.schema
