@@ -866,14 +866,19 @@ impl Tenancy {
             // concurrent `move_parent_keys` has then either dropped a parent's
             // key already (after recording it, so the record shows it) or waits
             // for this onboarding to commit (and its last step finds this
-            // tenant).
+            // tenant). `ONLY`: without it `LOCK TABLE` also locks every
+            // partition, which waits on other tenants' work and overflows the
+            // lock table at a few thousand tenants.
             let parents: Vec<String> = missing
                 .iter()
                 .map(|&index| inner.tables[index].qualified_name())
                 .collect();
             execute_ddl(
                 &mut transaction,
-                &format!("LOCK TABLE {} IN ACCESS SHARE MODE", parents.join(", ")),
+                &format!(
+                    "LOCK TABLE ONLY {} IN ACCESS SHARE MODE",
+                    parents.join(", ONLY ")
+                ),
             )
             .await?;
             // Same tables in the same order, recorded keys added.

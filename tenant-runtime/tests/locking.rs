@@ -159,6 +159,52 @@ async fn a_long_reader_of_tenant_a_does_not_delay_onboarding_tenant_b() {
     assert_eq!(sleeper.await.expect("reader"), 1);
 }
 
+/// Work that holds one tenant's partitions exclusively (a `TRUNCATE`, a
+/// `VACUUM FULL`, a schema change) does not hold up onboarding another
+/// tenant: onboarding locks the parents, never their other partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_onboarding_tenant_b() {
+    let (db, tenancy) = installed(10).await;
+    let tenant_a = tenancy.onboard(&db.pool, "tenant-a").await.unwrap();
+    let suffix = tenant_a.tenant.partition_suffix().to_string();
+    let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
+        .iter()
+        .map(|parent| format!("\"{}\"", partition_name(parent, &suffix)))
+        .collect();
+    let mut holder = db.connect().await;
+    sqlx::raw_sql(&format!(
+        "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        partitions.join(", ")
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+
+    let started = Instant::now();
+    let onboarding = tokio::time::timeout(
+        Duration::from_secs(10),
+        tenancy.onboard(&db.pool, "tenant-b"),
+    )
+    .await;
+    let waited = started.elapsed();
+    sqlx::Executor::execute(&mut holder, "ROLLBACK")
+        .await
+        .unwrap();
+    holder.close().await.ok();
+    let onboarded = onboarding
+        .unwrap_or_else(|_| {
+            panic!("onboarding tenant B waited {waited:?} on tenant A's partitions")
+        })
+        .unwrap();
+    assert_eq!(onboarded.created_partitions.len(), 3);
+    insert_rows(&db, "tenant-b", 1).await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'tenant-b'")
+            .await,
+        1
+    );
+}
+
 /// Records every relation lock taken on `relations` by anyone but
 /// `ignored_pid`, until `stop` is set.
 async fn spawn_lock_monitor(
