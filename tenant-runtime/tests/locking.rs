@@ -205,6 +205,49 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_onboarding_tena
     );
 }
 
+/// Offboarding, in both modes, does not wait on another tenant's partitions
+/// either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_offboarding_others() {
+    let (db, tenancy) = installed(10).await;
+    let tenant_a = tenancy.onboard(&db.pool, "tenant-a").await.unwrap();
+    for (n, id) in ["dropped", "kept"].iter().enumerate() {
+        tenancy.onboard(&db.pool, id).await.unwrap();
+        insert_rows(&db, id, n as i64).await;
+    }
+    let suffix = tenant_a.tenant.partition_suffix().to_string();
+    let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
+        .iter()
+        .map(|parent| format!("\"{}\"", partition_name(parent, &suffix)))
+        .collect();
+    let mut holder = db.connect().await;
+    sqlx::raw_sql(&format!(
+        "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        partitions.join(", ")
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+
+    let started = Instant::now();
+    let offboarding = tokio::time::timeout(Duration::from_secs(10), async {
+        tenancy
+            .offboard(&db.pool, "dropped", Offboard::Drop)
+            .await?;
+        tenancy.offboard(&db.pool, "kept", Offboard::Keep).await
+    })
+    .await;
+    let waited = started.elapsed();
+    sqlx::Executor::execute(&mut holder, "ROLLBACK")
+        .await
+        .unwrap();
+    holder.close().await.ok();
+    offboarding
+        .unwrap_or_else(|_| panic!("offboarding waited {waited:?} on tenant A's partitions"))
+        .unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM forms").await, 0);
+}
+
 /// Records every relation lock taken on `relations` by anyone but
 /// `ignored_pid`, until `stop` is set.
 async fn spawn_lock_monitor(
