@@ -167,18 +167,7 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_onboarding_tena
     let (db, tenancy) = installed(10).await;
     let tenant_a = tenancy.onboard(&db.pool, "tenant-a").await.unwrap();
     let suffix = tenant_a.tenant.partition_suffix().to_string();
-    let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
-        .iter()
-        .map(|parent| format!("\"{}\"", partition_name(parent, &suffix)))
-        .collect();
-    let mut holder = db.connect().await;
-    sqlx::raw_sql(&format!(
-        "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-        partitions.join(", ")
-    ))
-    .execute(&mut holder)
-    .await
-    .unwrap();
+    let mut holder = hold_partitions_exclusively(&db, &suffix).await;
 
     let started = Instant::now();
     let onboarding = tokio::time::timeout(
@@ -216,18 +205,7 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_offboarding_oth
         insert_rows(&db, id, n as i64).await;
     }
     let suffix = tenant_a.tenant.partition_suffix().to_string();
-    let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
-        .iter()
-        .map(|parent| format!("\"{}\"", partition_name(parent, &suffix)))
-        .collect();
-    let mut holder = db.connect().await;
-    sqlx::raw_sql(&format!(
-        "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-        partitions.join(", ")
-    ))
-    .execute(&mut holder)
-    .await
-    .unwrap();
+    let mut holder = hold_partitions_exclusively(&db, &suffix).await;
 
     let started = Instant::now();
     let offboarding = tokio::time::timeout(Duration::from_secs(10), async {
@@ -246,6 +224,24 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_offboarding_oth
         .unwrap_or_else(|_| panic!("offboarding waited {waited:?} on tenant A's partitions"))
         .unwrap();
     assert_eq!(db.count("SELECT count(*) FROM forms").await, 0);
+}
+
+/// A connection in a transaction holding ACCESS EXCLUSIVE on every
+/// partition with `suffix` (what a `TRUNCATE` of that tenant's tables holds).
+async fn hold_partitions_exclusively(db: &TestDb, suffix: &str) -> sqlx::PgConnection {
+    let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
+        .iter()
+        .map(|parent| format!("\"{}\"", partition_name(parent, suffix)))
+        .collect();
+    let mut holder = db.connect().await;
+    sqlx::raw_sql(&format!(
+        "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+        partitions.join(", ")
+    ))
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    holder
 }
 
 /// Records every relation lock taken on `relations` by anyone but
