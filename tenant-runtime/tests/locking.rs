@@ -167,24 +167,14 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_onboarding_tena
     let (db, tenancy) = installed(10).await;
     let tenant_a = tenancy.onboard(&db.pool, "tenant-a").await.unwrap();
     let suffix = tenant_a.tenant.partition_suffix().to_string();
-    let mut holder = hold_partitions_exclusively(&db, &suffix).await;
-
-    let started = Instant::now();
-    let onboarding = tokio::time::timeout(
-        Duration::from_secs(10),
+    let onboarded = while_partitions_held_exclusively(
+        &db,
+        &suffix,
+        "onboarding tenant B",
         tenancy.onboard(&db.pool, "tenant-b"),
     )
-    .await;
-    let waited = started.elapsed();
-    sqlx::Executor::execute(&mut holder, "ROLLBACK")
-        .await
-        .unwrap();
-    holder.close().await.ok();
-    let onboarded = onboarding
-        .unwrap_or_else(|_| {
-            panic!("onboarding tenant B waited {waited:?} on tenant A's partitions")
-        })
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(onboarded.created_partitions.len(), 3);
     insert_rows(&db, "tenant-b", 1).await;
     assert_eq!(
@@ -205,30 +195,27 @@ async fn an_exclusive_lock_on_tenant_a_partitions_does_not_delay_offboarding_oth
         insert_rows(&db, id, n as i64).await;
     }
     let suffix = tenant_a.tenant.partition_suffix().to_string();
-    let mut holder = hold_partitions_exclusively(&db, &suffix).await;
-
-    let started = Instant::now();
-    let offboarding = tokio::time::timeout(Duration::from_secs(10), async {
+    while_partitions_held_exclusively(&db, &suffix, "offboarding", async {
         tenancy
             .offboard(&db.pool, "dropped", Offboard::Drop)
             .await?;
         tenancy.offboard(&db.pool, "kept", Offboard::Keep).await
     })
-    .await;
-    let waited = started.elapsed();
-    sqlx::Executor::execute(&mut holder, "ROLLBACK")
-        .await
-        .unwrap();
-    holder.close().await.ok();
-    offboarding
-        .unwrap_or_else(|_| panic!("offboarding waited {waited:?} on tenant A's partitions"))
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(db.count("SELECT count(*) FROM forms").await, 0);
 }
 
-/// A connection in a transaction holding ACCESS EXCLUSIVE on every
-/// partition with `suffix` (what a `TRUNCATE` of that tenant's tables holds).
-async fn hold_partitions_exclusively(db: &TestDb, suffix: &str) -> sqlx::PgConnection {
+/// Runs `work` while a transaction holds ACCESS EXCLUSIVE on every partition
+/// with `suffix` (what a `TRUNCATE` of that tenant's tables holds), then
+/// releases them. Fails the test, naming `what`, if `work` is still waiting
+/// after 10 s.
+async fn while_partitions_held_exclusively<T>(
+    db: &TestDb,
+    suffix: &str,
+    what: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     let partitions: Vec<String> = ["forms", "form_submissions", "follow_ups"]
         .iter()
         .map(|parent| format!("\"{}\"", partition_name(parent, suffix)))
@@ -241,7 +228,14 @@ async fn hold_partitions_exclusively(db: &TestDb, suffix: &str) -> sqlx::PgConne
     .execute(&mut holder)
     .await
     .unwrap();
-    holder
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), work).await;
+    let waited = started.elapsed();
+    sqlx::Executor::execute(&mut holder, "ROLLBACK")
+        .await
+        .unwrap();
+    holder.close().await.ok();
+    outcome.unwrap_or_else(|_| panic!("{what} waited {waited:?} on another tenant's partitions"))
 }
 
 /// Records every relation lock taken on `relations` by anyone but
