@@ -62,7 +62,7 @@ pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACH
 pub use table::TenantTable;
 pub use tenancy::{
     KeyMove, Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder,
-    TenantRecord, TenantState, DEFAULT_REGISTRY_SCHEMA,
+    TenantRecord, TenantState, DEFAULT_REGISTRY_SCHEMA, DEFAULT_TENANT_CACHE_TTL,
 };
 pub use tenant::{Tenant, TENANT_SETTING};
 

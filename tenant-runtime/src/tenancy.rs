@@ -144,6 +144,25 @@ pub struct TenancyBuilder {
     routing: bool,
     statement_caching: StatementCaching,
     statement_cache_capacity: usize,
+    tenant_cache_ttl: Duration,
+}
+
+/// How long [`Tenancy::tenant`] serves a cached handle before it reads the
+/// registry again, unless [`TenancyBuilder::tenant_cache_ttl`] says otherwise.
+///
+/// Why: onboarding and offboarding often run in another process (the
+/// `tenant` command, another application server). Without a bound, a
+/// process would keep routing an offboarded tenant to its archive, and a
+/// tenant offboarded and onboarded again to its old partitions, until it
+/// restarts. Re-reading costs one primary-key lookup in the registry per
+/// tenant and interval.
+pub const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// A handle in the tenancy's cache, and when the registry last confirmed it.
+#[derive(Debug, Clone)]
+struct CachedTenant {
+    tenant: Tenant,
+    confirmed: Instant,
 }
 
 impl TenancyBuilder {
@@ -170,6 +189,19 @@ impl TenancyBuilder {
     /// costs the server).
     pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
         self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// How long [`Tenancy::tenant`] hands out a cached handle before it
+    /// checks the registry again (default [`DEFAULT_TENANT_CACHE_TTL`], 10 s).
+    /// An onboarding or offboarding by another process (the `tenant`
+    /// command, another server) reaches this one within that time: an
+    /// offboarded tenant becomes [`Error::UnknownTenant`], a tenant onboarded
+    /// again gets a handle on its new partitions. A check that finds the
+    /// tenant unchanged keeps the handle and its rendered SQL.
+    /// `Duration::ZERO` checks on every call.
+    pub fn tenant_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.tenant_cache_ttl = ttl;
         self
     }
 
@@ -318,6 +350,7 @@ impl TenancyBuilder {
                 registry_schema: self.registry_schema,
                 registry_ready: AtomicBool::new(false),
                 cache: Mutex::new(HashMap::new()),
+                tenant_cache_ttl: self.tenant_cache_ttl,
                 row_level_security: self.row_level_security,
                 app_role: self.app_role,
             }),
@@ -347,7 +380,8 @@ struct Inner {
     lock_timeout: Duration,
     retry_budget: Duration,
     registry_ready: AtomicBool,
-    cache: Mutex<HashMap<String, Tenant>>,
+    cache: Mutex<HashMap<String, CachedTenant>>,
+    tenant_cache_ttl: Duration,
     row_level_security: bool,
     app_role: Option<String>,
 }
@@ -568,6 +602,7 @@ impl Tenancy {
             routing: true,
             statement_caching: StatementCaching::default(),
             statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
+            tenant_cache_ttl: DEFAULT_TENANT_CACHE_TTL,
         }
     }
 
@@ -939,7 +974,8 @@ impl Tenancy {
     /// offboarding until it is fixed and `offboard` runs again.
     ///
     /// The cached handle is dropped from this `Tenancy` at once; other
-    /// processes' caches are not reached.
+    /// processes' [`Tenancy::tenant`] find the tenant unknown once their
+    /// cached handle is older than [`TenancyBuilder::tenant_cache_ttl`].
     pub async fn offboard(&self, pool: &PgPool, id: &str, mode: Offboard) -> Result<(), Error> {
         validate_tenant_id(id)?;
         self.cache_remove(id);
@@ -1675,10 +1711,18 @@ impl Tenancy {
     /// The handle of an active tenant, from the cache or the registry.
     /// A tenant never onboarded, offboarded or being offboarded is
     /// [`Error::UnknownTenant`].
+    ///
+    /// A cached handle is handed out for [`TenancyBuilder::tenant_cache_ttl`]
+    /// after the registry last confirmed it; then the registry is read
+    /// again, so onboarding and offboarding by other processes reach this
+    /// one within that time.
     pub async fn tenant(&self, pool: &PgPool, id: &str) -> Result<Tenant, Error> {
         validate_tenant_id(id)?;
-        if let Some(tenant) = self.cache_get(id) {
-            return Ok(tenant);
+        let cached = self.cache_get(id);
+        if let Some(entry) = &cached {
+            if entry.confirmed.elapsed() < self.inner.tenant_cache_ttl {
+                return Ok(entry.tenant.clone());
+            }
         }
         let found: Option<(String, String)> = sqlx::query_as(&self.inner.select_tenant)
             .bind(id)
@@ -1687,11 +1731,18 @@ impl Tenancy {
             .map_err(map_registry_error(&self.inner.registry_schema))?;
         match found {
             Some((suffix, state)) if TenantState::parse(&state) == TenantState::Active => {
-                let tenant = self.make_tenant(id, &suffix);
+                // Unchanged: keep the handle, whose SQL is rendered already.
+                let tenant = match cached {
+                    Some(entry) if entry.tenant.partition_suffix() == suffix => entry.tenant,
+                    _ => self.make_tenant(id, &suffix),
+                };
                 self.cache_put(tenant.clone());
                 Ok(tenant)
             }
-            _ => Err(Error::UnknownTenant { id: id.to_string() }),
+            _ => {
+                self.cache_remove(id);
+                Err(Error::UnknownTenant { id: id.to_string() })
+            }
         }
     }
 
@@ -1730,7 +1781,7 @@ impl Tenancy {
         )
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tenant>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedTenant>> {
         // The map stays consistent even if a holder panicked.
         self.inner
             .cache
@@ -1738,12 +1789,17 @@ impl Tenancy {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn cache_get(&self, id: &str) -> Option<Tenant> {
+    fn cache_get(&self, id: &str) -> Option<CachedTenant> {
         self.cache().get(id).cloned()
     }
 
+    /// Caches `tenant` as just confirmed by the registry.
     fn cache_put(&self, tenant: Tenant) {
-        self.cache().insert(tenant.id().to_string(), tenant);
+        let entry = CachedTenant {
+            tenant,
+            confirmed: Instant::now(),
+        };
+        self.cache().insert(entry.tenant.id().to_string(), entry);
     }
 
     fn cache_remove(&self, id: &str) {

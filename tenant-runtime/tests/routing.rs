@@ -310,3 +310,78 @@ async fn a_stale_handle_after_offboarding_never_reaches_another_tenant() {
         Err(Error::UnknownTenant { .. })
     ));
 }
+
+/// Two `Tenancy` values stand for two processes: `server` serves queries,
+/// `admin` (the `tenant` command, say) offboards and onboards again.
+#[tokio::test]
+async fn another_process_offboarding_and_onboarding_again_reaches_this_one_within_the_cache_ttl() {
+    use std::time::Duration;
+    use tenant_runtime::{Error, Offboard};
+    const TTL: Duration = Duration::from_millis(300);
+    let (db, admin, _, _) = setup(|b| b).await;
+    let server = Tenancy::builder(Config::default())
+        .schema(forms())
+        .schema(form_submissions())
+        .tenant_cache_ttl(TTL)
+        .build()
+        .unwrap();
+    let pool = single(&db, &server).await;
+    // Handles come through the shared pool, queries run on `pool`, so
+    // `pg_prepared_statements` of `pool` shows only the routed statement.
+    let alpha = server.tenant(&db.pool, "alpha").await.unwrap();
+    // First sight of the pair: run unnamed, nothing prepared.
+    assert_eq!(title(&pool, &alpha).await.as_deref(), Some("alpha form"));
+    let partition = format!("forms_{} AS forms", alpha.partition_suffix());
+    let routed_prepared =
+        |statements: Vec<String>| statements.iter().any(|s| s.contains(&partition));
+    assert!(!routed_prepared(prepared(&pool).await));
+
+    // Unchanged in the registry: past the TTL the registry is read again and
+    // the same handle comes back, so this is the pair's second sight (it is
+    // prepared now); a new handle would have run it unnamed again.
+    tokio::time::sleep(TTL).await;
+    let again = server.tenant(&db.pool, "alpha").await.unwrap();
+    assert_eq!(again, alpha);
+    assert_eq!(title(&pool, &again).await.as_deref(), Some("alpha form"));
+    assert!(
+        routed_prepared(prepared(&pool).await),
+        "{:?}",
+        prepared(&pool).await
+    );
+
+    admin
+        .offboard(&db.pool, "alpha", Offboard::Drop)
+        .await
+        .unwrap();
+    // Within the TTL the server still hands out its cached handle...
+    let cached = server.tenant(&db.pool, "alpha").await;
+    assert!(cached.is_ok(), "{cached:?}");
+    // ...and past it the tenant is unknown there too.
+    tokio::time::sleep(TTL).await;
+    assert!(matches!(
+        server.tenant(&db.pool, "alpha").await,
+        Err(Error::UnknownTenant { id }) if id == "alpha"
+    ));
+
+    // Onboarded again by the admin: the server's next handle names the new
+    // partitions (an empty tenant), not the dropped ones.
+    let fresh = admin.onboard(&db.pool, "alpha").await.unwrap().tenant;
+    assert_ne!(fresh.partition_suffix(), alpha.partition_suffix());
+    let served = server.tenant(&db.pool, "alpha").await.unwrap();
+    assert_eq!(served.partition_suffix(), fresh.partition_suffix());
+    assert_eq!(title(&db.pool, &served).await, None);
+    tenant_query!(
+        &served,
+        "INSERT INTO forms (tenant_id, id, title) VALUES ($tenant, 1, 'alpha again')"
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        title(&db.pool, &served).await.as_deref(),
+        Some("alpha again")
+    );
+    // The other tenant was never touched.
+    let beta = server.tenant(&db.pool, "beta").await.unwrap();
+    assert_eq!(title(&db.pool, &beta).await.as_deref(), Some("beta form"));
+}
