@@ -161,6 +161,9 @@ pub struct ArmResult {
     /// CPU time of the arm's backends per query, microseconds (`None` when
     /// the server is not on this machine).
     pub server_cpu_us: Option<f64>,
+    /// Share of the machine's CPU time the hypervisor took ("steal") during
+    /// the arm's slices, percent (`None` where `/proc/stat` has no such count).
+    pub steal_pct: Option<f64>,
 }
 
 impl ArmResult {
@@ -191,6 +194,8 @@ struct Arm {
     /// CPU time over the measured slices; `None` once a reading failed.
     client_cpu_ns: Option<u64>,
     server_cpu_ns: Option<u64>,
+    /// The machine's (steal, total) ticks over the measured slices.
+    machine_ticks: Option<(u64, u64)>,
 }
 
 /// PostgreSQL's message (and SQLSTATE) for a database error, sqlx's text otherwise.
@@ -402,6 +407,7 @@ async fn prepare_arm(
         backend_pids: Some(Vec::new()),
         client_cpu_ns: Some(0),
         server_cpu_ns: Some(0),
+        machine_ticks: Some((0, 0)),
     };
     for client in 0..clients as usize {
         let mut connection = match arm.pool.acquire().await {
@@ -511,6 +517,7 @@ async fn run_slice(
     let stop = Arc::new(AtomicBool::new(false));
     let server_cpu = |arm: &Arm| arm.backend_pids.as_deref().and_then(cpu::backends_cpu_ns);
     let (client_before, server_before) = (cpu::own_cpu_ns(), server_cpu(arm));
+    let machine_before = cpu::machine_ticks();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -586,6 +593,13 @@ async fn run_slice(
     add_cpu(&mut arm.client_cpu_ns, client_before, cpu::own_cpu_ns());
     let server_after = server_cpu(arm);
     add_cpu(&mut arm.server_cpu_ns, server_before, server_after);
+    arm.machine_ticks = match (arm.machine_ticks, machine_before, cpu::machine_ticks()) {
+        (Some((steal, total)), Some(before), Some(after)) => Some((
+            steal + after.steal.saturating_sub(before.steal),
+            total + after.total.saturating_sub(before.total),
+        )),
+        _ => None,
+    };
 }
 
 /// Server-side prepared statements on the arm's connections (the largest count).
@@ -686,6 +700,10 @@ pub async fn measure(
             prepared_statements: prepared,
             client_cpu_us: per_query(arm.client_cpu_ns),
             server_cpu_us: per_query(arm.server_cpu_ns),
+            steal_pct: arm
+                .machine_ticks
+                .filter(|&(_, total)| total > 0)
+                .map(|(steal, total)| steal as f64 * 100.0 / total as f64),
         });
         // Give the connections back and close them: later phases use their own.
         arm.connections.clear();

@@ -107,7 +107,7 @@ impl Report<'_> {
         }
         out.push_str("\n\n");
         out.push_str(&format!(
-            "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10}  {}\n",
+            "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
             "arm",
             "queries",
             "qps",
@@ -119,6 +119,7 @@ impl Report<'_> {
             "prepared",
             "client µs",
             "server µs",
+            "steal %",
             "status"
         ));
         for arm in self.arms {
@@ -130,7 +131,7 @@ impl Report<'_> {
                 .prepared_statements
                 .map_or_else(|| "-".to_string(), |n| n.to_string());
             out.push_str(&format!(
-                "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10}  {}\n",
+                "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
                 arm.kind.name(),
                 arm.queries,
                 cell(arm.qps(), 1),
@@ -142,12 +143,14 @@ impl Report<'_> {
                 prepared,
                 cell(arm.client_cpu_us, 1),
                 cell(arm.server_cpu_us, 1),
+                cell(arm.steal_pct, 1),
                 status
             ));
         }
         out.push_str(
             "(prepared: server-side prepared statements per connection at the end of the run;\n \
-             client µs / server µs: CPU time per query of this process / of the arm's backends)\n",
+             client µs / server µs: CPU time per query of this process / of the arm's backends;\n \
+             steal %: share of the machine's CPU time the hypervisor took during the arm's slices)\n",
         );
 
         let o = self.onboarding;
@@ -277,6 +280,7 @@ impl Report<'_> {
                 format!("{name}_server_cpu_us"),
                 number(arm.server_cpu_us, 1),
             ));
+            fields.push((format!("{name}_steal_pct"), number(arm.steal_pct, 2)));
             if arm.kind.routed() {
                 fields.push((
                     format!("{name}_prepared_statements"),
