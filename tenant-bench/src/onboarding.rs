@@ -169,19 +169,23 @@ pub async fn measure(
             }
         }
     }
-    let bare = if onboard_error.is_none() {
-        phase.store(BASELINE, Ordering::Relaxed);
-        progress!("bare DDL: {BARE_REPEATS} x ATTACH PARTITION of prepared empty tables, the reader still running");
-        Some(bare_ddl(dataset).await)
-    } else {
-        None
+    let bare = match onboard_error {
+        None => {
+            phase.store(BASELINE, Ordering::Relaxed);
+            progress!("bare DDL: {BARE_REPEATS} x ATTACH PARTITION of prepared empty tables, the reader still running");
+            Ok(bare_ddl(dataset).await)
+        }
+        Some(error) => Err(error),
     };
     phase.store(STOPPED, Ordering::Relaxed);
     let (reader_queries, reader_max, reader_error) =
         reader.await.map_err(|e| anyhow!("reader task: {e}"))?;
-    let (Some(bare), None) = (bare, onboard_error.as_ref()) else {
-        cleanup(dataset).await.ok();
-        return Err(onboard_error.unwrap_or_else(|| anyhow!("the bare DDL was not measured")));
+    let bare = match bare {
+        Ok(bare) => bare,
+        Err(onboard_error) => {
+            cleanup(dataset).await.ok();
+            return Err(onboard_error);
+        }
     };
 
     progress!("offboarding the {} extra tenants", ids.len());

@@ -158,13 +158,6 @@ pub struct TenancyBuilder {
 /// tenant and interval.
 pub const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(10);
 
-/// A handle in the tenancy's cache, and when the registry last confirmed it.
-#[derive(Debug, Clone)]
-struct CachedTenant {
-    tenant: Tenant,
-    confirmed: Instant,
-}
-
 impl TenancyBuilder {
     /// Whether the macros' queries run on the tenant's partitions (`true`,
     /// the default) or on the parents (`false`: the tenancy-wide opt-out;
@@ -384,6 +377,13 @@ struct Inner {
     tenant_cache_ttl: Duration,
     row_level_security: bool,
     app_role: Option<String>,
+}
+
+/// A handle in the tenancy's cache, and when the registry last confirmed it.
+#[derive(Debug, Clone)]
+struct CachedTenant {
+    tenant: Tenant,
+    confirmed: Instant,
 }
 
 /// Where one partition stands.
