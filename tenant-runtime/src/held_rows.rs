@@ -16,6 +16,13 @@
 //! comes from a tenancy table (it can only reach the tenant's own rows), or
 //! has no ON DELETE action that changes rows (NO ACTION or RESTRICT: a
 //! reference from outside then fails the delete, and nothing changes).
+//!
+//! The rows are not deleted from the application's point of view, so the
+//! table's own triggers (an audit log, a trigger that cleans up a global
+//! table) must not see the delete, nor the rows coming back: each step
+//! disables the user triggers that would fire and enables them again in the
+//! same transaction, so no other session ever sees them disabled. The
+//! foreign-key checks are PostgreSQL's internal triggers and still run.
 
 use sqlx::PgConnection;
 use tenant_core::schema::{partition_name, qualified_name, quote_ident, TableSchema};
@@ -121,6 +128,7 @@ pub(crate) async fn move_rows_aside(
         };
         execute_ddl(&mut transaction, &copy).await?;
     }
+    let silenced = silence_user_triggers(&mut transaction, partition).await?;
     // One statement: keys between the deleted rows are checked at its end,
     // when the referencing rows are gone too.
     let deleted = sqlx::Executor::execute(
@@ -129,6 +137,7 @@ pub(crate) async fn move_rows_aside(
     )
     .await?
     .rows_affected();
+    restore_user_triggers(&mut transaction, partition, &silenced).await?;
     transaction.commit().await?;
     Ok(deleted)
 }
@@ -161,15 +170,91 @@ pub(crate) async fn restore_held_rows(
         .map(|c| quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ");
+    let silenced = silence_user_triggers(&mut transaction, partition).await?;
     let restored = sqlx::Executor::execute(
         &mut *transaction,
         format!("INSERT INTO {partition} ({list}) SELECT {list} FROM {held}").as_str(),
     )
     .await?
     .rows_affected();
+    restore_user_triggers(&mut transaction, partition, &silenced).await?;
     execute_ddl(&mut transaction, &format!("DROP TABLE {held}")).await?;
     transaction.commit().await?;
     Ok(restored)
+}
+
+/// A user trigger that fires in an ordinary session, as `pg_trigger`
+/// records it: `tgenabled` is `O` (enabled) or `A` (`ENABLE ALWAYS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UserTrigger {
+    name: String,
+    enabled: String,
+}
+
+/// Disables the user triggers of `table` that would fire in this session
+/// (its own and those cloned from its parent; not PostgreSQL's internal
+/// foreign-key triggers) and returns them for [`restore_user_triggers`].
+/// Locks `table` alone (SHARE ROW EXCLUSIVE), not its parent.
+async fn silence_user_triggers(
+    connection: &mut PgConnection,
+    table: &str,
+) -> Result<Vec<UserTrigger>, sqlx::Error> {
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+          WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled IN ('O', 'A') \
+          ORDER BY tgname",
+    )
+    .bind(table)
+    .fetch_all(&mut *connection)
+    .await?;
+    let triggers: Vec<UserTrigger> = triggers
+        .into_iter()
+        .map(|(name, enabled)| UserTrigger { name, enabled })
+        .collect();
+    if let Some(sql) = alter_triggers(table, &triggers, |_| "DISABLE") {
+        execute_ddl(connection, &sql).await?;
+    }
+    Ok(triggers)
+}
+
+/// Enables again, as they were, the triggers [`silence_user_triggers`]
+/// disabled.
+async fn restore_user_triggers(
+    connection: &mut PgConnection,
+    table: &str,
+    triggers: &[UserTrigger],
+) -> Result<(), sqlx::Error> {
+    let Some(sql) = alter_triggers(table, triggers, |trigger| {
+        if trigger.enabled == "A" {
+            "ENABLE ALWAYS"
+        } else {
+            "ENABLE"
+        }
+    }) else {
+        return Ok(());
+    };
+    // ALTER TABLE refuses a table with pending trigger events: run the
+    // checks of deferred keys now rather than at commit.
+    execute_ddl(connection, "SET CONSTRAINTS ALL IMMEDIATE").await?;
+    execute_ddl(connection, &sql).await
+}
+
+/// One `ALTER TABLE` that applies `action` to each trigger, or `None` when
+/// there is none.
+fn alter_triggers(
+    table: &str,
+    triggers: &[UserTrigger],
+    action: impl Fn(&UserTrigger) -> &'static str,
+) -> Option<String> {
+    if triggers.is_empty() {
+        return None;
+    }
+    let actions = triggers
+        .iter()
+        .map(|trigger| format!("{} TRIGGER {}", action(trigger), quote_ident(&trigger.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!("ALTER TABLE {table} {actions}"))
 }
 
 /// Drops `held` if it exists (a tenant dropped after an interrupted
@@ -217,6 +302,32 @@ mod tests {
             held_table_name(&table(Some("public_users"), "x"), "t42")
         );
         assert_ne!(public, held_table_name(&users, "t43"));
+    }
+
+    #[test]
+    fn triggers_are_altered_in_one_statement_with_quoted_names() {
+        let triggers = [
+            UserTrigger {
+                name: "audit".to_string(),
+                enabled: "O".to_string(),
+            },
+            UserTrigger {
+                name: "Odd \"name\"".to_string(),
+                enabled: "A".to_string(),
+            },
+        ];
+        let enable = |t: &UserTrigger| {
+            if t.enabled == "A" {
+                "ENABLE ALWAYS"
+            } else {
+                "ENABLE"
+            }
+        };
+        assert_eq!(
+            alter_triggers("app.users_t1", &triggers, enable).as_deref(),
+            Some("ALTER TABLE app.users_t1 ENABLE TRIGGER audit, ENABLE ALWAYS TRIGGER \"Odd \"\"name\"\"\"")
+        );
+        assert_eq!(alter_triggers("app.users_t1", &[], enable), None);
     }
 
     #[test]

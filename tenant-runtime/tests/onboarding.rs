@@ -680,6 +680,117 @@ async fn a_tenant_whose_rows_reference_each_other_through_the_parent_is_kept_or_
     assert_eq!(db.count("SELECT count(*) FROM tenancy.tenants").await, 1);
 }
 
+/// A global audit table and a function that logs each row it sees there.
+const AUDIT_SQL: &str = r#"
+    CREATE TABLE audit (event text NOT NULL);
+    CREATE FUNCTION log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO audit VALUES (TG_NAME || ' ' || TG_OP);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER parent_log AFTER INSERT OR DELETE ON users
+        FOR EACH ROW EXECUTE FUNCTION log_row();
+"#;
+
+/// `(trigger, tgenabled)` of the user triggers on `table`, by name.
+async fn user_triggers(db: &TestDb, table: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+          WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY tgname",
+    )
+    .bind(table)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_rows_aside_fires_no_user_trigger_and_leaves_each_as_it_was() {
+    // A deferred key leaves its checks pending after the delete, which
+    // ALTER TABLE refuses ("pending trigger events") unless they run first.
+    for (mode, deferred_key) in [
+        (Offboard::Keep, false),
+        (Offboard::Drop, false),
+        (Offboard::Keep, true),
+    ] {
+        let db = TestDb::new(5).await;
+        let tenancy = self_referencing_tenancy(
+            &db,
+            false,
+            AUDIT_SQL,
+            &["leaving", "stays"],
+            Duration::from_secs(30),
+        )
+        .await;
+        if deferred_key {
+            db.exec(
+                "ALTER TABLE users ALTER CONSTRAINT users_tenant_id_manager_id_fkey \
+                   DEFERRABLE INITIALLY DEFERRED",
+            )
+            .await;
+        }
+        let suffix = suffix_of(&tenancy, &db, "leaving").await;
+        let partition = users_partition(&tenancy, &suffix);
+        // Triggers of the partition's own, in each state a trigger can be in
+        // that fires (or not) in an ordinary session.
+        db.exec(&format!(
+            "CREATE TRIGGER own_log AFTER INSERT OR DELETE ON {partition} \
+                 FOR EACH ROW EXECUTE FUNCTION log_row(); \
+             CREATE TRIGGER own_always AFTER INSERT OR DELETE ON {partition} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION log_row(); \
+             ALTER TABLE {partition} ENABLE ALWAYS TRIGGER own_always; \
+             CREATE TRIGGER own_off AFTER DELETE ON {partition} \
+                 FOR EACH ROW EXECUTE FUNCTION log_row(); \
+             ALTER TABLE {partition} DISABLE TRIGGER own_off; \
+             CREATE TRIGGER own_replica AFTER DELETE ON {partition} \
+                 FOR EACH ROW EXECUTE FUNCTION log_row(); \
+             ALTER TABLE {partition} ENABLE REPLICA TRIGGER own_replica; \
+             DELETE FROM audit;"
+        ))
+        .await;
+        let before = users_of(&db, &partition).await;
+
+        tenancy
+            .offboard(&db.pool, "leaving", mode)
+            .await
+            .unwrap_or_else(|e| panic!("offboarding ({mode:?}, deferred {deferred_key}): {e}"));
+
+        let events: Vec<String> = sqlx::query_scalar("SELECT event FROM audit ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            events,
+            Vec::<String>::new(),
+            "({mode:?}) the rows moved aside and back are not deleted or inserted rows"
+        );
+        if mode == Offboard::Keep {
+            assert_eq!(users_of(&db, &partition).await, before);
+            // The parent's trigger left with the partition (PostgreSQL drops
+            // clones at detach); the partition's own are as they were.
+            assert_eq!(
+                user_triggers(&db, &partition).await,
+                [
+                    ("own_always", "A"),
+                    ("own_log", "O"),
+                    ("own_off", "D"),
+                    ("own_replica", "R")
+                ]
+                .map(|(name, state)| (name.to_string(), state.to_string()))
+            );
+        }
+        // The tenant that stays still fires the parent's trigger.
+        db.exec("DELETE FROM users WHERE tenant_id = 'stays' AND id = 3")
+            .await;
+        assert_eq!(
+            db.count("SELECT count(*) FROM audit WHERE event = 'parent_log DELETE'")
+                .await,
+            1,
+            "({mode:?})"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_offboarding_interrupted_with_rows_held_aside_resumes_and_restores_them() {
     let db = TestDb::new(5).await;
