@@ -11,14 +11,6 @@ use support::*;
 use tenant_runtime::tenant_core::schema::partition_name;
 use tenant_runtime::Offboard;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SeenLock {
-    pid: i32,
-    relation: String,
-    mode: String,
-    granted: bool,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_long_reader_of_tenant_a_does_not_delay_onboarding_tenant_b() {
     let (db, tenancy) = installed(10).await;
@@ -236,45 +228,6 @@ async fn while_partitions_held_exclusively<T>(
         .unwrap();
     holder.close().await.ok();
     outcome.unwrap_or_else(|_| panic!("{what} waited {waited:?} on another tenant's partitions"))
-}
-
-/// Records every relation lock taken on `relations` by anyone but
-/// `ignored_pid`, until `stop` is set.
-async fn spawn_lock_monitor(
-    db: &TestDb,
-    relations: Vec<String>,
-    ignored_pid: i32,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Vec<SeenLock>> {
-    let mut connection = db.connect().await;
-    tokio::spawn(async move {
-        let mut seen: Vec<SeenLock> = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(
-                "SELECT pid, relation::regclass::text, mode, granted FROM pg_locks \
-                  WHERE locktype = 'relation' AND pid <> pg_backend_pid() AND pid <> $1 \
-                    AND relation = ANY (ARRAY(SELECT to_regclass(r) FROM unnest($2::text[]) r))",
-            )
-            .bind(ignored_pid)
-            .bind(&relations)
-            .fetch_all(&mut connection)
-            .await
-            .expect("pg_locks");
-            for (pid, relation, mode, granted) in rows {
-                let lock = SeenLock {
-                    pid,
-                    relation,
-                    mode,
-                    granted,
-                };
-                if !seen.contains(&lock) {
-                    seen.push(lock);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        seen
-    })
 }
 
 /// Waits (up to 30 s) until a backend other than `reader_pid` holds a

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -789,6 +791,52 @@ async fn moving_rows_aside_fires_no_user_trigger_and_leaves_each_as_it_was() {
             "({mode:?})"
         );
     }
+}
+
+/// The move checks the parent's key once per deleted row. Those checks run
+/// with custom plans, which reach the leaving tenant's partition only: after
+/// five rows PostgreSQL would otherwise switch to a generic plan over the
+/// parent, which takes ROW SHARE on every tenant's partition (4,006 locks at
+/// 2,000 partitions) and waits on any that another tenant holds
+/// exclusively.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_rows_aside_checks_keys_on_the_leaving_tenants_partition_only() {
+    let db = TestDb::new(5).await;
+    let tenancy = self_referencing_tenancy(
+        &db,
+        false,
+        "",
+        &["leaving", "other"],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Many rows: the monitor samples pg_locks while the delete runs.
+    db.exec(
+        "INSERT INTO users (tenant_id, id, manager_id, name) \
+         SELECT 'leaving', i, i - 1, 'x' FROM generate_series(4, 3000) i",
+    )
+    .await;
+    let leaving = users_partition(&tenancy, &suffix_of(&tenancy, &db, "leaving").await);
+    let other = users_partition(&tenancy, &suffix_of(&tenancy, &db, "other").await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = spawn_lock_monitor(&db, vec![other.clone()], 0, stop.clone()).await;
+    tenancy
+        .offboard(&db.pool, "leaving", Offboard::Keep)
+        .await
+        .expect("offboarding a tenant with 3,000 rows that reference each other");
+    stop.store(true, Ordering::Relaxed);
+    let seen = monitor.await.expect("lock monitor");
+    // (Dropping the archive's key on the parent then locks every partition
+    // exclusively, once: the documented cost of a key on the parent.)
+    let key_checks: Vec<&SeenLock> = seen
+        .iter()
+        .filter(|lock| lock.mode == "RowShareLock")
+        .collect();
+    assert!(
+        key_checks.is_empty(),
+        "the move's key checks locked another tenant's partition: {key_checks:?}"
+    );
+    assert_eq!(users_of(&db, &leaving).await.len(), 3000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

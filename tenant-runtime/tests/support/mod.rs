@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -241,4 +243,56 @@ pub async fn insert_rows(db: &TestDb, tenant: &str, id: i64) {
             .await
             .unwrap_or_else(|e| panic!("{sql} for {tenant:?}: {e}"));
     }
+}
+
+/// A relation lock seen in `pg_locks` by [`spawn_lock_monitor`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenLock {
+    /// The backend holding or awaiting it.
+    pub pid: i32,
+    /// The relation, as `regclass` prints it.
+    pub relation: String,
+    /// The lock mode, e.g. `RowShareLock`.
+    pub mode: String,
+    /// Granted, or awaited.
+    pub granted: bool,
+}
+
+/// Records every relation lock taken on `relations` by anyone but
+/// `ignored_pid`, until `stop` is set.
+pub async fn spawn_lock_monitor(
+    db: &TestDb,
+    relations: Vec<String>,
+    ignored_pid: i32,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<SeenLock>> {
+    let mut connection = db.connect().await;
+    tokio::spawn(async move {
+        let mut seen: Vec<SeenLock> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let rows: Vec<(i32, String, String, bool)> = sqlx::query_as(
+                "SELECT pid, relation::regclass::text, mode, granted FROM pg_locks \
+                  WHERE locktype = 'relation' AND pid <> pg_backend_pid() AND pid <> $1 \
+                    AND relation = ANY (ARRAY(SELECT to_regclass(r) FROM unnest($2::text[]) r))",
+            )
+            .bind(ignored_pid)
+            .bind(&relations)
+            .fetch_all(&mut connection)
+            .await
+            .expect("pg_locks");
+            for (pid, relation, mode, granted) in rows {
+                let lock = SeenLock {
+                    pid,
+                    relation,
+                    mode,
+                    granted,
+                };
+                if !seen.contains(&lock) {
+                    seen.push(lock);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        seen
+    })
 }
