@@ -120,10 +120,10 @@ pub(crate) async fn move_rows_aside(
     let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
     // The delete checks the parent's key once per row with a cached plan;
     // after five rows PostgreSQL switches to a generic plan over the parent,
-    // which locks every tenant's partition and index (406 locks at 200
-    // partitions, "out of shared memory" at thousands) and waits on any
-    // other tenant's exclusively held partition. A custom plan prunes to
-    // this tenant's partition (8 locks at 200 partitions).
+    // which locks every tenant's partition and index (4,006 locks at 2,000
+    // partitions) and waits on any other tenant's exclusively held
+    // partition. A custom plan prunes to this tenant's partition (8 locks;
+    // tenant-bench/move-aside-locks.sql).
     execute_ddl(
         &mut transaction,
         "SET LOCAL plan_cache_mode = force_custom_plan",
