@@ -194,12 +194,12 @@ pub(crate) async fn restore_held_rows(
     Ok(restored)
 }
 
-/// A user trigger that fires in an ordinary session, as `pg_trigger`
-/// records it: `tgenabled` is `O` (enabled) or `A` (`ENABLE ALWAYS`).
+/// A user trigger that fires in an ordinary session: `pg_trigger.tgenabled`
+/// is `O` (enabled) or `A` (`ENABLE ALWAYS`, `always`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct UserTrigger {
     name: String,
-    enabled: String,
+    always: bool,
 }
 
 /// Disables the user triggers of `table` that would fire in this session
@@ -210,8 +210,8 @@ async fn silence_user_triggers(
     connection: &mut PgConnection,
     table: &str,
 ) -> Result<Vec<UserTrigger>, sqlx::Error> {
-    let triggers: Vec<(String, String)> = sqlx::query_as(
-        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+    let triggers: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT tgname::text, tgenabled = 'A' FROM pg_trigger \
           WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgenabled IN ('O', 'A') \
           ORDER BY tgname",
     )
@@ -220,7 +220,7 @@ async fn silence_user_triggers(
     .await?;
     let triggers: Vec<UserTrigger> = triggers
         .into_iter()
-        .map(|(name, enabled)| UserTrigger { name, enabled })
+        .map(|(name, always)| UserTrigger { name, always })
         .collect();
     if let Some(sql) = alter_triggers(table, &triggers, |_| "DISABLE") {
         execute_ddl(connection, &sql).await?;
@@ -235,19 +235,22 @@ async fn restore_user_triggers(
     table: &str,
     triggers: &[UserTrigger],
 ) -> Result<(), sqlx::Error> {
-    let Some(sql) = alter_triggers(table, triggers, |trigger| {
-        if trigger.enabled == "A" {
-            "ENABLE ALWAYS"
-        } else {
-            "ENABLE"
-        }
-    }) else {
+    let Some(sql) = alter_triggers(table, triggers, enable_as_it_was) else {
         return Ok(());
     };
     // ALTER TABLE refuses a table with pending trigger events: run the
     // checks of deferred keys now rather than at commit.
     execute_ddl(connection, "SET CONSTRAINTS ALL IMMEDIATE").await?;
     execute_ddl(connection, &sql).await
+}
+
+/// The `ALTER TABLE` action that gives `trigger` back its state.
+fn enable_as_it_was(trigger: &UserTrigger) -> &'static str {
+    if trigger.always {
+        "ENABLE ALWAYS"
+    } else {
+        "ENABLE"
+    }
 }
 
 /// One `ALTER TABLE` that applies `action` to each trigger, or `None` when
@@ -320,25 +323,18 @@ mod tests {
         let triggers = [
             UserTrigger {
                 name: "audit".to_string(),
-                enabled: "O".to_string(),
+                always: false,
             },
             UserTrigger {
                 name: "Odd \"name\"".to_string(),
-                enabled: "A".to_string(),
+                always: true,
             },
         ];
-        let enable = |t: &UserTrigger| {
-            if t.enabled == "A" {
-                "ENABLE ALWAYS"
-            } else {
-                "ENABLE"
-            }
-        };
         assert_eq!(
-            alter_triggers("app.users_t1", &triggers, enable).as_deref(),
+            alter_triggers("app.users_t1", &triggers, enable_as_it_was).as_deref(),
             Some("ALTER TABLE app.users_t1 ENABLE TRIGGER audit, ENABLE ALWAYS TRIGGER \"Odd \"\"name\"\"\"")
         );
-        assert_eq!(alter_triggers("app.users_t1", &[], enable), None);
+        assert_eq!(alter_triggers("app.users_t1", &[], enable_as_it_was), None);
     }
 
     #[test]
