@@ -2,10 +2,11 @@
 //! a tenant table that is not restricted to the requesting tenant.
 //!
 //! Each file is analysed as one SQL text (several statements allowed), so the
-//! reported positions are the file's own line:column.
+//! reported positions are the file's own line:column. A directory stands for
+//! every `.sql` file below it.
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -39,7 +40,8 @@ pub struct CheckArgs {
     #[arg(long)]
     any_binding: bool,
 
-    /// SQL files to check; none, or `-`, reads standard input.
+    /// SQL files to check; a directory checks every `.sql` file below it
+    /// (hidden directories skipped); none, or `-`, reads standard input.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -182,21 +184,22 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
     };
     let analyzer = Analyzer::new(config).with_binding(binding);
 
-    let inputs: Vec<String> = if args.files.is_empty() {
-        vec!["-".to_string()]
+    let inputs: Vec<Input> = if args.files.is_empty() {
+        vec![Input::Stdin]
     } else {
-        args.files
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect()
+        args.files.iter().flat_map(|path| inputs_of(path)).collect()
     };
 
     let mut results = Vec::with_capacity(inputs.len());
-    for input in &inputs {
-        let (origin, text) = if input == "-" {
-            (STDIN_NAME.to_string(), read_stdin())
-        } else {
-            (input.clone(), read_file(input))
+    for input in inputs {
+        let (origin, text) = match input {
+            Input::Stdin => (STDIN_NAME.to_string(), read_stdin()),
+            Input::File(path) => {
+                let origin = path.to_string_lossy().into_owned();
+                let text = read_file(&origin);
+                (origin, text)
+            }
+            Input::Unreadable { origin, message } => (origin, Err(message)),
         };
         let outcome = match text {
             Err(message) => Outcome::Unreadable(message),
@@ -348,6 +351,84 @@ fn json(results: &[(String, Outcome)]) -> String {
     let mut text = serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".into());
     text.push('\n');
     text
+}
+
+/// One input of `tenant check`, after directories are expanded.
+enum Input {
+    /// Standard input (`-`, or no FILE at all).
+    Stdin,
+    /// A file to read.
+    File(PathBuf),
+    /// A directory that could not be walked, or holds no SQL file.
+    Unreadable { origin: String, message: String },
+}
+
+/// The inputs one FILE argument stands for: itself, or, for a directory,
+/// every `.sql` file below it in name order, so reports are stable.
+fn inputs_of(path: &Path) -> Vec<Input> {
+    if path.as_os_str() == "-" {
+        return vec![Input::Stdin];
+    }
+    if !path.is_dir() {
+        return vec![Input::File(path.to_path_buf())];
+    }
+    let origin = path.to_string_lossy().into_owned();
+    let mut inputs = Vec::new();
+    let walk = walkdir::WalkDir::new(path)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        // Hidden directories (`.git`, editors' state) hold no queries.
+        .filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry.file_name()));
+    for entry in walk {
+        match entry {
+            Ok(entry) if entry.file_type().is_file() && is_sql(entry.path()) => {
+                inputs.push(Input::File(entry.into_path()));
+            }
+            Ok(_) => {}
+            // A broken link to something that is not SQL is not an input.
+            Err(error) if !could_hold_sql(&error) => {}
+            Err(error) => {
+                let at = error
+                    .path()
+                    .map_or_else(|| origin.clone(), |p| p.to_string_lossy().into_owned());
+                // An I/O error's own text: walkdir's repeats the path.
+                let reason = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
+                inputs.push(Input::Unreadable {
+                    message: format!("cannot read {at}: {reason}"),
+                    origin: at,
+                });
+            }
+        }
+    }
+    if inputs.is_empty() {
+        inputs.push(Input::Unreadable {
+            message: format!("{origin} is a directory with no .sql file below it"),
+            origin,
+        });
+    }
+    inputs
+}
+
+/// Whether a walk error may hide SQL: a directory that could not be read, a
+/// link loop, or an unreadable `.sql` entry.
+fn could_hold_sql(error: &walkdir::Error) -> bool {
+    error.loop_ancestor().is_some()
+        || error
+            .path()
+            .is_none_or(|path| path.is_dir() || is_sql(path))
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|name| name.starts_with('.'))
+}
+
+fn is_sql(path: &Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("sql"))
 }
 
 fn read_file(path: &str) -> Result<String, String> {

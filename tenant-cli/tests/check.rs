@@ -218,12 +218,98 @@ fn unreadable_inputs_are_one_line_errors_with_status_two() {
         stderr(&output)
     );
 
-    let output = tenant(dir.path(), &["check", "."], "");
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    std::fs::write(dir.path().join("empty/notes.txt"), "SELECT 1 FROM forms").unwrap();
+    let output = tenant(dir.path(), &["check", "empty"], "");
     assert_status(&output, 2);
+    assert_eq!(
+        stderr(&output),
+        "error: empty is a directory with no .sql file below it\n"
+    );
+}
+
+#[test]
+fn a_directory_checks_every_sql_file_below_it_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir_all(queries.join("reports/deep")).unwrap();
+    std::fs::create_dir_all(queries.join(".cache")).unwrap();
+    write(&queries, "b.sql", SAFE);
+    write(&queries, "a.SQL", SAFE);
+    write(&queries, "README.md", LEAK);
+    write(&queries.join("reports"), "leak.sql", LEAK);
+    write(&queries.join("reports/deep"), "ok.sql", SAFE);
+    // Hidden directories are not checked.
+    write(&queries.join(".cache"), "stale.sql", LEAK);
+
+    let output = tenant(dir.path(), &["check", "--format", "json", "queries"], "");
+    assert_status(&output, 1);
+    let files: Vec<_> = json(&output)
+        .iter()
+        .map(|s| s["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "queries/a.SQL",
+            "queries/b.sql",
+            "queries/reports/deep/ok.sql",
+            "queries/reports/leak.sql",
+        ]
+    );
+    let output = tenant(dir.path(), &["check", "queries"], "");
+    assert_status(&output, 1);
+    let out = stdout(&output);
+    assert!(out.contains(" --> queries/reports/leak.sql:"), "{out}");
     assert!(
-        stderr(&output).contains("cannot read ."),
+        out.contains("checked 4 statements: 3 accepted, 1 rejected"),
+        "{out}"
+    );
+
+    // A directory and a file together, and the files alone: the same verdict.
+    std::fs::remove_file(queries.join("reports/leak.sql")).unwrap();
+    let output = tenant(dir.path(), &["check", "queries", "-"], SAFE);
+    assert_status(&output, 0);
+    assert!(
+        stdout(&output).contains("checked 4 statements: 4 accepted"),
         "{}",
-        stderr(&output)
+        stdout(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_loop_below_is_named_and_the_rest_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir_all(queries.join("nested")).unwrap();
+    write(&queries, "ok.sql", SAFE);
+    std::os::unix::fs::symlink("..", queries.join("nested/up")).unwrap();
+    // A broken link that names no SQL file is not an input.
+    std::os::unix::fs::symlink("gone.txt", queries.join("broken")).unwrap();
+    let output = tenant(dir.path(), &["check", "queries"], "");
+    assert_status(&output, 2);
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot read queries/nested/up: File system loop found"),
+        "{err}"
+    );
+    assert!(
+        stdout(&output).contains("checked 1 statement: 1 accepted"),
+        "{}",
+        stdout(&output)
+    );
+
+    // A broken link named like SQL is reported: a query file went missing.
+    std::os::unix::fs::symlink("gone.sql", queries.join("moved.sql")).unwrap();
+    std::fs::remove_file(queries.join("nested/up")).unwrap();
+    let output = tenant(dir.path(), &["check", "queries"], "");
+    assert_status(&output, 2);
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("error: cannot read queries/moved.sql: "),
+        "{err}"
     );
 }
 

@@ -131,7 +131,8 @@ pub fn load() -> Result<LoadedConfig, String> {
     })
 }
 
-fn manifest_dir() -> Result<PathBuf, String> {
+/// The directory of the crate being compiled (`CARGO_MANIFEST_DIR`).
+pub(crate) fn manifest_dir() -> Result<PathBuf, String> {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .ok_or_else(|| "CARGO_MANIFEST_DIR is not set: build with cargo".to_string())

@@ -3,17 +3,19 @@
 //! Stable Rust cannot point a span inside a string literal, so the error is
 //! spanned on the whole literal and the message shows line:column inside the
 //! SQL with an excerpt and a caret, rendered by `tenant_core::diagnostic`
-//! exactly as `tenant check` renders it.
+//! exactly as `tenant check` renders it. The position is labelled with its
+//! origin: [`INLINE`] for SQL written in the macro call, the file's path as
+//! written for the `_file` macros, so an editor can jump to it.
 
 use tenant_core::diagnostic::{render_parse_error, render_violation};
 use tenant_core::{ParseError, Violation};
 
-/// Where the excerpts say the SQL is: the literal the error is spanned on.
-const ORIGIN: &str = "SQL";
+/// The origin of SQL written inline: the literal the error is spanned on.
+pub const INLINE: &str = "SQL";
 
 /// The message for a statement the analyzer refused: every violation, each
 /// with its position, an excerpt, the rule and the fix.
-pub fn violations(macro_name: &str, sql: &str, violations: &[&Violation]) -> String {
+pub fn violations(macro_name: &str, origin: &str, sql: &str, violations: &[&Violation]) -> String {
     let count = violations.len();
     let mut out = format!(
         "{macro_name}: the tenancy check refused this SQL ({count} problem{})\n",
@@ -21,17 +23,17 @@ pub fn violations(macro_name: &str, sql: &str, violations: &[&Violation]) -> Str
     );
     for violation in violations {
         out.push('\n');
-        out.push_str(&render_violation(ORIGIN, sql, violation));
+        out.push_str(&render_violation(origin, sql, violation));
     }
     out.trim_end().to_string()
 }
 
 /// The message for SQL that PostgreSQL cannot parse: its own message and,
 /// when known, where it stopped.
-pub fn parse_error(macro_name: &str, sql: &str, error: &ParseError) -> String {
+pub fn parse_error(macro_name: &str, origin: &str, sql: &str, error: &ParseError) -> String {
     format!(
         "{macro_name}: PostgreSQL cannot parse this SQL\n\n{}",
-        render_parse_error(ORIGIN, sql, error)
+        render_parse_error(origin, sql, error)
     )
     .trim_end()
     .to_string()
@@ -57,7 +59,7 @@ mod tests {
     fn caret_sits_under_the_table_on_its_line() {
         let sql = "SELECT f.id\nFROM forms f\nJOIN form_submissions s ON s.form_id = f.id";
         let v = violation(sql, "form_submissions", "form_submissions", Some("s"));
-        let text = violations("tenant_query!", sql, &[&v]);
+        let text = violations("tenant_query!", INLINE, sql, &[&v]);
         assert!(
             text.starts_with("tenant_query!: the tenancy check refused this SQL (1 problem)\n\n"),
             "{text}"
@@ -84,10 +86,11 @@ mod tests {
         let sql = "SELECT 1 FROM a, b";
         let a = violation(sql, "a,", "a", None);
         let b = violation(sql, "b", "b", None);
-        let text = violations("tenant_query!", sql, &[&a, &b]);
+        let text = violations("tenant_query!", "queries/ab.sql", sql, &[&a, &b]);
         assert!(text.contains("(2 problems)"), "{text}");
         assert!(
-            text.contains("SQL:1:15") && text.contains("SQL:1:18"),
+            text.contains(" --> queries/ab.sql:1:15\n")
+                && text.contains(" --> queries/ab.sql:1:18\n"),
             "{text}"
         );
     }
@@ -99,7 +102,7 @@ mod tests {
             message: "syntax error at or near \"FORM\"".into(),
             position: Some(Position::at(sql, 10)),
         };
-        let text = parse_error("tenant_query!", sql, &error);
+        let text = parse_error("tenant_query!", INLINE, sql, &error);
         assert!(text.contains("syntax error at or near \"FORM\""), "{text}");
         assert!(text.contains(" --> SQL:2:1\n"), "{text}");
         assert!(text.ends_with("2 | FORM forms\n  | ^^^^"), "{text}");

@@ -1,5 +1,6 @@
 //! Proc-macros of the tenant family: `tenant_query!`, `tenant_query_as!`,
-//! `tenant_query_scalar!` and `#[derive(TenantTable)]`.
+//! `tenant_query_scalar!`, their `_file` forms (`tenant_query_file!`, ...)
+//! and `#[derive(TenantTable)]`.
 //!
 //! Use them through `tenant_runtime`, which re-exports them; the generated
 //! code names only `::tenant_runtime::...` paths. This crate is a thin shell:
@@ -22,7 +23,7 @@ mod diag;
 mod query;
 mod route;
 
-use query::Flavor;
+use query::{Call, Flavor};
 
 fn with_config(f: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream) -> TokenStream {
     match config::load() {
@@ -43,21 +44,49 @@ fn with_config(f: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream
 /// tenant's rows is a compile error.
 #[proc_macro]
 pub fn tenant_query(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Flavor::Query, input.into(), loaded))
+    with_config(|loaded| query::expand(Call::inline(Flavor::Query), input.into(), loaded))
 }
 
 /// Like [`tenant_query!`], with rows decoded as a `sqlx::FromRow` type:
 /// `tenant_query_as!(Form, tenant, "SQL", args...)`.
 #[proc_macro]
 pub fn tenant_query_as(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Flavor::QueryAs, input.into(), loaded))
+    with_config(|loaded| query::expand(Call::inline(Flavor::QueryAs), input.into(), loaded))
 }
 
 /// Like [`tenant_query!`], yielding the first column of each row:
 /// `tenant_query_scalar!(tenant, "SQL", args...)`.
 #[proc_macro]
 pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Flavor::Scalar, input.into(), loaded))
+    with_config(|loaded| query::expand(Call::inline(Flavor::Scalar), input.into(), loaded))
+}
+
+/// Like [`tenant_query!`], with the SQL read from a file at compile time:
+/// `tenant_query_file!(tenant, "queries/report.sql", args...)`.
+///
+/// A relative path starts at the directory of the crate's `Cargo.toml` (as
+/// in sqlx's `query_file!`). The file holds one statement, checked like an
+/// inline one; errors give positions inside the file
+/// (`queries/report.sql:3:6`), and editing the file recompiles the call.
+#[proc_macro]
+pub fn tenant_query_file(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Call::file(Flavor::Query), input.into(), loaded))
+}
+
+/// Like [`tenant_query_as!`], with the SQL read from a file:
+/// `tenant_query_file_as!(Form, tenant, "queries/forms.sql", args...)`.
+/// The path is resolved as in [`tenant_query_file!`].
+#[proc_macro]
+pub fn tenant_query_file_as(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Call::file(Flavor::QueryAs), input.into(), loaded))
+}
+
+/// Like [`tenant_query_scalar!`], with the SQL read from a file:
+/// `tenant_query_file_scalar!(tenant, "queries/count.sql", args...)`.
+/// The path is resolved as in [`tenant_query_file!`].
+#[proc_macro]
+pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
+    with_config(|loaded| query::expand(Call::file(Flavor::Scalar), input.into(), loaded))
 }
 
 /// Makes a struct a tenant table: LIST-partitioned on its tenant key, with

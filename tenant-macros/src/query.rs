@@ -1,7 +1,10 @@
-//! `tenant_query!`, `tenant_query_as!` and `tenant_query_scalar!`: parse the
-//! macro input, analyse the SQL, and emit a sqlx query with the tenant bound
-//! last (the analyzer rewrote `$tenant` to the parameter after the highest
-//! `$n`).
+//! The query macros: `tenant_query!`, `tenant_query_as!`,
+//! `tenant_query_scalar!` and their `_file` forms, which read the SQL from a
+//! file. Parse the macro input, analyse the SQL, and emit a sqlx query with
+//! the tenant bound last (the analyzer rewrote `$tenant` to the parameter
+//! after the highest `$n`).
+
+use std::path::{Path, PathBuf};
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -13,7 +16,7 @@ use tenant_core::{Analysis, Analyzer};
 use crate::config::LoadedConfig;
 use crate::diag;
 
-/// Which of the three query macros is expanding.
+/// What the query yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// `tenant_query!`: rows as `PgRow`.
@@ -24,23 +27,93 @@ pub enum Flavor {
     Scalar,
 }
 
-impl Flavor {
+/// Where the SQL of a call is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// In the call, as a string literal: `tenant_query!(tenant, "SELECT ..")`.
+    Inline,
+    /// In a file named by a path literal relative to the crate's manifest
+    /// directory: `tenant_query_file!(tenant, "queries/report.sql")`.
+    File,
+}
+
+/// One of the six query macros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// What the query yields.
+    pub flavor: Flavor,
+    /// Where its SQL is written.
+    pub source: Source,
+}
+
+impl Call {
+    /// A call with SQL written inline.
+    pub const fn inline(flavor: Flavor) -> Self {
+        Call {
+            flavor,
+            source: Source::Inline,
+        }
+    }
+
+    /// A call that reads its SQL from a file.
+    pub const fn file(flavor: Flavor) -> Self {
+        Call {
+            flavor,
+            source: Source::File,
+        }
+    }
+
     /// The macro's name as the user wrote it, for messages.
     pub fn macro_name(self) -> &'static str {
-        match self {
-            Flavor::Query => "tenant_query!",
-            Flavor::QueryAs => "tenant_query_as!",
-            Flavor::Scalar => "tenant_query_scalar!",
+        match (self.flavor, self.source) {
+            (Flavor::Query, Source::Inline) => "tenant_query!",
+            (Flavor::QueryAs, Source::Inline) => "tenant_query_as!",
+            (Flavor::Scalar, Source::Inline) => "tenant_query_scalar!",
+            (Flavor::Query, Source::File) => "tenant_query_file!",
+            (Flavor::QueryAs, Source::File) => "tenant_query_file_as!",
+            (Flavor::Scalar, Source::File) => "tenant_query_file_scalar!",
         }
     }
 
     fn usage(self) -> &'static str {
-        match self {
-            Flavor::Query => "tenant_query!(tenant, \"SQL with $tenant\", args...)",
-            Flavor::QueryAs => "tenant_query_as!(RowType, tenant, \"SQL with $tenant\", args...)",
-            Flavor::Scalar => "tenant_query_scalar!(tenant, \"SQL with $tenant\", args...)",
+        match (self.flavor, self.source) {
+            (Flavor::Query, Source::Inline) => {
+                "tenant_query!(tenant, \"SQL with $tenant\", args...)"
+            }
+            (Flavor::QueryAs, Source::Inline) => {
+                "tenant_query_as!(RowType, tenant, \"SQL with $tenant\", args...)"
+            }
+            (Flavor::Scalar, Source::Inline) => {
+                "tenant_query_scalar!(tenant, \"SQL with $tenant\", args...)"
+            }
+            (Flavor::Query, Source::File) => {
+                "tenant_query_file!(tenant, \"path/to/query.sql\", args...)"
+            }
+            (Flavor::QueryAs, Source::File) => {
+                "tenant_query_file_as!(RowType, tenant, \"path/to/query.sql\", args...)"
+            }
+            (Flavor::Scalar, Source::File) => {
+                "tenant_query_file_scalar!(tenant, \"path/to/query.sql\", args...)"
+            }
         }
     }
+
+    /// What the literal after the tenant is, for messages.
+    fn literal_name(self) -> &'static str {
+        match self.source {
+            Source::Inline => "the SQL string literal",
+            Source::File => "the path of the SQL file (a string literal)",
+        }
+    }
+}
+
+/// The file a `_file` macro read its SQL from.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// The path as the call wrote it: what messages show.
+    pub written: String,
+    /// Where it was read: the path resolved against the manifest directory.
+    pub resolved: PathBuf,
 }
 
 /// The parsed input of one query macro call.
@@ -49,16 +122,20 @@ pub struct QueryInput {
     pub row_type: Option<Type>,
     /// The expression that must be a `&Tenant`.
     pub tenant: Expr,
-    /// The SQL literal.
+    /// The SQL: the literal itself, or the file's text spanned on the path
+    /// literal.
     pub sql: LitStr,
+    /// The file the SQL came from (`_file` macros only).
+    pub file: Option<SqlFile>,
     /// The values for `$1`, `$2`, ...
     pub args: Vec<Expr>,
 }
 
 impl QueryInput {
-    fn parse(flavor: Flavor, input: ParseStream) -> syn::Result<Self> {
+    fn parse(call: Call, input: ParseStream) -> syn::Result<Self> {
+        let flavor = call.flavor;
         let usage_error = |span: Span, what: &str| {
-            syn::Error::new(span, format!("{what}; usage: {}", flavor.usage()))
+            syn::Error::new(span, format!("{what}; usage: {}", call.usage()))
         };
         if input.is_empty() {
             return Err(usage_error(Span::call_site(), "missing arguments"));
@@ -73,30 +150,48 @@ impl QueryInput {
         if input.peek(LitStr) {
             return Err(usage_error(
                 input.span(),
-                "the first argument must be the tenant (a `&Tenant`), before the SQL",
+                match call.source {
+                    Source::Inline => {
+                        "the first argument must be the tenant (a `&Tenant`), before the SQL"
+                    }
+                    Source::File => {
+                        "the first argument must be the tenant (a `&Tenant`), before the path"
+                    }
+                },
             ));
         }
         let tenant: Expr = input.parse()?;
         if input.is_empty() {
             return Err(usage_error(
                 tenant.span(),
-                "missing the SQL string literal after the tenant",
+                &format!("missing {} after the tenant", call.literal_name()),
             ));
         }
         input.parse::<Token![,]>()?;
-        let sql = match input.parse::<Expr>()? {
+        let literal = match input.parse::<Expr>()? {
             Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(lit),
                 ..
             }) => lit,
             other => {
+                let what = match call.source {
+                    Source::Inline => "the SQL must be a string literal",
+                    Source::File => "the path of the SQL file must be a string literal",
+                };
                 return Err(syn::Error::new(
                     other.span(),
                     format!(
-                    "{}: the SQL must be a string literal, so it can be checked at compile time",
-                    flavor.macro_name()
-                ),
-                ))
+                        "{}: {what}, so it can be checked at compile time",
+                        call.macro_name()
+                    ),
+                ));
+            }
+        };
+        let (sql, file) = match call.source {
+            Source::Inline => (literal, None),
+            Source::File => {
+                let file = read_sql_file(call, &literal, &crate::config::manifest_dir)?;
+                (file.0, Some(file.1))
             }
         };
         let mut args = Vec::new();
@@ -111,21 +206,87 @@ impl QueryInput {
             row_type,
             tenant,
             sql,
+            file,
             args,
         })
     }
+
+    /// Where messages say the SQL is: the file as written, or the literal.
+    fn origin(&self) -> &str {
+        self.file
+            .as_ref()
+            .map_or(diag::INLINE, |file| file.written.as_str())
+    }
+
+    /// Items that make cargo rebuild the crate when the SQL file changes.
+    fn file_tracking(&self) -> TokenStream {
+        match self.file.as_ref().and_then(|file| file.resolved.to_str()) {
+            Some(path) => quote! { const _: &[u8] = ::core::include_bytes!(#path); },
+            None => TokenStream::new(),
+        }
+    }
+}
+
+/// Reads the SQL file a `_file` macro names: a relative path is resolved
+/// against the manifest directory, as `include_str!` cannot do from a macro
+/// and as sqlx's `query_file!` does. The text comes back as a literal spanned
+/// on the path, so every later error points at the path in the call.
+fn read_sql_file(
+    call: Call,
+    path: &LitStr,
+    manifest_dir: &dyn Fn() -> Result<PathBuf, String>,
+) -> syn::Result<(LitStr, SqlFile)> {
+    let name = call.macro_name();
+    let span = path.span();
+    let written = path.value();
+    if written.trim().is_empty() {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "{name}: the path of the SQL file is empty; usage: {}",
+                call.usage()
+            ),
+        ));
+    }
+    let resolved = if Path::new(&written).is_absolute() {
+        PathBuf::from(&written)
+    } else {
+        manifest_dir()
+            .map_err(|message| syn::Error::new(span, format!("{name}: {message}")))?
+            .join(&written)
+    };
+    let bytes = std::fs::read(&resolved).map_err(|error| {
+        syn::Error::new(
+            span,
+            format!(
+                "{name}: cannot read the SQL file `{written}` ({}): {error}; a relative path starts at the crate's directory (the one with its Cargo.toml)",
+                resolved.display()
+            ),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        syn::Error::new(
+            span,
+            format!(
+                "{name}: the SQL file `{written}` is not UTF-8 (invalid byte at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    Ok((LitStr::new(&text, span), SqlFile { written, resolved }))
 }
 
 /// Expands one query macro call; errors become `compile_error!`.
-pub fn expand(flavor: Flavor, input: TokenStream, loaded: &LoadedConfig) -> TokenStream {
+pub fn expand(call: Call, input: TokenStream, loaded: &LoadedConfig) -> TokenStream {
     let parsed = match syn::parse::Parser::parse2(
-        |stream: ParseStream| QueryInput::parse(flavor, stream),
+        |stream: ParseStream| QueryInput::parse(call, stream),
         input,
     ) {
         Ok(parsed) => parsed,
         Err(error) => return error.to_compile_error(),
     };
-    match check(flavor, &parsed, loaded) {
+    let flavor = call.flavor;
+    match check(call, &parsed, loaded) {
         Ok(analysis) => generate(flavor, &parsed, &analysis, loaded),
         Err(error) => {
             // Still type-check the tenant and the arguments so their own
@@ -134,25 +295,31 @@ pub fn expand(flavor: Flavor, input: TokenStream, loaded: &LoadedConfig) -> Toke
             let fallback = generate_fallback(flavor, &parsed);
             let error = error.to_compile_error();
             let tracking = loaded.tracking_items();
-            quote! {{ #tracking #error #fallback }}
+            let file_tracking = parsed.file_tracking();
+            quote! {{ #tracking #file_tracking #error #fallback }}
         }
     }
 }
 
 /// Analyses the SQL of one call; the error is spanned on the SQL literal.
-pub fn check(flavor: Flavor, input: &QueryInput, loaded: &LoadedConfig) -> syn::Result<Analysis> {
-    let name = flavor.macro_name();
+pub fn check(call: Call, input: &QueryInput, loaded: &LoadedConfig) -> syn::Result<Analysis> {
+    let name = call.macro_name();
+    let origin = input.origin();
     let sql = input.sql.value();
     let span = input.sql.span();
+    let the_sql = match &input.file {
+        Some(file) => format!("the SQL file `{}`", file.written),
+        None => "the SQL".to_string(),
+    };
     let analyzer = Analyzer::new(loaded.config.clone());
     let analysis = analyzer
         .analyze(&sql)
-        .map_err(|error| syn::Error::new(span, diag::parse_error(name, &sql, &error)))?;
+        .map_err(|error| syn::Error::new(span, diag::parse_error(name, origin, &sql, &error)))?;
     match analysis.statements.len() {
         0 => {
             return Err(syn::Error::new(
                 span,
-                format!("{name}: the SQL is empty; write one statement"),
+                format!("{name}: {the_sql} is empty; write one statement"),
             ))
         }
         1 => {}
@@ -160,14 +327,14 @@ pub fn check(flavor: Flavor, input: &QueryInput, loaded: &LoadedConfig) -> syn::
             return Err(syn::Error::new(
                 span,
                 format!(
-                    "{name}: the SQL holds {n} statements; a prepared query runs exactly one, so make one call per statement"
+                    "{name}: {the_sql} holds {n} statements; a prepared query runs exactly one, so make one call per statement"
                 ),
             ))
         }
     }
     let violations: Vec<_> = analysis.violations().collect();
     if !violations.is_empty() {
-        let mut message = diag::violations(name, &sql, &violations);
+        let mut message = diag::violations(name, origin, &sql, &violations);
         if let Some(path) = &loaded.path {
             message.push_str(&format!("\n\n(configuration: {})", path.display()));
         }
@@ -182,7 +349,11 @@ pub fn check(flavor: Flavor, input: &QueryInput, loaded: &LoadedConfig) -> syn::
             n => format!("{n} arguments (for `$1` to `${n}`)"),
         };
         let message = format!(
-            "{name}: the SQL needs {wanted} after the SQL string, but {got} {} given; `$tenant` is bound by the macro",
+            "{name}: {the_sql} needs {wanted} after the {}, but {got} {} given; `$tenant` is bound by the macro",
+            match input.file {
+                Some(_) => "path",
+                None => "SQL string",
+            },
             if got == 1 { "was" } else { "were" }
         );
         // Too many: point at the first surplus argument; too few: at the SQL.
@@ -245,6 +416,7 @@ fn generate(
     loaded: &LoadedConfig,
 ) -> TokenStream {
     let tracking = loaded.tracking_items();
+    let file_tracking = input.file_tracking();
     let query = Ident::new("__TENANT_QUERY", Span::mixed_site());
     let routed_static = crate::route::routed_static(&query, analysis);
     let start = routed_constructor(flavor, input, &query);
@@ -263,6 +435,7 @@ fn generate(
         quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_ref(#tenant) };
     quote! {{
         #tracking
+        #file_tracking
         #routed_static
         match #tenant_ref {
             __tenant => #start #binds #tail,
@@ -286,14 +459,190 @@ mod tests {
     use super::*;
 
     fn expand_str(flavor: Flavor, input: &str) -> String {
-        expand(flavor, input.parse().unwrap(), &LoadedConfig::defaults()).to_string()
+        expand(
+            Call::inline(flavor),
+            input.parse().unwrap(),
+            &LoadedConfig::defaults(),
+        )
+        .to_string()
     }
 
     fn parse(flavor: Flavor, input: &str) -> syn::Result<QueryInput> {
         syn::parse::Parser::parse2(
-            |stream: ParseStream| QueryInput::parse(flavor, stream),
+            |stream: ParseStream| QueryInput::parse(Call::inline(flavor), stream),
             input.parse().unwrap(),
         )
+    }
+
+    /// A directory of SQL files for one test, removed when dropped.
+    struct SqlDir(PathBuf);
+
+    impl SqlDir {
+        fn new(test: &str, files: &[(&str, &[u8])]) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("tenant-macros-{test}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, contents) in files {
+                std::fs::write(dir.join(name), contents).unwrap();
+            }
+            SqlDir(dir)
+        }
+
+        /// Expands a `_file` call whose paths are relative to this directory,
+        /// as they would be to the manifest directory.
+        fn expand(&self, flavor: Flavor, input: &str) -> String {
+            // The path literal is read relative to CARGO_MANIFEST_DIR; the
+            // tests name absolute paths instead, so they need no env var.
+            let input = input.replace("DIR/", &format!("{}/", self.0.display()));
+            expand(
+                Call::file(flavor),
+                input.parse().unwrap(),
+                &LoadedConfig::defaults(),
+            )
+            .to_string()
+        }
+    }
+
+    impl Drop for SqlDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn file_sql_is_checked_routed_and_tracked_like_inline_sql() {
+        let dir = SqlDir::new(
+            "file-ok",
+            &[(
+                "by_id.sql",
+                b"-- one form\nSELECT id, title\nFROM forms\nWHERE tenant_id = $tenant AND id = $1;\n",
+            )],
+        );
+        let out = dir.expand(Flavor::QueryAs, "Form, &tenant, \"DIR/by_id.sql\", id");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("__private :: routed_query_as :: < Form >"),
+            "{out}"
+        );
+        assert!(out.contains("WHERE tenant_id = $2 AND id = $1"), "{out}");
+        let tracked = format!(
+            "include_bytes ! (\"{}\")",
+            dir.0.join("by_id.sql").display()
+        );
+        assert!(out.contains(&tracked), "{out}");
+    }
+
+    #[test]
+    fn file_violations_give_positions_inside_the_file_as_written() {
+        let dir = SqlDir::new(
+            "file-leak",
+            &[(
+                "report.sql",
+                b"SELECT f.id, s.payload\nFROM forms f\nJOIN form_submissions s ON s.form_id = f.id\nWHERE f.tenant_id = $tenant\n",
+            )],
+        );
+        let out = dir.expand(Flavor::Query, "&tenant, \"DIR/report.sql\"");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            out.contains("tenant_query_file!: the tenancy check refused this SQL (1 problem)"),
+            "{out}"
+        );
+        let at = format!("--> {}:3:6", dir.0.join("report.sql").display());
+        assert!(out.contains(&at), "{out}");
+        // Fixing the file must rebuild the call even though it failed.
+        assert!(out.contains("include_bytes"), "{out}");
+        let out = dir.expand(Flavor::Scalar, "&tenant, \"DIR/report.sql\", 7");
+        assert!(
+            out.contains("tenant_query_file_scalar!: the tenancy check refused"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn file_argument_counts_parse_errors_and_statement_counts_name_the_file() {
+        let dir = SqlDir::new(
+            "file-counts",
+            &[
+                (
+                    "one_param.sql",
+                    b"SELECT 1 FROM forms WHERE tenant_id = $tenant AND id = $1",
+                ),
+                ("bad.sql", b"SELECT id\nFORM forms"),
+                (
+                    "two.sql",
+                    b"SELECT 1 FROM forms WHERE tenant_id = $tenant; SELECT 2;",
+                ),
+                ("comments.sql", b"-- nothing here yet\n"),
+            ],
+        );
+        let out = dir.expand(Flavor::Query, "t, \"DIR/one_param.sql\"");
+        assert!(
+            out.contains(
+                "one_param.sql` needs 1 argument (for `$1`) after the path, but 0 were given"
+            ),
+            "{out}"
+        );
+        let out = dir.expand(Flavor::Query, "t, \"DIR/bad.sql\"");
+        assert!(out.contains("PostgreSQL cannot parse this SQL"), "{out}");
+        assert!(out.contains("bad.sql:2:6"), "{out}");
+        let out = dir.expand(Flavor::Query, "t, \"DIR/two.sql\"");
+        assert!(out.contains("two.sql` holds 2 statements"), "{out}");
+        let out = dir.expand(Flavor::Query, "t, \"DIR/comments.sql\"");
+        assert!(out.contains("comments.sql` is empty"), "{out}");
+    }
+
+    #[test]
+    fn unreadable_sql_files_are_one_clear_error() {
+        let dir = SqlDir::new("file-unreadable", &[("latin1.sql", b"SELECT '\xe9t\xe9'")]);
+        let out = dir.expand(Flavor::Query, "t, \"DIR/missing.sql\"");
+        assert!(
+            out.contains("tenant_query_file!: cannot read the SQL file"),
+            "{out}"
+        );
+        assert!(out.contains("missing.sql"), "{out}");
+        assert!(
+            out.contains("a relative path starts at the crate's directory"),
+            "{out}"
+        );
+        let out = dir.expand(Flavor::Query, "t, \"DIR/\"");
+        assert!(out.contains("cannot read the SQL file"), "{out}");
+        let out = dir.expand(Flavor::Query, "t, \"DIR/latin1.sql\"");
+        assert!(
+            out.contains("is not UTF-8 (invalid byte at offset 8)"),
+            "{out}"
+        );
+        let out = dir.expand(Flavor::Query, "t, \"  \"");
+        assert!(out.contains("the path of the SQL file is empty"), "{out}");
+        let out = dir.expand(Flavor::Query, "t, path");
+        assert!(
+            out.contains("the path of the SQL file must be a string literal"),
+            "{out}"
+        );
+        let out = dir.expand(Flavor::QueryAs, "Row, t");
+        assert!(out.contains("missing the path of the SQL file (a string literal) after the tenant; usage: tenant_query_file_as!(RowType, tenant, \\\"path/to/query.sql\\\", args...)"), "{out}");
+    }
+
+    #[test]
+    fn a_relative_path_starts_at_the_manifest_directory() {
+        let dir = SqlDir::new("file-relative", &[("q.sql", b"SELECT 1")]);
+        let root = dir.0.clone();
+        let literal = LitStr::new("q.sql", Span::call_site());
+        let (sql, file) =
+            read_sql_file(Call::file(Flavor::Query), &literal, &|| Ok(root.clone())).unwrap();
+        assert_eq!(sql.value(), "SELECT 1");
+        assert_eq!(file.written, "q.sql");
+        assert_eq!(file.resolved, dir.0.join("q.sql"));
+        let error = read_sql_file(Call::file(Flavor::Query), &literal, &|| {
+            Err("CARGO_MANIFEST_DIR is not set: build with cargo".into())
+        })
+        .err()
+        .unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("tenant_query_file!: CARGO_MANIFEST_DIR is not set"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -422,7 +771,7 @@ mod tests {
     fn global_only_query_binds_no_tenant_but_checks_it() {
         let loaded = LoadedConfig::from_toml("global_tables = [\"plans\"]");
         let out = expand(
-            Flavor::Query,
+            Call::inline(Flavor::Query),
             "t, \"SELECT id FROM plans WHERE id = $1\", id"
                 .parse()
                 .unwrap(),

@@ -41,7 +41,10 @@ pub use sqlx;
 pub use tenant_core;
 /// The checked query macros and the derive; the derive shares its name with
 /// the [`TenantTable`] trait it implements (as serde's `Serialize` does).
-pub use tenant_macros::{tenant_query, tenant_query_as, tenant_query_scalar, TenantTable};
+pub use tenant_macros::{
+    tenant_query, tenant_query_as, tenant_query_file, tenant_query_file_as,
+    tenant_query_file_scalar, tenant_query_scalar, TenantTable,
+};
 
 #[doc(hidden)]
 pub mod __private;

@@ -9,8 +9,9 @@ use sqlx::{PgPool, Row};
 use support::{form_submissions, forms, TestDb};
 use tenant_runtime::tenant_core::Config;
 use tenant_runtime::{
-    parent_query_options, tenant_query, tenant_query_as, tenant_query_scalar, StatementCaching,
-    Tenancy, TenancyBuilder, Tenant,
+    parent_query_options, tenant_query, tenant_query_as, tenant_query_file, tenant_query_file_as,
+    tenant_query_file_scalar, tenant_query_scalar, StatementCaching, Tenancy, TenancyBuilder,
+    Tenant,
 };
 
 async fn setup(
@@ -165,6 +166,52 @@ async fn joins_dml_and_returning_resolve_through_the_alias() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn queries_from_sql_files_run_on_the_tenants_partitions() {
+    let (db, tenancy, alpha, beta) = setup(|t| t).await;
+    let pool = single(&db, &tenancy).await;
+    // Alpha twice: a call site's statement is kept from its second run.
+    for tenant in [&alpha, &beta, &alpha] {
+        let rows: Vec<Joined> =
+            tenant_query_file_as!(Joined, tenant, "tests/sql/form_with_payloads.sql", 1_i64)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let title = format!("{} form", tenant.id());
+        assert_eq!(
+            rows,
+            vec![Joined {
+                payload: Some(format!("{title} payload")),
+                title,
+            }]
+        );
+    }
+    let statements = prepared(&pool).await;
+    let routed_join = format!(
+        "FROM forms_{} AS forms\nJOIN form_submissions_{} s",
+        alpha.partition_suffix(),
+        alpha.partition_suffix()
+    );
+    assert!(
+        statements.iter().any(|s| s.contains(&routed_join)),
+        "{statements:?}"
+    );
+    let renamed: String =
+        tenant_query_file_scalar!(&beta, "tests/sql/rename_form.sql", 1_i64, "renamed")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(renamed, "renamed");
+    let row = tenant_query_file!(&alpha, "tests/sql/rename_form.sql", 1_i64, "alpha renamed")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("title"), "alpha renamed");
+    // Each tenant's rename reached its own row only.
+    assert_eq!(title(&pool, &alpha).await.as_deref(), Some("alpha renamed"));
+    assert_eq!(title(&pool, &beta).await.as_deref(), Some("renamed"));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{ConnectOptions, Connection, PgPool};
 use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{tenant_query, tenant_query_as, tenant_query_scalar};
+use tenant_runtime::{tenant_query, tenant_query_as, tenant_query_file_scalar};
 use tenant_runtime::{Offboard, Tenancy, Tenant, TenantTable};
 
 /// A form a tenant publishes.
@@ -107,15 +107,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     for tenant in [&alpha, &beta] {
         let forms = Form::list(tenant).fetch_all(&pool).await?;
         let titles: Vec<&str> = forms.iter().map(|f| f.title.as_str()).collect();
-        let submissions: i64 = tenant_query_scalar!(
-            tenant,
-            "SELECT count(*) FROM form_submissions s
-             JOIN forms f ON f.tenant_id = s.tenant_id AND f.id = s.form_id
-             WHERE s.tenant_id = $tenant AND f.published = $1",
-            true
-        )
-        .fetch_one(&pool)
-        .await?;
+        // Longer SQL can live in a file, checked like inline SQL.
+        let submissions: i64 =
+            tenant_query_file_scalar!(tenant, "queries/published_submissions.sql", true)
+                .fetch_one(&pool)
+                .await?;
         println!(
             "    {:<10} forms {:?}, {} submission(s)",
             tenant.id(),

@@ -177,7 +177,7 @@ impl Statements {
                         model.ident,
                         format!(
                             "internal error in tenant-macros (please report it): the generated `{name}` SQL was refused by the analyzer\n{}",
-                            crate::diag::violations("TenantTable", &sql, &violations)
+                            crate::diag::violations("TenantTable", crate::diag::INLINE, &sql, &violations)
                         ),
                     );
                     None
@@ -187,7 +187,7 @@ impl Statements {
                         model.ident,
                         format!(
                             "internal error in tenant-macros (please report it): the generated `{name}` SQL does not parse\n{}",
-                            crate::diag::parse_error("TenantTable", &sql, &error)
+                            crate::diag::parse_error("TenantTable", crate::diag::INLINE, &sql, &error)
                         ),
                     );
                     None
