@@ -51,8 +51,11 @@ pub struct CheckArgs {
 enum Format {
     /// rustc-style diagnostics with a caret under each offending reference.
     Human,
-    /// One JSON array with an object per statement.
+    /// one JSON array with an object per statement.
     Json,
+    /// GitHub Actions' workflow commands (`::error file=..,line=..::`), which
+    /// annotate the offending lines of a pull request, then the summary.
+    Github,
 }
 
 /// One statement in the JSON output.
@@ -236,6 +239,7 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
     let output = match args.format {
         Format::Human => human(&results),
         Format::Json => json(&results),
+        Format::Github => github(&results),
     };
     write_stdout(&output);
     status
@@ -308,6 +312,73 @@ fn human(results: &[(String, Outcome)]) -> String {
     out.push_str(&summary);
     out.push('\n');
     out
+}
+
+/// GitHub Actions annotations: one workflow command per violation, parse
+/// error and unreadable input (`::error`) and per accepted statement that
+/// stays on the parents (`::notice`), then the human summary line.
+fn github(results: &[(String, Outcome)]) -> String {
+    let mut out = String::new();
+    let mut annotate = |level: &str, file: &str, at: Option<Position>, title: &str, text: &str| {
+        let mut properties = format!("file={}", workflow_property(file));
+        if let Some(at) = at {
+            properties.push_str(&format!(",line={},col={}", at.line, at.column));
+        }
+        properties.push_str(&format!(",title={}", workflow_property(title)));
+        out.push_str(&format!(
+            "::{level} {properties}::{}\n",
+            workflow_data(text)
+        ));
+    };
+    for (origin, outcome) in results {
+        match outcome {
+            Outcome::Unreadable(message) => annotate("error", origin, None, "unreadable", message),
+            Outcome::ParseError { sql, error } => {
+                let at = error.position.unwrap_or_else(|| Position::at(sql, 0));
+                annotate("error", origin, Some(at), "parse-error", &error.message);
+            }
+            Outcome::Analysed(analysis, routing) => {
+                for (statement, routing) in analysis.statements.iter().zip(routing) {
+                    for v in &statement.violations {
+                        let text = format!("{}\nhelp: {}", v.message, v.fix);
+                        annotate("error", origin, Some(v.position), v.rule.name(), &text);
+                    }
+                    if let Some(reason) = routing.and_then(Routing::reason) {
+                        let text = format!(
+                            "this statement runs on the parent tables, not the tenant's partitions\n{}",
+                            reason.explain()
+                        );
+                        annotate(
+                            "notice",
+                            origin,
+                            Some(statement.position),
+                            reason.name(),
+                            &text,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The summary, as the human format prints it.
+    let summary = human(results);
+    if let Some(last) = summary.lines().last() {
+        out.push_str(last);
+        out.push('\n');
+    }
+    out
+}
+
+/// Escapes the message of a workflow command (GitHub's own rules).
+fn workflow_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value of a workflow command.
+fn workflow_property(text: &str) -> String {
+    workflow_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// A JSON array with one object per statement (per input that does not

@@ -514,3 +514,73 @@ fn accepted_statements_say_where_the_query_macros_run_them() {
         "{out}"
     );
 }
+
+#[test]
+fn github_format_annotates_each_finding_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.sql", SAFE);
+    write(dir.path(), "report, v2.sql", LEAK);
+    write(
+        dir.path(),
+        "bad.sql",
+        "SELECT id\nFORM forms WHERE tenant_id = $tenant;\n",
+    );
+    write(
+        dir.path(),
+        "upsert.sql",
+        "INSERT INTO forms (tenant_id, id) VALUES ($tenant, 1)\n\
+         ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING;\n",
+    );
+    let output = tenant(
+        dir.path(),
+        &[
+            "check",
+            "--format",
+            "github",
+            "ok.sql",
+            "report, v2.sql",
+            "bad.sql",
+            "upsert.sql",
+            "missing.sql",
+        ],
+        "",
+    );
+    assert_status(&output, 2);
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    // Property values escape `,` and `:`; the message keeps its help on a
+    // second line, escaped as %0A.
+    assert_eq!(
+        lines[0],
+        "::error file=report%2C v2.sql,line=3,col=6,title=unbound-table::\
+         table `form_submissions` (alias `s`) is not restricted to the tenant\
+         %0Ahelp: add `s.tenant_id = $tenant` or join it on `s.tenant_id = f.tenant_id`"
+    );
+    assert!(
+        lines[1].starts_with(
+            "::error file=bad.sql,line=2,col=6,title=parse-error::syntax error at or near"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "::notice file=upsert.sql,line=1,col=1,title=conflict-on-constraint::\
+             this statement runs on the parent tables"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[3]
+            .starts_with("::error file=missing.sql,title=unreadable::cannot read missing.sql: "),
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with(
+            "checked 3 statements: 2 accepted (1 of them on the parent tables), 1 rejected"
+        ),
+        "{out}"
+    );
+    // The unreadable file is still the one line on stderr.
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+}
