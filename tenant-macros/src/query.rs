@@ -190,8 +190,8 @@ impl QueryInput {
         let (sql, file) = match call.source {
             Source::Inline => (literal, None),
             Source::File => {
-                let file = read_sql_file(call, &literal, &crate::config::manifest_dir)?;
-                (file.0, Some(file.1))
+                let (text, file) = read_sql_file(call, &literal, &crate::config::manifest_dir)?;
+                (text, Some(file))
             }
         };
         let mut args = Vec::new();
