@@ -1571,6 +1571,16 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
     "dblink_exec",
     "dblink_open",
     "dblink_send_query",
+    // tablefunc: the pivot and tree queries run SQL text or read a table by name.
+    "crosstab",
+    "crosstab2",
+    "crosstab3",
+    "crosstab4",
+    "connectby",
+    // xml2: reads a table named by a string.
+    "xpath_table",
+    // pageinspect: the raw pages of any relation, every tenant's rows in them.
+    "get_raw_page",
     "set_config",
     "pg_read_file",
     "pg_read_binary_file",
@@ -1578,10 +1588,19 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
     "lo_export",
 ];
 
+/// Name prefixes of extension families whose functions take SQL text:
+/// pgRouting's `pgr_dijkstra('SELECT id, source, target, cost FROM edges', ..)`.
+const UNCHECKABLE_FUNCTION_PREFIXES: &[&str] = &["pgr_"];
+
 fn runs_unchecked_sql(call: &protobuf::FuncCall) -> bool {
     let parts: Vec<&str> = call.funcname.iter().filter_map(string_value).collect();
     match parts.as_slice() {
-        [.., name] => UNCHECKABLE_FUNCTIONS.contains(name),
+        [.., name] => {
+            UNCHECKABLE_FUNCTIONS.contains(name)
+                || UNCHECKABLE_FUNCTION_PREFIXES
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+        }
         [] => false,
     }
 }

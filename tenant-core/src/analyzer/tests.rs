@@ -462,6 +462,12 @@ fn functions_that_run_sql_from_strings_are_refused() {
         "SELECT * FROM ts_stat('SELECT to_tsvector(name) FROM forms')",
         "SELECT set_config('app.tenant_id', $1, false)",
         "SELECT pg_catalog.table_to_xml('forms', true, false, '')",
+        "SELECT * FROM crosstab('SELECT tenant_id, id, title FROM forms') AS t(a text, b text)",
+        "SELECT * FROM public.crosstab3('SELECT tenant_id, id, title FROM forms')",
+        "SELECT * FROM connectby('forms', 'id', 'parent_id', '1', 0) AS t(id int, p int, l int)",
+        "SELECT * FROM xpath_table('id', 'doc', 'forms', '/a', 'true') AS t(id int, a text)",
+        "SELECT * FROM heap_page_items(get_raw_page('forms', 0))",
+        "SELECT * FROM pgr_dijkstra('SELECT id, source, target, cost FROM edges', 1, 2)",
     ] {
         refused(sql, "unsupported-construct");
     }
