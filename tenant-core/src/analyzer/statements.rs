@@ -1567,10 +1567,6 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
     "cursor_to_xmlschema",
     "ts_stat",
     "ts_rewrite",
-    "dblink",
-    "dblink_exec",
-    "dblink_open",
-    "dblink_send_query",
     // tablefunc: the pivot and tree queries run SQL text or read a table by name.
     "crosstab",
     "crosstab2",
@@ -1579,8 +1575,13 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
     "connectby",
     // xml2: reads a table named by a string.
     "xpath_table",
-    // pageinspect: the raw pages of any relation, every tenant's rows in them.
+    // pageinspect: the raw pages of any relation, every tenant's rows in
+    // them, and an index's keys by relation name.
     "get_raw_page",
+    "bt_page_items",
+    // pg_surgery: rewrites any tenant's rows by their physical address.
+    "heap_force_kill",
+    "heap_force_freeze",
     "set_config",
     "pg_read_file",
     "pg_read_binary_file",
@@ -1588,9 +1589,13 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
     "lo_export",
 ];
 
-/// Name prefixes of extension families whose functions take SQL text:
-/// pgRouting's `pgr_dijkstra('SELECT id, source, target, cost FROM edges', ..)`.
-const UNCHECKABLE_FUNCTION_PREFIXES: &[&str] = &["pgr_"];
+/// Name prefixes of function families that run SQL text, read a table named
+/// by a string, or return every tenant's changes:
+/// - dblink's `dblink('..', 'SELECT ..')`, `dblink_exec`, `dblink_open`, and
+///   `dblink_build_sql_insert('forms', ..)`, which returns a row as SQL text;
+/// - pgRouting's `pgr_dijkstra('SELECT id, source, target, cost FROM edges', ..)`;
+/// - logical decoding's `pg_logical_slot_get_changes(..)`, every row written.
+const UNCHECKABLE_FUNCTION_PREFIXES: &[&str] = &["dblink", "pgr_", "pg_logical_slot_"];
 
 fn runs_unchecked_sql(call: &protobuf::FuncCall) -> bool {
     let parts: Vec<&str> = call.funcname.iter().filter_map(string_value).collect();

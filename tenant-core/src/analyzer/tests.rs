@@ -468,6 +468,11 @@ fn functions_that_run_sql_from_strings_are_refused() {
         "SELECT * FROM xpath_table('id', 'doc', 'forms', '/a', 'true') AS t(id int, a text)",
         "SELECT * FROM heap_page_items(get_raw_page('forms', 0))",
         "SELECT * FROM pgr_dijkstra('SELECT id, source, target, cost FROM edges', 1, 2)",
+        "SELECT dblink_build_sql_insert('forms', '1 2', 2, '{a,1}', '{a,1}')",
+        "SELECT * FROM dblink('dbname=app', 'SELECT title FROM forms') AS t(title text)",
+        "SELECT * FROM bt_page_items('forms_pkey', 1)",
+        "SELECT heap_force_kill('forms'::regclass, ARRAY['(0,1)'::tid])",
+        "SELECT data FROM pg_logical_slot_get_changes('slot', NULL, NULL)",
     ] {
         refused(sql, "unsupported-construct");
     }
