@@ -51,7 +51,7 @@ pub struct CheckArgs {
 enum Format {
     /// rustc-style diagnostics with a caret under each offending reference.
     Human,
-    /// one JSON array with an object per statement.
+    /// One JSON array with an object per statement.
     Json,
     /// GitHub Actions' workflow commands (`::error file=..,line=..::`), which
     /// annotate the offending lines of a pull request, then the summary.
@@ -199,7 +199,7 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
             Input::Stdin => (STDIN_NAME.to_string(), read_stdin()),
             Input::File(path) => {
                 let origin = path.to_string_lossy().into_owned();
-                let text = read_file(&origin);
+                let text = read_file(&path, &origin);
                 (origin, text)
             }
             Input::Unreadable { origin, message } => (origin, Err(message)),
@@ -249,32 +249,20 @@ pub fn run(args: &CheckArgs, config: Config) -> u8 {
 /// accepted statement that stays on the parents, then a summary.
 fn human(results: &[(String, Outcome)]) -> String {
     let mut out = String::new();
-    let mut statements = 0;
-    let mut rejected = 0;
-    let mut violations = 0;
-    let mut unparsable = 0;
-    let mut on_parents = 0;
     for (origin, outcome) in results {
         match outcome {
             Outcome::Unreadable(_) => {}
             Outcome::ParseError { sql, error } => {
-                unparsable += 1;
                 out.push_str(&render_parse_error(origin, sql, error));
                 out.push('\n');
             }
             Outcome::Analysed(analysis, routing) => {
-                statements += analysis.statements.len();
                 for (statement, routing) in analysis.statements.iter().zip(routing) {
-                    if !statement.is_ok() {
-                        rejected += 1;
-                    }
                     for v in &statement.violations {
-                        violations += 1;
                         out.push_str(&render_violation(origin, &analysis.original_sql, v));
                         out.push('\n');
                     }
                     if let Some(reason) = routing.and_then(Routing::reason) {
-                        on_parents += 1;
                         out.push_str(&render_unroutable(
                             origin,
                             &analysis.original_sql,
@@ -283,6 +271,31 @@ fn human(results: &[(String, Outcome)]) -> String {
                         ));
                         out.push('\n');
                     }
+                }
+            }
+        }
+    }
+    out.push_str(&summary(results));
+    out
+}
+
+/// The last line of the human and GitHub formats: what was checked and found.
+fn summary(results: &[(String, Outcome)]) -> String {
+    let mut statements = 0;
+    let mut rejected = 0;
+    let mut violations = 0;
+    let mut unparsable = 0;
+    let mut on_parents = 0;
+    for (_, outcome) in results {
+        match outcome {
+            Outcome::Unreadable(_) => {}
+            Outcome::ParseError { .. } => unparsable += 1,
+            Outcome::Analysed(analysis, routing) => {
+                statements += analysis.statements.len();
+                for (statement, routing) in analysis.statements.iter().zip(routing) {
+                    rejected += usize::from(!statement.is_ok());
+                    violations += statement.violations.len();
+                    on_parents += usize::from(routing.and_then(Routing::reason).is_some());
                 }
             }
         }
@@ -309,9 +322,8 @@ fn human(results: &[(String, Outcome)]) -> String {
             plural(unparsable, "input")
         ));
     }
-    out.push_str(&summary);
-    out.push('\n');
-    out
+    summary.push('\n');
+    summary
 }
 
 /// GitHub Actions annotations: one workflow command per violation, parse
@@ -360,12 +372,7 @@ fn github(results: &[(String, Outcome)]) -> String {
             }
         }
     }
-    // The summary, as the human format prints it.
-    let summary = human(results);
-    if let Some(last) = summary.lines().last() {
-        out.push_str(last);
-        out.push('\n');
-    }
+    out.push_str(&summary(results));
     out
 }
 
@@ -502,11 +509,12 @@ fn is_sql(path: &Path) -> bool {
         .is_some_and(|extension| extension.eq_ignore_ascii_case("sql"))
 }
 
-fn read_file(path: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+/// Reads `path`; messages name it as `origin` (its display form).
+fn read_file(path: &Path, origin: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {origin}: {e}"))?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
-            "cannot read {path}: not valid UTF-8 (byte {})",
+            "cannot read {origin}: not valid UTF-8 (byte {})",
             e.utf8_error().valid_up_to()
         )
     })

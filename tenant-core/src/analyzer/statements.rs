@@ -1598,16 +1598,17 @@ const UNCHECKABLE_FUNCTIONS: &[&str] = &[
 const UNCHECKABLE_FUNCTION_PREFIXES: &[&str] = &["dblink", "pgr_", "pg_logical_slot_"];
 
 fn runs_unchecked_sql(call: &protobuf::FuncCall) -> bool {
-    let parts: Vec<&str> = call.funcname.iter().filter_map(string_value).collect();
-    match parts.as_slice() {
-        [.., name] => {
-            UNCHECKABLE_FUNCTIONS.contains(name)
+    // The schema does not matter: `public.crosstab` is tablefunc's too.
+    call.funcname
+        .iter()
+        .filter_map(string_value)
+        .next_back()
+        .is_some_and(|name| {
+            UNCHECKABLE_FUNCTIONS.contains(&name)
                 || UNCHECKABLE_FUNCTION_PREFIXES
                     .iter()
                     .any(|prefix| name.starts_with(prefix))
-        }
-        [] => false,
-    }
+        })
 }
 
 /// The weaker of two assumptions about a recursive CTE's columns.
