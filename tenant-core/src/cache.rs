@@ -206,6 +206,9 @@ fn approximate_size(sql: &str, result: &Result<Analysis, ParseError>) -> u64 {
                         + v.table.as_ref().map_or(0, String::len)
                         + v.alias.as_ref().map_or(0, String::len);
                 }
+                for value in &statement.tenant_values {
+                    size += OVERHEAD + value.len();
+                }
                 for site in &statement.tenant_tables {
                     size += OVERHEAD
                         + site.table.len()
@@ -260,6 +263,7 @@ mod tests {
                         kind: "SELECT".into(),
                         violations: Vec::new(),
                         tenant_tables: Vec::new(),
+                        tenant_values: Vec::new(),
                     }],
                 })
             }),

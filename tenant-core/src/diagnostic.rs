@@ -454,6 +454,7 @@ mod tests {
             kind: "SELECT".into(),
             violations,
             tenant_tables: Vec::new(),
+            tenant_values: Vec::new(),
         };
         let mut analysis = Analysis {
             original_sql: sql.into(),

@@ -160,6 +160,13 @@ pub struct StatementAnalysis {
     pub violations: Vec<Violation>,
     /// The tenant-table references in this statement, in text order.
     pub tenant_tables: Vec<TableSite>,
+    /// The values its tenant tables are bound to, normalised as written
+    /// (`$1`, `'acme'`), in the order of the tables they bind, without
+    /// repeats. In strict mode only `$tenant`'s parameter binds; in lenient
+    /// mode an accepted statement has at most one: the tenant it reads and
+    /// writes, which a caller of the guard can compare with the requesting
+    /// tenant.
+    pub tenant_values: Vec<String>,
 }
 
 impl StatementAnalysis {

@@ -122,6 +122,12 @@ impl Analyzer {
                     position: Position::at(sql, to_original(f.offset.max(start))),
                 })
                 .collect();
+            let mut tenant_values: Vec<String> = Vec::new();
+            for (value, _) in &checker.bound_values {
+                if !tenant_values.contains(&value.key) {
+                    tenant_values.push(value.key.clone());
+                }
+            }
             statements.push(StatementAnalysis {
                 index,
                 text: text.trim().to_string(),
@@ -130,6 +136,7 @@ impl Analyzer {
                 kind: statement_label(stmt),
                 violations,
                 tenant_tables: checker.sites,
+                tenant_values,
             });
         }
         Ok(Analysis {

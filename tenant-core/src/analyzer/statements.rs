@@ -1527,13 +1527,16 @@ impl<'a> StatementChecker<'a> {
                 Term::Column(id, c) => self.arena[id].value_of(&c),
                 Term::Opaque => None,
             });
-        if !value.is_some_and(|v| v.binds) {
-            let offset = clause
-                .values
-                .get(i)
-                .and_then(node)
-                .map_or(at, |n| node_location(n, at));
-            self.report(Found {
+        let offset = clause
+            .values
+            .get(i)
+            .and_then(node)
+            .map_or(at, |n| node_location(n, at));
+        match value {
+            // Lenient mode: the inserted value is one more binding, which
+            // must agree with the others (`conflicting-tenants`).
+            Some(v) if v.binds => self.bound_values.push((v, offset)),
+            _ => self.report(Found {
                 rule: Rule::InsertTenantValue,
                 table: Some(table.to_string()),
                 alias: None,
@@ -1542,7 +1545,7 @@ impl<'a> StatementChecker<'a> {
                 ),
                 fix: format!("insert `$tenant` into `{column}`"),
                 offset,
-            });
+            }),
         }
     }
 }

@@ -421,6 +421,53 @@ fn lenient_mode_accepts_any_single_value() {
 }
 
 #[test]
+fn the_values_a_statement_binds_are_reported() {
+    let lenient = analyzer().with_binding(Binding::Lenient);
+    let values = |a: &Analyzer, sql: &str| -> Vec<Vec<String>> {
+        a.analyze(sql)
+            .unwrap()
+            .statements
+            .iter()
+            .map(|s| s.tenant_values.clone())
+            .collect()
+    };
+    // One value however often it binds; a literal as written.
+    assert_eq!(
+        values(&lenient, "SELECT * FROM forms f JOIN form_submissions s ON s.tenant_id = f.tenant_id WHERE f.tenant_id = $2 AND f.id = $1"),
+        [["$2"]]
+    );
+    assert_eq!(
+        values(
+            &lenient,
+            "SELECT * FROM forms WHERE tenant_id = 'acme'; DELETE FROM forms WHERE tenant_id = $1"
+        ),
+        [["'acme'"], ["$1"]]
+    );
+    // Both values of a conflict, in the order of the tables they bind.
+    assert_eq!(
+        values(&lenient, "SELECT * FROM forms f, form_submissions s WHERE s.tenant_id = $2 AND f.tenant_id = 'x'"),
+        [["'x'", "$2"]]
+    );
+    // No tenant table, or none bound: nothing.
+    assert_eq!(
+        values(&lenient, "SELECT * FROM plans WHERE id = $1"),
+        [Vec::<String>::new()]
+    );
+    assert_eq!(
+        values(&lenient, "SELECT * FROM forms"),
+        [Vec::<String>::new()]
+    );
+    // Strict mode: only `$tenant`'s parameter binds; an inserted row too.
+    assert_eq!(
+        values(
+            &analyzer(),
+            "INSERT INTO forms (tenant_id, name) VALUES ($tenant, $1)"
+        ),
+        [["$2"]]
+    );
+}
+
+#[test]
 fn tenant_placeholder_is_reported_and_sites_are_found() {
     let a = analyzer()
         .analyze("SELECT f.id FROM public.forms f JOIN plans p ON p.id = f.plan_id WHERE f.tenant_id = $tenant AND f.id = $1")
@@ -492,6 +539,55 @@ fn lenient_assignment_must_keep_the_bound_tenant() {
         .analyze("UPDATE forms SET tenant_id = $1 WHERE tenant_id = $1")
         .unwrap()
         .is_ok());
+}
+
+/// Found by the noninterference oracle (`tenant-runtime/tests/noninterference`):
+/// a MERGE bound to `$1` whose INSERT branch wrote tenant `'b'` was accepted
+/// in lenient mode, because the inserted value was not compared with the
+/// statement's other bindings.
+#[test]
+fn lenient_merge_insert_must_insert_the_bound_tenant() {
+    let a = analyzer().with_binding(Binding::Lenient);
+    let rules = |sql: &str| -> Vec<&'static str> {
+        a.analyze(sql)
+            .unwrap()
+            .violations()
+            .map(|v| v.rule.name())
+            .collect()
+    };
+    assert_eq!(
+        rules(
+            "MERGE INTO forms f USING plans p ON f.tenant_id = $1 AND f.id = p.max_forms \
+             WHEN MATCHED THEN UPDATE SET title = p.name \
+             WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ('b', p.max_forms, p.name)"
+        ),
+        ["conflicting-tenants"]
+    );
+    assert_eq!(
+        rules(
+            "MERGE INTO forms f USING (SELECT * FROM staged WHERE tenant_id = $1) s \
+             ON f.tenant_id = s.tenant_id AND f.id = s.id \
+             WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ($2, s.id, s.title)"
+        ),
+        ["conflicting-tenants"]
+    );
+    // The same value, or the bound source column, is fine.
+    for sql in [
+        "MERGE INTO forms f USING plans p ON f.tenant_id = $1 AND f.id = p.max_forms \
+         WHEN MATCHED THEN UPDATE SET title = p.name \
+         WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ($1, p.max_forms, p.name)",
+        "MERGE INTO forms f USING (SELECT * FROM staged WHERE tenant_id = $1) s \
+         ON f.tenant_id = s.tenant_id AND f.id = s.id \
+         WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES (s.tenant_id, s.id, s.title)",
+    ] {
+        assert_eq!(rules(sql), Vec::<&str>::new(), "{sql}");
+    }
+    // Alone, the literal is the statement's tenant (lenient mode's rule).
+    let analysis = a
+        .analyze("MERGE INTO forms f USING plans p ON false WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ('b', p.max_forms, p.name)")
+        .unwrap();
+    assert!(analysis.is_ok());
+    assert_eq!(analysis.statements[0].tenant_values, ["'b'"]);
 }
 
 #[test]

@@ -1,0 +1,670 @@
+//! The analyzer's promise, checked by PostgreSQL: a statement it accepts for
+//! tenant `a` neither reads nor writes another tenant's rows.
+//!
+//! The oracle is noninterference. Random statements ([`generator`]) are
+//! analysed in strict mode and run for tenant `a` in three *worlds*: schemas
+//! `w1`, `w2`, `w3` with the same tables and the same rows of tenant `a`
+//! (inserted first, so even their physical order is the same), and different
+//! rows of every other tenant (other values, other counts, other tenants). A
+//! statement that only reads and writes `a`'s rows (and global tables)
+//! returns the same rows, fails with the same SQLSTATE and leaves `a`'s rows
+//! and the global tables the same in every world, and leaves the other
+//! tenants' rows as they were. Anything else means the other tenants' data
+//! reached tenant `a`'s result or `a`'s statement reached theirs: for an
+//! accepted statement, a false accept of the analyzer and a test failure.
+//!
+//! Refused statements run too, for the figures the test prints: how many of
+//! them the worlds show to leak (the oracle sees leaks) and how many showed
+//! nothing (refusals this data cannot confirm; the analyzer errs on the safe
+//! side by design, e.g. `x.tenant_id = lower($tenant)`).
+//!
+//! * `cargo test -p tenant-runtime --test noninterference` runs
+//!   `NONINTERFERENCE_CASES` statements (default 1500) of seed
+//!   `NONINTERFERENCE_SEED` (default 1): deterministic, part of the test
+//!   command.
+//! * `NONINTERFERENCE_SECONDS=600 NONINTERFERENCE_SEED=random cargo test
+//!   --release -p tenant-runtime --test noninterference -- --nocapture`
+//!   runs fresh statements for ten minutes.
+//! * `NONINTERFERENCE_SHOW=accepted`, `refused-leaking` or `refused-quiet`
+//!   prints the statements of that kind (with `-- --nocapture`).
+//! * A failure names its seed and case; `NONINTERFERENCE_SEED=<seed>
+//!   NONINTERFERENCE_CASE=<case>` reruns that one statement.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod generator;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use sqlx::{PgConnection, Row, ValueRef};
+use support::TestDb;
+use tenant_runtime::tenant_core::{Analyzer, Binding, Config};
+
+use generator::{Generator, TABLES};
+
+/// The requesting tenant.
+const TENANT: &str = "a";
+
+const CONFIG: &str = r#"
+tenant_column = "tenant_id"
+global_tables = ["plans"]
+
+[tables.tenants]
+tenant_column = "id"
+
+[tables.audit_log]
+tenant_column = "org_id"
+"#;
+
+/// The tables of [`generator::TABLES`]. Every key includes the tenant column,
+/// as `#[derive(TenantTable)]` makes it: a unique key across tenants would
+/// let one tenant's insert fail because of another's row, which no analysis
+/// of the statement can prevent.
+const SCHEMA: &str = "
+CREATE TABLE plans (id text PRIMARY KEY, name text NOT NULL, price int NOT NULL);
+CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, plan_id text NOT NULL);
+CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL, manager_id int,
+    PRIMARY KEY (tenant_id, id));
+CREATE TABLE forms (tenant_id text NOT NULL, id int NOT NULL, owner_id int, name text NOT NULL, score int,
+    PRIMARY KEY (tenant_id, id));
+CREATE TABLE submissions (tenant_id text NOT NULL, id int NOT NULL, form_id int NOT NULL, score int, note text,
+    PRIMARY KEY (tenant_id, id));
+CREATE TABLE audit_log (org_id text NOT NULL, id int NOT NULL, action text NOT NULL,
+    PRIMARY KEY (org_id, id));
+";
+
+/// Tenant `a`'s rows and the global rows: the same in every world.
+const TENANT_A_ROWS: &str = "
+INSERT INTO plans VALUES ('free', 'Free', 0), ('pro', 'Pro', 29);
+INSERT INTO tenants VALUES ('a', 'Tenant a', 'free');
+INSERT INTO users VALUES ('a', 1, 'Ada', NULL), ('a', 2, 'Ben', 1), ('a', 3, 'Cy', 1);
+INSERT INTO forms VALUES ('a', 1, 1, 'Form 1', 10), ('a', 2, 2, 'Form 2', NULL),
+    ('a', 3, 1, 'Old', 30), ('a', 4, 3, 'Poll', 5);
+INSERT INTO submissions VALUES ('a', 1, 1, 7, 'ok'), ('a', 2, 1, NULL, NULL), ('a', 3, 2, 3, 'late'),
+    ('a', 4, 4, 9, 'x'), ('a', 5, 3, 1, 'a'), ('a', 6, 9, 2, 'orphan');
+INSERT INTO audit_log VALUES ('a', 1, 'create'), ('a', 2, 'delete');
+";
+
+/// Rows of another tenant: `variant` changes every value that is not a key
+/// and which rows join to which; `rows` is how many per table. Variant 1
+/// copies `a`'s names, so a join on names across tenants matches in one
+/// world and not in the others.
+fn other_tenant_rows(tenant: &str, variant: i32, rows: i32) -> String {
+    let mut sql = String::new();
+    let plan = if variant % 2 == 0 { "pro" } else { "free" };
+    let _ = writeln!(
+        sql,
+        "INSERT INTO tenants VALUES ('{tenant}', 'Tenant {tenant} v{variant}', '{plan}');"
+    );
+    for id in 1..=rows {
+        let name = |stem: &str| {
+            if variant == 1 {
+                format!("{stem} {id}")
+            } else {
+                format!("{tenant}{variant} {stem} {id}")
+            }
+        };
+        let other_id = (id * variant) % rows + 1;
+        let score = if (id + variant) % 4 == 0 {
+            "NULL".to_string()
+        } else {
+            (10 * variant + id).to_string()
+        };
+        let _ = writeln!(
+            sql,
+            "INSERT INTO users VALUES ('{tenant}', {id}, '{}', {});",
+            name("User"),
+            if id == 1 {
+                "NULL".to_string()
+            } else {
+                other_id.to_string()
+            }
+        );
+        let _ = writeln!(
+            sql,
+            "INSERT INTO forms VALUES ('{tenant}', {id}, {other_id}, '{}', {score});",
+            name("Form")
+        );
+        let _ = writeln!(
+            sql,
+            "INSERT INTO submissions VALUES ('{tenant}', {id}, {other_id}, {score}, '{}');",
+            name("note")
+        );
+        let _ = writeln!(
+            sql,
+            "INSERT INTO audit_log VALUES ('{tenant}', {id}, 'action v{variant}');"
+        );
+    }
+    sql
+}
+
+/// The worlds: every other tenant's rows per world.
+fn worlds() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "w1",
+            other_tenant_rows("b", 1, 4) + &other_tenant_rows("c", 2, 3),
+        ),
+        (
+            "w2",
+            other_tenant_rows("b", 3, 4) + &other_tenant_rows("c", 4, 3),
+        ),
+        (
+            "w3",
+            other_tenant_rows("b", 5, 7) + &other_tenant_rows("d", 6, 2),
+        ),
+    ]
+}
+
+type Rows = Vec<Vec<Option<String>>>;
+
+/// What a statement did in one world.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// Its rows, sorted, or the SQLSTATE it failed with.
+    result: Result<Rows, String>,
+    /// Tenant `a`'s rows and the global tables afterwards (empty on error).
+    visible_state: Rows,
+    /// Whether another tenant's rows changed.
+    others_changed: bool,
+}
+
+impl Outcome {
+    /// The same rows and state, or a failure in both. Not the same
+    /// SQLSTATE: when several rows of a statement would fail differently
+    /// (a NULL here, a duplicate key there), the first one PostgreSQL meets
+    /// decides, and that order follows the plan, which legitimately differs
+    /// between worlds (their tables differ in size). Whether another
+    /// tenant's rows decide *if* it fails is still compared.
+    fn same_as(&self, other: &Outcome) -> bool {
+        match (&self.result, &other.result) {
+            (Err(_), Err(_)) => true,
+            (mine, theirs) => mine == theirs && self.visible_state == other.visible_state,
+        }
+    }
+}
+
+/// A failure of PostgreSQL: SQLSTATE and message.
+struct DbError {
+    code: String,
+    message: String,
+}
+
+/// Runs SQL over the simple protocol; every value as text.
+async fn simple(conn: &mut PgConnection, sql: &str) -> Result<Rows, DbError> {
+    let rows = sqlx::raw_sql(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) => DbError {
+                code: db.code().as_deref().unwrap_or("?").to_string(),
+                message: db.message().to_string(),
+            },
+            other => panic!("{sql}: {other}"),
+        })?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    let value = row.try_get_raw(i).expect("column");
+                    (!value.is_null()).then(|| value.as_str().expect("text value").to_string())
+                })
+                .collect()
+        })
+        .collect())
+}
+
+async fn must(conn: &mut PgConnection, sql: &str) -> Rows {
+    match simple(conn, sql).await {
+        Ok(rows) => rows,
+        Err(e) => panic!("{sql}: {} [{}]", e.message, e.code),
+    }
+}
+
+/// One query dumping the given rows of every table, table by table.
+fn dump_sql(of_tenant_a: bool) -> String {
+    TABLES
+        .iter()
+        .map(|table| {
+            let filter = match (table.tenant_column, of_tenant_a) {
+                (Some(column), true) => format!(" WHERE t.{column} = '{TENANT}'"),
+                (Some(column), false) => format!(" WHERE t.{column} <> '{TENANT}'"),
+                (None, true) => String::new(),
+                (None, false) => " WHERE false".to_string(),
+            };
+            format!(
+                "SELECT '{name}', coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') \
+                 FROM {name} t{filter}",
+                name = table.name
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+struct Oracle {
+    _db: TestDb,
+    conn: PgConnection,
+    worlds: Vec<&'static str>,
+    /// The other tenants' rows of each world, as loaded.
+    pristine_others: Vec<Rows>,
+    dump_visible: String,
+    dump_others: String,
+}
+
+/// What the worlds said about one statement.
+enum Verdict {
+    /// PREPARE failed: not valid SQL for this schema (the same in every
+    /// world, since the schemas are the same).
+    Invalid,
+    /// It took too long somewhere: not compared.
+    TimedOut,
+    /// Same outcome everywhere, other tenants untouched.
+    Noninterfering { failed: bool },
+    /// The worlds disagree, or another tenant's rows changed.
+    Interfering(String),
+}
+
+impl Oracle {
+    async fn new() -> Oracle {
+        let db = TestDb::new(1).await;
+        let mut conn = db.connect().await;
+        let names: Vec<&'static str> = worlds().iter().map(|(name, _)| *name).collect();
+        for (name, others) in worlds() {
+            // Tenant a first: its rows sit in the same place in every world.
+            let sql = format!(
+                "CREATE SCHEMA {name}; SET search_path TO {name}; {SCHEMA} {TENANT_A_ROWS} {others}"
+            );
+            must(&mut conn, &sql).await;
+            for table in TABLES {
+                // No statistics from autovacuum mid-run: plans stay alike.
+                must(
+                    &mut conn,
+                    &format!(
+                        "ALTER TABLE {name}.{} SET (autovacuum_enabled = false)",
+                        table.name
+                    ),
+                )
+                .await;
+            }
+        }
+        must(&mut conn, "RESET search_path").await;
+        let dump_visible = dump_sql(true);
+        let dump_others = dump_sql(false);
+        let mut oracle = Oracle {
+            _db: db,
+            conn,
+            worlds: names.clone(),
+            pristine_others: Vec::new(),
+            dump_visible,
+            dump_others,
+        };
+        for name in names {
+            must(&mut oracle.conn, &format!("SET search_path TO {name}")).await;
+            let others = must(&mut oracle.conn, &oracle.dump_others.clone()).await;
+            oracle.pristine_others.push(others);
+        }
+        must(&mut oracle.conn, "RESET search_path").await;
+        oracle
+    }
+
+    /// Runs `sql` (positional `$1` the tenant, if `uses_tenant`) in one
+    /// world, in a transaction that is rolled back. `None`: PREPARE failed.
+    async fn run(&mut self, world: usize, sql: &str, uses_tenant: bool) -> Option<Outcome> {
+        let name = self.worlds[world];
+        must(
+            &mut self.conn,
+            &format!("BEGIN; SET LOCAL search_path TO {name}; SET LOCAL statement_timeout = '5s'"),
+        )
+        .await;
+        let (prepare, execute) = if uses_tenant {
+            (
+                format!("PREPARE q(text) AS {sql}"),
+                format!("EXECUTE q('{TENANT}')"),
+            )
+        } else {
+            (format!("PREPARE q AS {sql}"), "EXECUTE q".to_string())
+        };
+        if simple(&mut self.conn, &prepare).await.is_err() {
+            must(&mut self.conn, "ROLLBACK").await;
+            return None;
+        }
+        let outcome = match simple(&mut self.conn, &execute).await {
+            Ok(mut rows) => {
+                rows.sort();
+                let visible_state = must(&mut self.conn, &self.dump_visible.clone()).await;
+                let others = must(&mut self.conn, &self.dump_others.clone()).await;
+                Outcome {
+                    result: Ok(rows),
+                    visible_state,
+                    others_changed: others != self.pristine_others[world],
+                }
+            }
+            Err(error) => Outcome {
+                result: Err(error.code),
+                visible_state: Vec::new(),
+                others_changed: false,
+            },
+        };
+        must(&mut self.conn, "ROLLBACK; DEALLOCATE ALL").await;
+        Some(outcome)
+    }
+
+    /// Rolled-back writes leave dead rows, more in one world than another;
+    /// vacuuming now and then keeps the worlds' tables, and so their plans,
+    /// alike.
+    async fn vacuum(&mut self) {
+        must(&mut self.conn, "VACUUM").await;
+    }
+
+    async fn judge(&mut self, sql: &str, uses_tenant: bool) -> Verdict {
+        let mut outcomes = Vec::new();
+        for world in 0..self.worlds.len() {
+            match self.run(world, sql, uses_tenant).await {
+                Some(outcome) => outcomes.push(outcome),
+                None => return Verdict::Invalid,
+            }
+        }
+        if outcomes
+            .iter()
+            .any(|o| o.result.as_ref().err().is_some_and(|code| code == "57014"))
+        {
+            return Verdict::TimedOut;
+        }
+        let mut differences = String::new();
+        for (world, outcome) in outcomes.iter().enumerate() {
+            if outcome.others_changed {
+                let _ = writeln!(
+                    differences,
+                    "    in {} it changed another tenant's rows",
+                    self.worlds[world]
+                );
+            }
+            if world > 0 && !outcome.same_as(&outcomes[0]) {
+                let what = if outcome.result != outcomes[0].result {
+                    format!(
+                        "returned {} where {} returned {}",
+                        describe(&outcome.result),
+                        self.worlds[0],
+                        describe(&outcomes[0].result)
+                    )
+                } else {
+                    "left tenant a's rows or the global tables different".to_string()
+                };
+                let _ = writeln!(differences, "    in {} it {what}", self.worlds[world]);
+            }
+        }
+        if differences.is_empty() {
+            Verdict::Noninterfering {
+                failed: outcomes[0].result.is_err(),
+            }
+        } else {
+            Verdict::Interfering(differences)
+        }
+    }
+}
+
+fn describe(result: &Result<Rows, String>) -> String {
+    match result {
+        Ok(rows) => {
+            let shown: Vec<String> = rows.iter().take(4).map(|row| format!("{row:?}")).collect();
+            format!("{} rows {}", rows.len(), shown.join(" "))
+        }
+        Err(code) => format!("error {code}"),
+    }
+}
+
+fn analyzer(binding: Binding) -> Analyzer {
+    Analyzer::new(Config::from_toml_str(CONFIG).expect("oracle tenancy config"))
+        .with_binding(binding)
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a whole number")),
+    )
+}
+
+/// `NONINTERFERENCE_SEED`: a number, `random`, or unset (1).
+fn base_seed() -> u64 {
+    match std::env::var("NONINTERFERENCE_SEED").as_deref() {
+        Ok("random") => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7),
+        Ok(_) => env_number("NONINTERFERENCE_SEED").unwrap_or(1),
+        Err(_) => 1,
+    }
+}
+
+/// Counts of one binding mode.
+#[derive(Debug, Default)]
+struct Tally {
+    accepted: u64,
+    /// Accepted but not valid SQL for the schema (PREPARE failed).
+    accepted_invalid: u64,
+    accepted_noninterfering: u64,
+    /// Accepted, and failed with the same SQLSTATE in every world.
+    accepted_failed_everywhere: u64,
+    /// Accepted and not judged: lenient mode bound it to a literal, i.e.
+    /// to another tenant than the one the worlds run it for.
+    accepted_unjudged: u64,
+    refused: u64,
+    refused_invalid: u64,
+    /// Refused, and the worlds show the leak.
+    refused_interfering: u64,
+    /// Refused, and nothing showed in these worlds.
+    refused_noninterfering: u64,
+}
+
+impl Tally {
+    fn count(&mut self, accepted: bool, verdict: &Verdict, judged: bool) {
+        match (accepted, verdict) {
+            (_, Verdict::TimedOut) => {}
+            (true, _) if !judged => {
+                self.accepted += 1;
+                self.accepted_unjudged += 1;
+            }
+            (true, Verdict::Invalid) => {
+                self.accepted += 1;
+                self.accepted_invalid += 1;
+            }
+            (true, Verdict::Noninterfering { failed }) => {
+                self.accepted += 1;
+                if *failed {
+                    self.accepted_failed_everywhere += 1;
+                } else {
+                    self.accepted_noninterfering += 1;
+                }
+            }
+            (true, Verdict::Interfering(_)) => self.accepted += 1,
+            (false, Verdict::Invalid) => {
+                self.refused += 1;
+                self.refused_invalid += 1;
+            }
+            (false, Verdict::Noninterfering { .. }) => {
+                self.refused += 1;
+                self.refused_noninterfering += 1;
+            }
+            (false, Verdict::Interfering(_)) => {
+                self.refused += 1;
+                self.refused_interfering += 1;
+            }
+        }
+    }
+}
+
+/// Each statement is judged in both binding modes from one execution:
+/// strict mode (the macros) sees `$tenant`, lenient mode (the guard's
+/// default) sees the positional `$1` that strict mode turned it into, and the
+/// worlds run that SQL with `$1` = `a`. Lenient mode accepts a statement bound
+/// throughout to another value, such as `'b'`, by design (it is then that
+/// tenant's statement); so a lenient acceptance is judged when the analysis
+/// says it binds its tenant tables to `$1` (or has none).
+#[tokio::test]
+async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
+    let seed = base_seed();
+    let single_case = env_number("NONINTERFERENCE_CASE");
+    let deadline =
+        env_number("NONINTERFERENCE_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
+    let cases = env_number("NONINTERFERENCE_CASES").unwrap_or(1500);
+    let show = std::env::var("NONINTERFERENCE_SHOW").unwrap_or_default();
+
+    let strict = analyzer(Binding::Strict);
+    let lenient = analyzer(Binding::Lenient);
+    let mut oracle = Oracle::new().await;
+    let (mut generated, mut unparsable, mut timed_out) = (0u64, 0u64, 0u64);
+    let mut strict_tally = Tally::default();
+    let mut lenient_tally = Tally::default();
+    let mut false_accepts = Vec::new();
+    let mut case = single_case.unwrap_or(0);
+    loop {
+        let done = match (single_case, deadline) {
+            (Some(only), _) => case > only,
+            (None, Some(deadline)) => Instant::now() >= deadline,
+            (None, None) => case >= cases,
+        };
+        if done {
+            break;
+        }
+        let sql = Generator::new(seed.wrapping_add(case)).statement();
+        case += 1;
+        if generated > 0 && generated % 500 == 0 {
+            oracle.vacuum().await;
+        }
+        generated += 1;
+        let Ok(analysis) = strict.analyze(&sql) else {
+            unparsable += 1;
+            continue;
+        };
+        let lenient_analysis = lenient
+            .analyze(&analysis.sql)
+            .expect("the SQL strict mode parsed parses");
+        let verdict = oracle
+            .judge(&analysis.sql, analysis.tenant_param.is_some())
+            .await;
+        if matches!(verdict, Verdict::TimedOut) {
+            timed_out += 1;
+        }
+        // Lenient mode binds any single value; judged are the statements it
+        // binds to `$1`, the parameter carrying tenant `a`.
+        let lenient_binds_tenant_a = lenient_analysis
+            .statements
+            .iter()
+            .all(|statement| statement.tenant_values.iter().all(|value| value == "$1"));
+        for (mode, mode_analysis, tally, judged) in [
+            ("strict", &analysis, &mut strict_tally, true),
+            (
+                "lenient",
+                &lenient_analysis,
+                &mut lenient_tally,
+                lenient_binds_tenant_a,
+            ),
+        ] {
+            let accepted = mode_analysis.is_ok();
+            tally.count(accepted, &verdict, judged);
+            let kind = match (accepted, &verdict) {
+                (true, _) => "accepted",
+                (false, Verdict::Interfering(_)) => "refused-leaking",
+                (false, _) => "refused-quiet",
+            };
+            if single_case.is_some() || show == kind {
+                let rules: Vec<&str> = mode_analysis.violations().map(|v| v.rule.name()).collect();
+                println!("{mode} {kind} {rules:?}: {}", mode_analysis.original_sql);
+            }
+            if let (true, true, Verdict::Interfering(differences)) = (accepted, judged, &verdict) {
+                let case = case - 1;
+                false_accepts.push(format!(
+                    "{mode} mode accepted case {case} of seed {seed} \
+                     (NONINTERFERENCE_SEED={seed} NONINTERFERENCE_CASE={case}):\n  {}\n{differences}",
+                    mode_analysis.original_sql
+                ));
+            }
+        }
+        if single_case.is_some() {
+            match &verdict {
+                Verdict::Interfering(differences) => println!("interfering:\n{differences}"),
+                Verdict::Noninterfering { failed } => {
+                    println!("noninterfering (failed in every world: {failed})")
+                }
+                Verdict::Invalid => println!("not valid SQL here"),
+                Verdict::TimedOut => println!("timed out"),
+            }
+        }
+    }
+    println!(
+        "noninterference, seed {seed}: {generated} statements, {unparsable} unparsable, \
+         {timed_out} timed out\nstrict: {strict_tally:#?}\nlenient: {lenient_tally:#?}"
+    );
+    assert!(
+        false_accepts.is_empty(),
+        "{} accepted statement(s) read or wrote other tenants' rows:\n\n{}",
+        false_accepts.len(),
+        false_accepts.join("\n")
+    );
+    if single_case.is_none() && deadline.is_none() && cases >= 1000 {
+        // The run must have exercised the oracle, not only produced noise:
+        // enough accepted statements that ran, and leaks it did see.
+        for (mode, tally) in [("strict", &strict_tally), ("lenient", &lenient_tally)] {
+            assert!(
+                tally.accepted_noninterfering * 10 >= generated,
+                "{mode}: too few accepted statements ran: {tally:#?}"
+            );
+            assert!(
+                tally.refused_interfering * 20 >= generated,
+                "{mode}: too few refused statements showed their leak: {tally:#?}"
+            );
+        }
+    }
+}
+
+/// The oracle itself: statements known to leak are seen to, and statements
+/// known to be safe are not.
+#[tokio::test]
+async fn the_worlds_tell_leaking_statements_from_safe_ones() {
+    let mut oracle = Oracle::new().await;
+    let leaking = [
+        "SELECT name FROM forms",
+        "SELECT count(*) FROM submissions",
+        "SELECT f.name FROM forms f WHERE f.tenant_id = $1 OR f.score > 20",
+        "SELECT f.name FROM forms f LEFT JOIN users u ON u.id = f.owner_id WHERE f.tenant_id = $1",
+        "SELECT f.name FROM forms f WHERE f.tenant_id = $1 AND EXISTS (SELECT 1 FROM users u WHERE u.id = 5)",
+        "UPDATE forms SET score = 0 WHERE id = 1",
+        "INSERT INTO audit_log VALUES ('b', 99, 'x')",
+        "DELETE FROM users WHERE tenant_id >= $1 AND id = 3",
+        "UPDATE forms f SET name = (SELECT max(u.name) FROM users u) WHERE f.tenant_id = $1",
+    ];
+    for sql in leaking {
+        match oracle.judge(sql, sql.contains("$1")).await {
+            Verdict::Interfering(_) => {}
+            Verdict::Noninterfering { .. } => panic!("the worlds did not show the leak of: {sql}"),
+            Verdict::Invalid => panic!("not valid here: {sql}"),
+            Verdict::TimedOut => panic!("timed out: {sql}"),
+        }
+    }
+    let safe = [
+        "SELECT name FROM forms WHERE tenant_id = $1",
+        "SELECT f.name, u.name FROM forms f LEFT JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.owner_id WHERE f.tenant_id = $1",
+        "SELECT count(*), max(p.name) FROM submissions s, plans p WHERE s.tenant_id = $1",
+        "UPDATE forms SET score = 0 WHERE tenant_id = $1 RETURNING id",
+        "INSERT INTO audit_log VALUES ($1, 99, 'x')",
+        "DELETE FROM users WHERE tenant_id = $1 AND id = 3",
+        "SELECT 1 / (SELECT count(*) - 4 FROM forms WHERE tenant_id = $1)",
+    ];
+    for sql in safe {
+        match oracle.judge(sql, sql.contains("$1")).await {
+            Verdict::Noninterfering { .. } => {}
+            Verdict::Interfering(differences) => {
+                panic!("a safe statement was judged leaking: {sql}\n{differences}")
+            }
+            Verdict::Invalid => panic!("not valid here: {sql}"),
+            Verdict::TimedOut => panic!("timed out: {sql}"),
+        }
+    }
+}
