@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, Row, ValueRef};
 use support::TestDb;
+use tenant_runtime::tenant_core::route::RouteTemplate;
+use tenant_runtime::tenant_core::schema::quote_ident;
 use tenant_runtime::tenant_core::{Analyzer, Binding, Config};
 
 use generator::{Generator, TABLES};
@@ -58,22 +60,63 @@ tenant_column = "id"
 tenant_column = "org_id"
 "#;
 
-/// The tables of [`generator::TABLES`]. Every key includes the tenant column,
-/// as `#[derive(TenantTable)]` makes it: a unique key across tenants would
-/// let one tenant's insert fail because of another's row, which no analysis
-/// of the statement can prevent.
-const SCHEMA: &str = "
-CREATE TABLE plans (id text PRIMARY KEY, name text NOT NULL, price int NOT NULL);
-CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, plan_id text NOT NULL);
-CREATE TABLE users (tenant_id text NOT NULL, id int NOT NULL, name text NOT NULL, manager_id int,
-    PRIMARY KEY (tenant_id, id));
-CREATE TABLE forms (tenant_id text NOT NULL, id int NOT NULL, owner_id int, name text NOT NULL, score int,
-    PRIMARY KEY (tenant_id, id));
-CREATE TABLE submissions (tenant_id text NOT NULL, id int NOT NULL, form_id int NOT NULL, score int, note text,
-    PRIMARY KEY (tenant_id, id));
-CREATE TABLE audit_log (org_id text NOT NULL, id int NOT NULL, action text NOT NULL,
-    PRIMARY KEY (org_id, id));
-";
+/// Every tenant that has rows in some world.
+const ALL_TENANTS: [&str; 4] = ["a", "b", "c", "d"];
+
+/// The tables of [`generator::TABLES`], the tenant tables LIST-partitioned
+/// by their tenant column with one partition per tenant (`forms_a`, ...), as
+/// the runtime builds them. Every key includes the tenant column, as
+/// `#[derive(TenantTable)]` makes it: a unique key across tenants would let
+/// one tenant's insert fail because of another's row, which no analysis of
+/// the statement can prevent.
+fn schema_sql() -> String {
+    let mut sql = String::new();
+    for table in TABLES {
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(index, (name, ty))| {
+                let ty = match ty {
+                    generator::Ty::Int => "int",
+                    generator::Ty::Text => "text",
+                };
+                // Keys and names are NOT NULL; the rest may be NULL.
+                let not_null = if index < table.key_len || *name == "name" || *name == "action" {
+                    " NOT NULL"
+                } else {
+                    ""
+                };
+                format!("{name} {ty}{not_null}")
+            })
+            .collect();
+        let key: Vec<&str> = table.columns[..table.key_len]
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let _ = write!(
+            sql,
+            "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            table.name,
+            columns.join(", "),
+            key.join(", ")
+        );
+        match table.tenant_column {
+            Some(column) => {
+                let _ = writeln!(sql, " PARTITION BY LIST ({column});");
+                for tenant in ALL_TENANTS {
+                    let _ = writeln!(
+                        sql,
+                        "CREATE TABLE {table}_{tenant} PARTITION OF {table} FOR VALUES IN ('{tenant}');",
+                        table = table.name
+                    );
+                }
+            }
+            None => sql.push_str(";\n"),
+        }
+    }
+    sql
+}
 
 /// Tenant `a`'s rows and the global rows: the same in every world.
 const TENANT_A_ROWS: &str = "
@@ -276,20 +319,27 @@ impl Oracle {
         for (name, others) in worlds() {
             // Tenant a first: its rows sit in the same place in every world.
             let sql = format!(
-                "CREATE SCHEMA {name}; SET search_path TO {name}; {SCHEMA} {TENANT_A_ROWS} {others}"
+                "CREATE SCHEMA {name}; SET search_path TO {name}; {} {TENANT_A_ROWS} {others}",
+                schema_sql()
             );
             must(&mut conn, &sql).await;
-            for table in TABLES {
-                // No statistics from autovacuum mid-run: plans stay alike.
-                must(
-                    &mut conn,
-                    &format!(
-                        "ALTER TABLE {name}.{} SET (autovacuum_enabled = false)",
-                        table.name
-                    ),
-                )
-                .await;
-            }
+        }
+        // No statistics from autovacuum mid-run: plans stay alike. (Set on
+        // the tables that hold rows; a partitioned parent takes no options.)
+        let leaves: Vec<(String, String)> = sqlx::query_as(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE c.relkind = 'r' AND n.nspname LIKE 'w_'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list the worlds' tables");
+        for (schema, table) in leaves {
+            must(
+                &mut conn,
+                &format!("ALTER TABLE {schema}.{table} SET (autovacuum_enabled = false)"),
+            )
+            .await;
         }
         must(&mut conn, "RESET search_path").await;
         let dump_visible = dump_sql(true);
@@ -358,6 +408,33 @@ impl Oracle {
     /// alike.
     async fn vacuum(&mut self) {
         must(&mut self.conn, "VACUUM").await;
+    }
+
+    /// Partition-direct routing: `routed` (the statement naming tenant
+    /// `a`'s partitions) does in the first world what `parent` does.
+    async fn compare_routed(
+        &mut self,
+        parent: &str,
+        routed: &str,
+        uses_tenant: bool,
+    ) -> Result<(), String> {
+        let Some(expected) = self.run(0, parent, uses_tenant).await else {
+            return Ok(());
+        };
+        match self.run(0, routed, uses_tenant).await {
+            None => Err("    the routed statement does not prepare".to_string()),
+            Some(outcome) if outcome.same_as(&expected) => Ok(()),
+            Some(outcome) => Err(format!(
+                "    routed it returned {} where on the parents it returned {}{}",
+                describe(&outcome.result),
+                describe(&expected.result),
+                if outcome.result == expected.result {
+                    " (and left different rows)"
+                } else {
+                    ""
+                }
+            )),
+        }
     }
 
     async fn judge(&mut self, sql: &str, uses_tenant: bool) -> Verdict {
@@ -523,6 +600,8 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
     let mut strict_tally = Tally::default();
     let mut lenient_tally = Tally::default();
     let mut false_accepts = Vec::new();
+    let mut routed_compared = 0u64;
+    let mut routing_failures = Vec::new();
     let mut case = single_case.unwrap_or(0);
     loop {
         let done = match (single_case, deadline) {
@@ -587,6 +666,28 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
                 ));
             }
         }
+        // What the macros run: the accepted statement on tenant `a`'s
+        // partitions.
+        let template = RouteTemplate::from_analysis(&analysis);
+        if analysis.is_ok()
+            && template.is_routable()
+            && matches!(verdict, Verdict::Noninterfering { .. })
+        {
+            let routed_sql =
+                template.render(|slot| Some(quote_ident(&format!("{}_{TENANT}", slot.table))));
+            routed_compared += 1;
+            if let Err(difference) = oracle
+                .compare_routed(&analysis.sql, &routed_sql, analysis.tenant_param.is_some())
+                .await
+            {
+                let case = case - 1;
+                routing_failures.push(format!(
+                    "case {case} of seed {seed} \
+                     (NONINTERFERENCE_SEED={seed} NONINTERFERENCE_CASE={case}):\n  {}\n  routed: {routed_sql}\n{difference}",
+                    analysis.sql
+                ));
+            }
+        }
         if single_case.is_some() {
             match &verdict {
                 Verdict::Interfering(differences) => println!("interfering:\n{differences}"),
@@ -600,13 +701,20 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
     }
     println!(
         "noninterference, seed {seed}: {generated} statements, {unparsable} unparsable, \
-         {timed_out} timed out\nstrict: {strict_tally:#?}\nlenient: {lenient_tally:#?}"
+         {timed_out} timed out, {routed_compared} routed and compared\n\
+         strict: {strict_tally:#?}\nlenient: {lenient_tally:#?}"
     );
     assert!(
         false_accepts.is_empty(),
         "{} accepted statement(s) read or wrote other tenants' rows:\n\n{}",
         false_accepts.len(),
         false_accepts.join("\n")
+    );
+    assert!(
+        routing_failures.is_empty(),
+        "{} statement(s) did something else on tenant a's partitions than on the parents:\n\n{}",
+        routing_failures.len(),
+        routing_failures.join("\n")
     );
     if single_case.is_none() && deadline.is_none() && cases >= 1000 {
         // The run must have exercised the oracle, not only produced noise:
@@ -621,6 +729,10 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
                 "{mode}: too few refused statements showed their leak: {tally:#?}"
             );
         }
+        assert!(
+            routed_compared * 10 >= generated,
+            "too few statements were routed: {routed_compared} of {generated}"
+        );
     }
 }
 
