@@ -583,6 +583,27 @@ impl Generator {
                 rels.push(rel);
                 continue;
             }
+            // USING / NATURAL: equalities the analyzer must derive from the
+            // join itself. Valid when the left side has a single item (a
+            // shared column name would be ambiguous otherwise).
+            let shares_tenant_id = |r: &Rel| r.columns.iter().any(|(n, _)| n == "tenant_id");
+            if group_start + 1 == rels.len()
+                && !lateral
+                && shares_tenant_id(&rels[group_start])
+                && shares_tenant_id(&rel)
+                && self.chance(20)
+            {
+                let both_have_id = [&rels[group_start], &rel]
+                    .iter()
+                    .all(|r| r.columns.iter().any(|(n, ty)| n == "id" && *ty == Ty::Int));
+                sql = match self.rng.u32(0..4) {
+                    0 => format!("{sql} NATURAL {join} {item}"),
+                    1 if both_have_id => format!("{sql} {join} {item} USING (tenant_id, id)"),
+                    _ => format!("{sql} {join} {item} USING (tenant_id)"),
+                };
+                rels.push(rel);
+                continue;
+            }
             // The ON clause sees the items of this join tree and this one.
             let mut on_scope = scope.clone();
             let mut visible = rels[group_start..].to_vec();
@@ -1163,8 +1184,32 @@ impl Generator {
         } else {
             String::new()
         };
+        // A WHEN condition may bind what the join condition does not.
+        let when = |generator: &mut Generator, scope: &Scope, rel: &Rel| {
+            if !generator.chance(25) {
+                return String::new();
+            }
+            let condition = if rel.tenant_column.is_some() && generator.chance(70) {
+                generator.binding(rel, scope)
+            } else {
+                generator.comparison(scope, MAX_DEPTH - 1)
+            };
+            format!(" AND {condition}")
+        };
+        let matched_when = when(self, &both, &target);
+        let not_matched = if not_matched.is_empty() {
+            not_matched
+        } else {
+            let source_rel = source_only[0][0].clone();
+            let not_matched_when = when(self, &source_only, &source_rel);
+            not_matched.replacen(
+                " WHEN NOT MATCHED THEN",
+                &format!(" WHEN NOT MATCHED{not_matched_when} THEN"),
+                1,
+            )
+        };
         format!(
-            "MERGE INTO {} {alias} USING {source} ON {} WHEN MATCHED THEN {matched}{not_matched}",
+            "MERGE INTO {} {alias} USING {source} ON {} WHEN MATCHED{matched_when} THEN {matched}{not_matched}",
             table.name,
             on.join(" AND ")
         )
