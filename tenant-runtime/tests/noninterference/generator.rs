@@ -8,8 +8,9 @@
 //!
 //! Deliberately absent, because their results do not depend on the data
 //! alone and would differ between worlds with no leak: `LIMIT`/`OFFSET`
-//! (which rows survive depends on physical order), volatile functions
-//! (`random()`, `now()`), sequences and system columns (`xmin`, `tableoid`).
+//! without an `ORDER BY` over every output (which rows survive would depend
+//! on physical order), volatile functions (`random()`, `now()`), sequences
+//! and system columns (`xmin`, `tableoid`).
 
 /// A column type, as far as the generator cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
