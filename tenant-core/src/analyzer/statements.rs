@@ -1401,6 +1401,15 @@ impl<'a> StatementChecker<'a> {
             _ => None,
         };
         let mut unbound: Vec<RefId> = Vec::new();
+        self.merge_matching(
+            s,
+            &level,
+            &base,
+            &join_condition,
+            target,
+            &source_refs,
+            &mut unbound,
+        );
         for clause_node in &s.merge_when_clauses {
             let Some(NodeEnum::MergeWhenClause(clause)) = node(clause_node) else {
                 continue;
@@ -1488,6 +1497,79 @@ impl<'a> StatementChecker<'a> {
                 self.target_output(&r.exprs, &level)
             }
             None => Output::Positional(Vec::new()),
+        }
+    }
+
+    /// Whether a row is NOT MATCHED is decided by the join condition over
+    /// every row of the other side: `WHEN NOT MATCHED` inserts a source row
+    /// only if no target row matches it, `WHEN NOT MATCHED BY SOURCE` acts
+    /// on a target row only if no source row matches it. The side that
+    /// decides must be bound by the join condition itself, or another
+    /// tenant's matching row decides (found by the noninterference oracle:
+    /// `ON t.name = s.name WHEN MATCHED AND t.tenant_id = $tenant THEN
+    /// UPDATE .. WHEN NOT MATCHED THEN INSERT ..` inserted or not depending
+    /// on other tenants' names).
+    #[allow(clippy::too_many_arguments)]
+    fn merge_matching(
+        &mut self,
+        s: &protobuf::MergeStmt,
+        level: &Level<'_>,
+        base: &[Edge],
+        join_condition: &[Edge],
+        target: RefId,
+        source_refs: &[RefId],
+        unbound: &mut Vec<RefId>,
+    ) {
+        let kinds: Vec<MergeMatchKind> = s
+            .merge_when_clauses
+            .iter()
+            .filter_map(|clause| match node(clause) {
+                Some(NodeEnum::MergeWhenClause(clause)) => {
+                    MergeMatchKind::try_from(clause.match_kind).ok()
+                }
+                _ => None,
+            })
+            .collect();
+        let mut deciders: Vec<(RefId, &str)> = Vec::new();
+        if kinds.contains(&MergeMatchKind::MergeWhenNotMatchedByTarget) {
+            deciders.push((
+                target,
+                " in the join condition: WHEN NOT MATCHED inserts a source row only if no target row matches it, so another tenant's matching rows would decide",
+            ));
+        }
+        if kinds.contains(&MergeMatchKind::MergeWhenNotMatchedBySource) {
+            for &id in source_refs {
+                deciders.push((
+                    id,
+                    " in the join condition: WHEN NOT MATCHED BY SOURCE acts on a target row only if no source row matches it, so another tenant's matching rows would decide",
+                ));
+            }
+        }
+        if deciders.is_empty() {
+            return;
+        }
+        let saved: Vec<Option<Value>> = self.arena.iter().map(|r| r.bound.clone()).collect();
+        let mut edges = base.to_vec();
+        edges.extend(join_condition.iter().cloned());
+        self.bind(level, &edges);
+        for (id, why) in deciders {
+            if !self.arena[id].is_tenant()
+                || self.arena[id].bound.is_some()
+                || unbound.contains(&id)
+            {
+                continue;
+            }
+            let RefKind::Tenant { table, column } = &self.arena[id].kind else {
+                continue;
+            };
+            let (table, column) = (table.clone(), column.clone());
+            unbound.push(id);
+            let mut found = self.unbound_finding(level, &edges, id, &table, &column);
+            found.fix.push_str(why);
+            self.report(found);
+        }
+        for (r, b) in self.arena.iter_mut().zip(saved) {
+            r.bound = b;
         }
     }
 

@@ -330,6 +330,50 @@ fn merge_rules() {
     refused("MERGE INTO forms t USING drafts s ON t.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name", "unbound-table");
 }
 
+/// Found by the noninterference oracle: whether a row is NOT MATCHED depends
+/// on every row of the other side that the join condition lets through, so
+/// a WHEN condition binding the target is too late for WHEN NOT MATCHED.
+#[test]
+fn merge_not_matched_needs_the_deciding_side_bound_in_the_join_condition() {
+    // Inserts depending on whether any tenant has a form of that name.
+    refused(
+        "MERGE INTO forms t USING (SELECT $1 AS name) s ON t.name = s.name \
+         WHEN NOT MATCHED THEN INSERT (tenant_id, id, name) VALUES ($tenant, 1, s.name)",
+        "unbound-table",
+    );
+    let oracle_case = "MERGE INTO audit_log a USING (SELECT f.tenant_id, f.id FROM forms f WHERE f.tenant_id = $tenant) s \
+         ON a.org_id >= a.action \
+         WHEN MATCHED AND a.org_id = $tenant THEN UPDATE SET action = s.tenant_id \
+         WHEN NOT MATCHED THEN INSERT (org_id, id, action) VALUES ($tenant, s.id, s.tenant_id)";
+    refused(oracle_case, "unbound-table");
+    let message = analyzer()
+        .analyze(oracle_case)
+        .unwrap()
+        .violations()
+        .map(|v| v.fix.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        message.contains("WHEN NOT MATCHED inserts a source row only if no target row matches it"),
+        "{message}"
+    );
+    // Bound in the join condition, or no NOT MATCHED clause: fine.
+    ok("MERGE INTO audit_log a USING (SELECT f.tenant_id, f.id FROM forms f WHERE f.tenant_id = $tenant) s \
+        ON a.org_id = s.tenant_id AND a.id = s.id \
+        WHEN MATCHED THEN UPDATE SET action = 'x' \
+        WHEN NOT MATCHED THEN INSERT (org_id, id, action) VALUES ($tenant, s.id, 'x')");
+    ok("MERGE INTO audit_log a USING (SELECT f.tenant_id, f.id FROM forms f WHERE f.tenant_id = $tenant) s \
+        ON a.id = s.id WHEN MATCHED AND a.org_id = $tenant THEN UPDATE SET action = 'x'");
+    // BY SOURCE: the source decides, so it must be bound in the join condition.
+    refused(
+        "MERGE INTO forms t USING drafts s ON t.id = s.id AND t.tenant_id = $tenant \
+         WHEN NOT MATCHED BY SOURCE AND t.tenant_id = $tenant THEN DELETE",
+        "unbound-table",
+    );
+    ok("MERGE INTO forms t USING drafts s ON t.id = s.id AND t.tenant_id = $tenant AND s.tenant_id = $tenant \
+        WHEN NOT MATCHED BY SOURCE AND t.tenant_id = $tenant THEN DELETE");
+}
+
 #[test]
 fn unsupported_statements_are_refused() {
     for sql in [
@@ -584,7 +628,7 @@ fn lenient_merge_insert_must_insert_the_bound_tenant() {
     }
     // Alone, the literal is the statement's tenant (lenient mode's rule).
     let analysis = a
-        .analyze("MERGE INTO forms f USING plans p ON false WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ('b', p.max_forms, p.name)")
+        .analyze("MERGE INTO forms f USING plans p ON f.tenant_id = 'b' AND f.id = p.max_forms WHEN NOT MATCHED THEN INSERT (tenant_id, id, title) VALUES ('b', p.max_forms, p.name)")
         .unwrap();
     assert!(analysis.is_ok());
     assert_eq!(analysis.statements[0].tenant_values, ["'b'"]);

@@ -774,6 +774,10 @@ MERGE INTO customers c USING (SELECT email, name FROM customers WHERE email = $1
 -- rule: unbound-table
 MERGE INTO customers c USING (VALUES ($1::bigint, $2::text)) AS v(id, name) ON c.tenant_id = $tenant AND c.id = v.id WHEN MATCHED AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) THEN UPDATE SET name = v.name;
 
+-- reason: the target is bound only in WHEN MATCHED's condition: whether a row is NOT MATCHED (and inserted) depends on other tenants' forms of that name (found by the noninterference oracle)
+-- rule: unbound-table
+MERGE INTO forms f USING (SELECT * FROM form_imports WHERE tenant_id = $tenant) i ON f.name = i.name WHEN MATCHED AND f.tenant_id = $tenant THEN UPDATE SET owner_id = i.owner_id WHEN NOT MATCHED THEN INSERT (tenant_id, id, owner_id, name) VALUES ($tenant, i.id, i.owner_id, i.name);
+
 -- reason: MERGE .. WHEN NOT MATCHED THEN INSERT without the tenant column
 -- rule: insert-missing-tenant-column
 MERGE INTO forms f USING (VALUES ($1::bigint, $2::bigint, $3::text)) AS v(id, owner_id, name) ON f.tenant_id = $tenant AND f.id = v.id WHEN NOT MATCHED THEN INSERT (id, owner_id, name) VALUES (v.id, v.owner_id, v.name);

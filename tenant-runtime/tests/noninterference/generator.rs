@@ -1006,9 +1006,14 @@ impl Generator {
             return self.delete(scope, depth);
         }
         let (column, ty) = *self.pick(&settable);
-        let value = self.written_value(&inner, column, ty, tenant_column);
+        // SET and RETURNING see the target only: a target row joined to
+        // several FROM rows takes its values from an arbitrary one of them,
+        // which the plan picks (and the plan differs on the partitions).
+        let mut target_scope = scope.clone();
+        target_scope.push(vec![target]);
+        let value = self.written_value(&target_scope, column, ty, tenant_column);
         let filter = self.where_clause(&inner, depth);
-        let returning = self.returning(&inner);
+        let returning = self.returning(&target_scope);
         format!(
             "UPDATE {} {alias} SET {column} = {value}{from}{filter}{returning}",
             table.name
@@ -1025,10 +1030,13 @@ impl Generator {
             using = format!(" USING {clause}");
             rels.extend(more);
         }
+        let mut target_scope = scope.clone();
+        target_scope.push(vec![rels[0].clone()]);
         let mut inner = scope.clone();
         inner.push(rels);
         let filter = self.where_clause(&inner, depth);
-        let returning = self.returning(&inner);
+        // The target only, as in UPDATE .. FROM.
+        let returning = self.returning(&target_scope);
         format!(
             "DELETE FROM {} {alias}{using}{filter}{returning}",
             table.name
