@@ -2,10 +2,11 @@
 //! tenant `a` neither reads nor writes another tenant's rows.
 //!
 //! The oracle is noninterference. Random statements ([`generator`]) are
-//! analysed in strict mode and run for tenant `a` in three *worlds*: schemas
-//! `w1`, `w2`, `w3` with the same tables and the same rows of tenant `a`
+//! analysed in strict mode and run for tenant `a` in four *worlds*: schemas
+//! `w1` to `w4` with the same tables and the same rows of tenant `a`
 //! (inserted first, so even their physical order is the same), and different
-//! rows of every other tenant (other values, other counts, other tenants). A
+//! rows of every other tenant (other values, other counts, other tenants,
+//! none at all). A
 //! statement that only reads and writes `a`'s rows (and global tables)
 //! returns the same rows, fails with the same SQLSTATE and leaves `a`'s rows
 //! and the global tables the same in every world, and leaves the other
@@ -199,6 +200,10 @@ fn worlds() -> Vec<(&'static str, String)> {
             "w3",
             other_tenant_rows("b", 5, 7) + &other_tenant_rows("d", 6, 2),
         ),
+        // No other tenant at all: what a statement does here is what it
+        // must do everywhere. (A MERGE whose NOT MATCHED depended on other
+        // tenants' rows matched in every world that had some.)
+        ("w4", String::new()),
     ]
 }
 
