@@ -1553,12 +1553,10 @@ impl<'a> StatementChecker<'a> {
         edges.extend(join_condition.iter().cloned());
         self.bind(level, &edges);
         for (id, why) in deciders {
-            if !self.arena[id].is_tenant()
-                || self.arena[id].bound.is_some()
-                || unbound.contains(&id)
-            {
+            if self.arena[id].bound.is_some() || unbound.contains(&id) {
                 continue;
             }
+            // Not a tenant table: nothing to bind.
             let RefKind::Tenant { table, column } = &self.arena[id].kind else {
                 continue;
             };
