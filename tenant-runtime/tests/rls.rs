@@ -121,6 +121,49 @@ async fn the_application_role_sees_only_its_tenant() {
             .await,
         2
     );
+
+    // A condition that fails on another tenant's row would tell of that
+    // row. Beta's payload is not a valid regular expression; the statement
+    // is one the analyzer accepts, run on the parents, where the DISTINCT
+    // keeps PostgreSQL from carrying the tenant over to `s`.
+    for (tenant, payload) in [("alpha", "form"), ("beta", "(")] {
+        sqlx::query("UPDATE form_submissions SET payload = $2 WHERE tenant_id = $1")
+            .bind(tenant)
+            .bind(payload)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let probe = "SELECT count(*) FROM (SELECT DISTINCT f.tenant_id FROM forms f \
+                 WHERE f.tenant_id = 'alpha') d \
+                 JOIN form_submissions s ON s.tenant_id = d.tenant_id AND 'form' ~ s.payload";
+    // With a hash join, as with more rows, every partition of `s` is
+    // scanned. Without the wall (the test's superuser skips the policies)
+    // the statement fails on beta's row...
+    let no_nested_loops = "SET LOCAL enable_nestloop = off";
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query(no_nested_loops)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query_scalar::<_, i64>(probe)
+        .fetch_one(&mut *tx)
+        .await
+        .expect_err("without policies `~` meets beta's payload");
+    assert!(
+        err.to_string().contains("invalid regular expression"),
+        "{err}"
+    );
+    tx.rollback().await.unwrap();
+    // ...while the policy, a security qualifier, runs before any function
+    // that is not leakproof, so beta's rows never reach `~`.
+    let mut tx = alpha.begin(&app).await.unwrap();
+    sqlx::query(no_nested_loops)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(count(&mut *tx, probe).await, 1);
+    tx.rollback().await.unwrap();
     app.close().await;
 }
 

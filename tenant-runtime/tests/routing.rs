@@ -249,6 +249,60 @@ async fn via_parents_and_the_tenancy_switch_name_the_parents() {
         .any(|s| s.contains("FROM forms WHERE")));
 }
 
+/// The query of [`a_failing_condition_reveals_nothing_when_routed`]: accepted
+/// (every tenant table is bound), but on the parents the DISTINCT keeps
+/// PostgreSQL from carrying `$tenant` over to `s`, so it scans every
+/// tenant's submissions and applies the regular expression to each.
+async fn matching_submissions(pool: &PgPool, tenant: &Tenant) -> Result<i64, sqlx::Error> {
+    tenant_query_scalar!(
+        tenant,
+        "SELECT count(*) FROM (SELECT DISTINCT f.tenant_id FROM forms f WHERE f.tenant_id = $tenant) d \
+         JOIN form_submissions s ON s.tenant_id = d.tenant_id AND 'form' ~ s.payload"
+    )
+    .fetch_one(pool)
+    .await
+}
+
+#[tokio::test]
+async fn a_failing_condition_reveals_nothing_when_routed() {
+    let (db, tenancy, alpha, beta) = setup(|t| t).await;
+    // Beta's payload is not a valid regular expression: a query that
+    // evaluated `~` on it would fail, and so tell alpha that beta has it.
+    sqlx::query("UPDATE form_submissions SET payload = '(' WHERE tenant_id = $1")
+        .bind(beta.id())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE form_submissions SET payload = 'form' WHERE tenant_id = $1")
+        .bind(alpha.id())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let pool = single(&db, &tenancy).await;
+    // With these few rows PostgreSQL may look `s` up per row of `d`, and
+    // prune beta's partition at run time; with more rows it hashes, and
+    // scans every partition. Ask for the latter (one connection: it stays).
+    sqlx::query("SET enable_nestloop = off")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Routed, the statement names alpha's partitions only: beta's rows are
+    // not in it at all.
+    assert_eq!(matching_submissions(&pool, &alpha).await.unwrap(), 1);
+    assert_eq!(matching_submissions(&pool, &alpha).await.unwrap(), 1);
+
+    // On the parents the same accepted statement fails on beta's row: the
+    // side channel that routing (or row-level security, see rls.rs) closes.
+    let err = matching_submissions(&pool, &alpha.via_parents())
+        .await
+        .expect_err("the parents' plan applies `~` to beta's rows");
+    assert!(
+        err.to_string().contains("invalid regular expression"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn unnamed_caching_keeps_no_routed_statement() {
     let (db, tenancy, alpha, _beta) =

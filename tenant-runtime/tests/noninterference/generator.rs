@@ -6,6 +6,10 @@
 //! unique alias so most statements are valid SQL; the ones that are not fail
 //! the same way in every world and only cost time.
 //!
+//! Some integer expressions divide by a value that may be zero: a condition
+//! that fails on another tenant's row tells of that row, a channel the
+//! oracle measures (see `main.rs`).
+//!
 //! Deliberately absent, because their results do not depend on the data
 //! alone and would differ between worlds with no leak: `LIMIT`/`OFFSET`
 //! without an `ORDER BY` over every output (which rows survive would depend
@@ -124,6 +128,26 @@ pub struct Generator {
 /// Nesting limit for subqueries.
 const MAX_DEPTH: u32 = 3;
 
+/// How a division that may fail starts (see [`failing_division`]).
+const FAILING_DIVISION: &str = "(10 / (";
+
+/// `10` divided by a value that is zero where `value` is 11, 21, 41 or 51:
+/// scores of other tenants in worlds `w1` to `w3` that no row of tenant `a`
+/// holds, so whether it fails can depend on other tenants' rows.
+pub fn failing_division(value: &str) -> String {
+    format!(
+        "{FAILING_DIVISION}(({value}) - 11) * (({value}) - 21) * (({value}) - 41) * (({value}) - 51)))"
+    )
+}
+
+/// `sql` with every failing division made total (`(10 / greatest(1,
+/// <divisor>))`): the same statement, reading the same rows, that no row can
+/// make fail. `None` when `sql` has no failing division.
+pub fn without_failures(sql: &str) -> Option<String> {
+    sql.contains(FAILING_DIVISION)
+        .then(|| sql.replace(FAILING_DIVISION, "(10 / greatest(1, "))
+}
+
 impl Generator {
     /// A generator whose statements depend only on `seed`.
     pub fn new(seed: u64) -> Generator {
@@ -218,6 +242,18 @@ impl Generator {
         }
     }
 
+    /// A `score` column from the scope: the integers whose values differ
+    /// between tenants (ids repeat).
+    fn scores(&mut self, scope: &Scope) -> Option<String> {
+        let scores: Vec<String> = scope
+            .iter()
+            .flatten()
+            .filter(|rel| rel.columns.iter().any(|(name, _)| name == "score"))
+            .map(|rel| format!("{}.score", rel.alias))
+            .collect();
+        (!scores.is_empty()).then(|| self.pick(&scores).clone())
+    }
+
     // -- expressions --------------------------------------------------------
 
     fn expr(&mut self, scope: &Scope, ty: Ty, depth: u32) -> String {
@@ -259,7 +295,13 @@ impl Generator {
                 format!("CASE WHEN {condition} THEN {then} ELSE {otherwise} END")
             }
             (Ty::Int, _) => {
-                if self.chance(50) {
+                if self.chance(40) {
+                    let divisor = match self.scores(scope) {
+                        Some(score) if self.chance(60) => score,
+                        _ => self.expr(scope, Ty::Int, depth + 1),
+                    };
+                    failing_division(&divisor)
+                } else if self.chance(50) {
                     let text = self.expr(scope, Ty::Text, depth + 1);
                     format!("length({text})")
                 } else {
@@ -383,7 +425,10 @@ impl Generator {
 
     fn comparison(&mut self, scope: &Scope, depth: u32) -> String {
         let ty = if self.chance(50) { Ty::Int } else { Ty::Text };
-        let left = self.expr(scope, ty, depth + 1);
+        let mut left = self.expr(scope, ty, depth + 1);
+        if ty == Ty::Int && self.chance(10) {
+            left = failing_division(&left);
+        }
         let mut right = self.expr(scope, ty, depth + 1);
         for _ in 0..3 {
             // `x.id = x.id` says nothing about the data.
@@ -686,8 +731,14 @@ impl Generator {
         }
         let filter = self.where_clause(&inner, depth);
         let limit = self.order_and_limit(outputs.len());
+        // DISTINCT keeps PostgreSQL from pulling the derived table up, so a
+        // tenant value it carries out does not reach the tables joined to it.
+        let distinct = if self.chance(15) { "DISTINCT " } else { "" };
         (
-            format!("SELECT {} FROM {from}{filter}{limit}", outputs.join(", ")),
+            format!(
+                "SELECT {distinct}{} FROM {from}{filter}{limit}",
+                outputs.join(", ")
+            ),
             columns,
             tenant_column,
         )
