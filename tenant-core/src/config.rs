@@ -7,6 +7,8 @@
 //! tenant_column = "tenant_id"          # default column name
 //! global_tables = ["plans", "countries"]
 //! forbid_delete = false
+//! safe_functions = ["app.slugify"]     # functions known to read nothing
+//! allow_explain = false
 //! [tables.customers]                   # per-table override
 //! tenant_column = "id"
 //! ```
@@ -68,6 +70,16 @@ pub struct Config {
     pub global_tables: BTreeSet<String>,
     /// Reject every DELETE (soft-delete shops).
     pub forbid_delete: bool,
+    /// Functions the application declares safe: they compute on their
+    /// arguments only (no SQL, no table, file, sequence or statistics).
+    /// Built-in functions of that kind need no entry. Names may be
+    /// schema-qualified (`app.slugify`); an unqualified name matches the
+    /// unqualified call and `public.NAME`.
+    pub safe_functions: BTreeSet<String>,
+    /// Accept plain `EXPLAIN` (without ANALYZE) of an accepted statement.
+    /// Off by default: the planner's estimates are computed from
+    /// statistics over every tenant's rows.
+    pub allow_explain: bool,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -78,6 +90,8 @@ impl Default for Config {
             tenant_column: DEFAULT_TENANT_COLUMN.to_string(),
             global_tables: BTreeSet::new(),
             forbid_delete: false,
+            safe_functions: BTreeSet::new(),
+            allow_explain: false,
             tables: BTreeMap::new(),
         }
     }
@@ -161,6 +175,11 @@ impl Config {
             .iter()
             .map(|t| fold_config_name(t))
             .collect();
+        self.safe_functions = self
+            .safe_functions
+            .iter()
+            .map(|f| fold_config_name(f))
+            .collect();
         self.tables = std::mem::take(&mut self.tables)
             .into_iter()
             .map(|(name, mut table)| {
@@ -177,6 +196,13 @@ impl Config {
         for name in &self.global_tables {
             if name.is_empty() {
                 return Err("`global_tables` contains an empty table name".into());
+            }
+        }
+        for name in &self.safe_functions {
+            if name.is_empty() || name.split('.').any(str::is_empty) {
+                return Err(format!(
+                    "`safe_functions` contains an empty function name (`{name}`)"
+                ));
             }
         }
         for (name, table) in &self.tables {
@@ -203,6 +229,15 @@ impl Config {
     /// A qualified entry (`ref.countries`) matches only that schema; an
     /// unqualified entry matches the unqualified name and `public.NAME`.
     pub fn table_kind(&self, schema: Option<&str>, name: &str) -> TableKind {
+        self.configured_kind(schema, name)
+            .unwrap_or_else(|| TableKind::Tenant {
+                column: self.tenant_column.clone(),
+            })
+    }
+
+    /// What the file itself says about a relation (`global_tables` or a
+    /// `[tables.NAME]` entry), or `None` when it does not mention it.
+    pub fn configured_kind(&self, schema: Option<&str>, name: &str) -> Option<TableKind> {
         let qualified = schema.map(|s| format!("{s}.{name}"));
         let unqualified_applies = matches!(schema, None | Some("public"));
         let lookup = |key: &str| -> Option<TableKind> {
@@ -224,9 +259,19 @@ impl Config {
             .as_deref()
             .and_then(lookup)
             .or_else(|| unqualified_applies.then(|| lookup(name)).flatten())
-            .unwrap_or_else(|| TableKind::Tenant {
-                column: self.tenant_column.clone(),
-            })
+    }
+
+    /// Whether the application declared the function `[schema.]name` safe
+    /// (`safe_functions`): a qualified entry matches only that schema, an
+    /// unqualified one the unqualified call and `public.NAME`.
+    pub fn declares_safe_function(&self, schema: Option<&str>, name: &str) -> bool {
+        match schema {
+            None => self.safe_functions.contains(name),
+            Some(schema) => {
+                self.safe_functions.contains(&format!("{schema}.{name}"))
+                    || (schema == "public" && self.safe_functions.contains(name))
+            }
+        }
     }
 
     /// The tenant column of a table, or `None` when it is global.

@@ -1,10 +1,19 @@
 //! The `$tenant` placeholder: rewritten to the next free positional parameter
 //! before the SQL is parsed.
 //!
-//! The rewrite understands PostgreSQL's lexical structure well enough never to
-//! touch `$tenant` inside a string literal (`'..'`, `E'..'`), a quoted
-//! identifier, a dollar-quoted string (`$tag$..$tag$`) or a comment
-//! (`-- ..`, nested `/* .. */`).
+//! The text is read with PostgreSQL's own lexer (pg_query's `scan`), so the
+//! rewrite sees exactly the tokens the server will: `$tenant` inside a string
+//! literal, a quoted identifier, a dollar-quoted string or a comment is not a
+//! placeholder, and neither is `$` inside an identifier (`k$$q$` is one
+//! identifier to PostgreSQL, not the start of a dollar quote). A hand-written
+//! lexer got that case wrong and hid the `$1` after it, giving `$tenant` the
+//! same number (rule `placeholder-lexing`).
+//!
+//! The lexer assumes `standard_conforming_strings = on` (PostgreSQL's
+//! default since 9.1), as the analyzer's parser does: a connection that turns
+//! it off reads `'\'` differently, which is why the runtime pins it.
+
+use pg_query::protobuf::Token;
 
 /// The placeholder text.
 pub const PLACEHOLDER: &str = "$tenant";
@@ -39,212 +48,82 @@ impl Rewritten {
         }
         (rewritten_offset as isize + delta).max(0) as usize
     }
-}
 
-/// One lexical region of SQL text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Region {
-    Code,
-    Skip,
-}
-
-/// Splits SQL into code and non-code (literals, quoted identifiers, comments)
-/// byte ranges. Unterminated regions run to the end of the text.
-fn regions(sql: &str) -> Vec<(Region, usize, usize)> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut code_start = 0;
-    let push_skip =
-        |out: &mut Vec<(Region, usize, usize)>, from: usize, to: usize, code_start: &mut usize| {
-            if *code_start < from {
-                out.push((Region::Code, *code_start, from));
-            }
-            out.push((Region::Skip, from, to));
-            *code_start = to;
-        };
-    while i < bytes.len() {
-        let b = bytes[i];
-        let start = i;
-        match b {
-            b'\'' => {
-                // E'..' strings allow backslash escapes; standard strings do not
-                // (standard_conforming_strings is on by default since 9.1).
-                let escapes = start > 0
-                    && matches!(bytes[start - 1], b'e' | b'E')
-                    && (start < 2 || !is_ident_byte(bytes[start - 2]));
-                i += 1;
-                while i < bytes.len() {
-                    if escapes && bytes[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if bytes[i] == b'\'' {
-                        if bytes.get(i + 1) == Some(&b'\'') {
-                            i += 2;
-                            continue;
-                        }
-                        i += 1;
-                        break;
-                    }
-                    i += 1;
-                }
-                let end = i.min(bytes.len());
-                push_skip(&mut out, start, end, &mut code_start);
-                i = end;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == b'"' {
-                        if bytes.get(i + 1) == Some(&b'"') {
-                            i += 2;
-                            continue;
-                        }
-                        i += 1;
-                        break;
-                    }
-                    i += 1;
-                }
-                let end = i.min(bytes.len());
-                push_skip(&mut out, start, end, &mut code_start);
-                i = end;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                push_skip(&mut out, start, i, &mut code_start);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0usize;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                let end = i.min(bytes.len());
-                push_skip(&mut out, start, end, &mut code_start);
-                i = end;
-            }
-            b'$' if start == 0 || !is_ident_byte(bytes[start - 1]) => {
-                // A dollar quote: $$ or $tag$ where tag is an identifier
-                // without a leading digit.
-                match dollar_tag(&sql[start..]) {
-                    Some(tag) => {
-                        let body = start + tag.len();
-                        let end = sql[body..]
-                            .find(tag)
-                            .map_or(sql.len(), |at| body + at + tag.len());
-                        push_skip(&mut out, start, end, &mut code_start);
-                        i = end;
-                    }
-                    None => i += 1,
-                }
-            }
-            _ => i += 1,
+    fn unchanged(sql: &str, param_count: u32) -> Rewritten {
+        Rewritten {
+            sql: sql.to_string(),
+            tenant_param: None,
+            param_count,
+            edits: Vec::new(),
         }
     }
-    if code_start < bytes.len() {
-        out.push((Region::Code, code_start, bytes.len()));
-    }
-    out
-}
-
-/// Returns `$tag$` when `text` starts with a dollar-quote opener.
-fn dollar_tag(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    let mut i = 1;
-    if bytes.get(1).is_some_and(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    while i < bytes.len() && is_ident_byte(bytes[i]) {
-        i += 1;
-    }
-    (bytes.get(i) == Some(&b'$')).then(|| &text[..=i])
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-/// The highest `$n` used in code regions of `sql`.
-fn highest_param(sql: &str, code: &[(Region, usize, usize)]) -> u32 {
-    let mut highest = 0u32;
-    for &(region, from, to) in code {
-        if region != Region::Code {
-            continue;
-        }
-        let bytes = &sql.as_bytes()[from..to];
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'$'
-                && (i == 0 || !is_ident_byte(bytes[i - 1]))
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-            {
-                let mut j = i + 1;
-                let mut n: u64 = 0;
-                while j < bytes.len() && bytes[j].is_ascii_digit() {
-                    n = (n * 10 + u64::from(bytes[j] - b'0')).min(u64::from(u32::MAX));
-                    j += 1;
-                }
-                highest = highest.max(n as u32);
-                i = j;
-            } else {
-                i += 1;
-            }
-        }
-    }
-    highest
 }
 
 /// Replaces every `$tenant` in code with `$n`, `n` being one more than the
 /// highest positional parameter already used.
+///
+/// SQL the lexer refuses (an unterminated quote, a NUL byte) is returned
+/// unchanged: the parser then reports the error with its position.
 pub fn rewrite(sql: &str) -> Rewritten {
-    let regions = regions(sql);
-    let highest = highest_param(sql, &regions);
+    // Without a `$`, there is neither a parameter nor a placeholder.
+    if !sql.contains('$') {
+        return Rewritten::unchanged(sql, 0);
+    }
+    let Ok(scanned) = pg_query::scan(sql) else {
+        return Rewritten::unchanged(sql, 0);
+    };
+    let tokens = scanned.tokens;
+    let text = |t: &pg_query::protobuf::ScanToken| {
+        let (start, end) = (usize::try_from(t.start).ok()?, usize::try_from(t.end).ok()?);
+        sql.get(start..end)
+    };
+    let mut highest = 0u32;
+    for token in &tokens {
+        if token.token == Token::Param as i32 {
+            let digits = text(token).and_then(|t| t.strip_prefix('$')).unwrap_or("");
+            let n = digits.bytes().fold(0u64, |n, d| {
+                (n * 10 + u64::from(d.wrapping_sub(b'0'))).min(u64::from(u32::MAX))
+            });
+            highest = highest.max(n as u32);
+        }
+    }
+    // `$tenant` lexes as the character `$` directly followed by the
+    // identifier `tenant` (PostgreSQL throws back all but the `$` of a
+    // failed dollar-quote opener).
+    let mut placeholders = Vec::new();
+    for pair in tokens.windows(2) {
+        let (dollar, ident) = (&pair[0], &pair[1]);
+        if dollar.token == Token::Ascii36 as i32
+            && ident.token == Token::Ident as i32
+            && ident.start == dollar.end
+            && text(ident) == Some("tenant")
+        {
+            if let (Ok(start), Ok(end)) =
+                (usize::try_from(dollar.start), usize::try_from(ident.end))
+            {
+                placeholders.push(start..end);
+            }
+        }
+    }
+    if placeholders.is_empty() {
+        return Rewritten::unchanged(sql, highest);
+    }
+    let tenant_param = highest.saturating_add(1);
+    let replacement = format!("${tenant_param}");
     let mut out = String::with_capacity(sql.len());
     let mut edits = Vec::new();
     let mut copied = 0;
-    let tenant_param = highest.saturating_add(1);
-    let replacement = format!("${tenant_param}");
-    for &(region, from, to) in &regions {
-        if region != Region::Code {
-            continue;
-        }
-        let mut search = from;
-        while let Some(found) = sql[search..to].find(PLACEHOLDER) {
-            let at = search + found;
-            let after = at + PLACEHOLDER.len();
-            let preceded_ok = at == 0 || !is_ident_byte(sql.as_bytes()[at - 1]);
-            let followed_ok = sql
-                .as_bytes()
-                .get(after)
-                .is_none_or(|&b| !is_ident_byte(b) && b != b'$');
-            if preceded_ok && followed_ok {
-                out.push_str(&sql[copied..at]);
-                edits.push((out.len(), replacement.len(), PLACEHOLDER.len()));
-                out.push_str(&replacement);
-                copied = after;
-            }
-            search = after;
-        }
+    for range in placeholders {
+        out.push_str(&sql[copied..range.start]);
+        edits.push((out.len(), replacement.len(), range.len()));
+        out.push_str(&replacement);
+        copied = range.end;
     }
     out.push_str(&sql[copied..]);
-    let used = !edits.is_empty();
     Rewritten {
         sql: out,
-        tenant_param: used.then_some(tenant_param),
-        param_count: if used { tenant_param } else { highest },
+        tenant_param: Some(tenant_param),
+        param_count: tenant_param,
         edits,
     }
 }
@@ -299,6 +178,28 @@ mod tests {
         let p = r.sql.find("$1").unwrap();
         assert_eq!(r.original_offset(p + 1), sql.find("$tenant").unwrap());
         assert_eq!(r.original_offset(r.sql.len()), sql.len());
+    }
+
+    /// Rule `placeholder-lexing`: `$` inside an identifier is part of it,
+    /// not a dollar quote that would hide the `$1` after it.
+    #[test]
+    fn rule_placeholder_lexing_dollar_inside_identifiers() {
+        let r = rewrite("SELECT k$$q$ FROM t WHERE tenant_id = $tenant AND id = $1");
+        assert_eq!(r.tenant_param, Some(2), "{}", r.sql);
+        assert_eq!(
+            r.sql,
+            "SELECT k$$q$ FROM t WHERE tenant_id = $2 AND id = $1"
+        );
+        let r = rewrite("SELECT a$b, $tenant FROM t WHERE c = $3");
+        assert_eq!(r.tenant_param, Some(4));
+        // A real dollar quote still hides what is inside it.
+        let r = rewrite("SELECT $q$ $1 $tenant $q$, $tenant");
+        assert_eq!(r.sql, "SELECT $q$ $1 $tenant $q$, $1");
+        // `$tenant$` opens a dollar quote.
+        let r = rewrite("SELECT $tenant$ x $tenant$");
+        assert_eq!(r.tenant_param, None);
+        // Case matters, as for any placeholder.
+        assert_eq!(rewrite("SELECT $Tenant").tenant_param, None);
     }
 
     #[test]

@@ -73,6 +73,13 @@ pub enum Rule {
     ConflictingTenants,
     /// Strict mode: the SQL never mentions `$tenant`, but reads tenant tables.
     MissingTenantPlaceholder,
+    /// A function or operator not known to compute on its arguments alone:
+    /// it could run SQL, read a table, a file, WAL, a large object, a
+    /// sequence or statistics (functions are accepted by allowlist).
+    UnsafeFunction,
+    /// A system relation that holds other tenants' data or statistics about
+    /// their rows (`pg_stats`, `pg_class`, `pg_stat_user_tables`, ...).
+    SystemRelation,
 }
 
 impl Rule {
@@ -89,6 +96,8 @@ impl Rule {
             Rule::UnsupportedConstruct => "unsupported-construct",
             Rule::ConflictingTenants => "conflicting-tenants",
             Rule::MissingTenantPlaceholder => "missing-tenant-placeholder",
+            Rule::UnsafeFunction => "unsafe-function",
+            Rule::SystemRelation => "system-relation",
         }
     }
 }

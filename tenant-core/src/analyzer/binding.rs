@@ -1,11 +1,30 @@
 //! Binding: which equalities restrict a table reference to the tenant.
 //!
 //! A reference is bound when its tenant column is connected to a tenant value
-//! by a chain of `=` conjuncts, each taken from an AND-tree that filters that
+//! by a chain of equalities, each taken from an AND-tree that filters that
 //! reference's rows (see `scopes` for which trees filter which references).
-//! Anything else (OR, NOT, CASE, functions over the column, LIKE, ranges,
-//! `<>`, IS [NOT] NULL, IS DISTINCT FROM, `= ANY(..)`, `IN (subquery)`,
-//! COLLATE) never produces an equality here, so it cannot bind.
+//! The equalities are `a = b`, `a IN (b)` (and `a IN (b, b, ..)`),
+//! `a = ANY(ARRAY[b])`, `(a, b) = (c, d)` and `(a, b) IN ((c, d), (c, e))`
+//! pairwise where every row agrees, and `a IS NOT DISTINCT FROM v` with a
+//! parameter or literal `v`. Anything else (OR, NOT, CASE, functions over
+//! the column, LIKE, ranges, `<>`, IS [NOT] NULL, IS DISTINCT FROM,
+//! `= ANY($1)`, `IN (subquery)`, COLLATE) never produces an equality here,
+//! so it cannot bind.
+//!
+//! **Rule `lossy-casts`.** Tenant ids are arbitrary text. A cast is part of
+//! a value's identity: `$tenant`, `$tenant::text` and `$tenant::varchar`
+//! are the tenant's id itself (casts to `text` or unconstrained `varchar`
+//! are the identity on text), while `$tenant::uuid` is another value, the
+//! uuid that id reads as (an upper-case uuid and its lower-case form read
+//! as the same uuid; `'007'::int8` and `'7'::int8` are both 7). So values
+//! that differ in their casts never fall into one equivalence class:
+//! `x = $1 AND $1::uuid = $tenant::uuid` does not make `x` the tenant. A
+//! tenant column of type uuid, bigint, integer, smallint or numeric is bound
+//! by `tenant_id = $tenant::uuid` (one cast to the column's type, compared
+//! with the column directly), which matches exactly the rows whose tenant
+//! column holds the value the tenant's id reads as; any longer chain
+//! (`$tenant::int8::text` is `'7'` for tenant `'007'`) or a type modifier
+//! (`varchar(2)` truncates) binds nothing.
 
 use std::collections::HashMap;
 
@@ -15,10 +34,11 @@ use pg_query::NodeEnum;
 use super::scopes::RefId;
 use crate::analyzer::Binding;
 
-/// A value a tenant column can be equated with: a parameter or a literal.
+/// A value a tenant column can be equated with: a parameter or a literal,
+/// with the casts applied to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Value {
-    /// How it is written, normalised (`$3`, `'acme'`, `42`).
+    /// How it is written, normalised (`$3`, `'acme'`, `42`, `$3::uuid`).
     pub key: String,
     /// True when this value may bind a tenant table: the `$tenant` parameter
     /// in strict mode; any parameter or literal in lenient mode.
@@ -32,16 +52,22 @@ pub(crate) enum Term {
     Column(RefId, String),
     /// A parameter or literal.
     Value(Value),
+    /// The merged column of `a FULL JOIN b USING (c)`: `COALESCE(a.c, b.c)`.
+    /// It equals a value only when each side's real rows hold that value, so
+    /// it is used with values only, never joined to other columns.
+    FullMerged(Box<(Term, Term)>),
     /// Anything the analyzer cannot follow (expressions, unresolvable names).
     Opaque,
 }
 
-/// Type names a parameter may be cast to and still bind: types whose `=`
-/// is exact and that keep every value intact. A cast to e.g. `citext`, or a
-/// COLLATE clause, could make `=` match other tenants' ids too; `name`,
-/// `char(n)`, `varchar(n)` and `numeric(p, s)` truncate or round, so
-/// `'acme'::varchar(2)` is tenant `ac`: any type modifier refuses the cast.
-const EXACT_CAST_TYPES: &[&str] = &["text", "varchar", "uuid", "int2", "int4", "int8", "numeric"];
+/// Types a tenant value may be cast to once and still bind a tenant column
+/// of that type: their `=` is exact and their input is deterministic. A
+/// cast to e.g. `citext`, or a COLLATE clause, could make `=` match other
+/// tenants' ids too.
+const TYPED_TENANT_TYPES: &[&str] = &["uuid", "int2", "int4", "int8", "numeric"];
+
+/// Casts that are the identity on a text value (without a type modifier).
+const TEXT_IDENTITY_TYPES: &[&str] = &["text", "varchar"];
 
 /// Recognises parameters and literals, the right-hand side of a binding.
 pub(crate) struct ValueReader {
@@ -51,52 +77,89 @@ pub(crate) struct ValueReader {
 
 impl ValueReader {
     /// The value `node` stands for, if it is a parameter or literal
-    /// (possibly cast to an exact type).
+    /// (possibly cast: rule `lossy-casts`).
     pub fn read(&self, node: &NodeEnum) -> Option<Value> {
-        match node {
-            NodeEnum::ParamRef(p) => Some(Value {
-                key: format!("${}", p.number),
-                binds: match self.binding {
+        let mut casts: Vec<&str> = Vec::new();
+        let mut current = node;
+        while let NodeEnum::TypeCast(cast) = current {
+            casts.push(plain_type_name(cast.type_name.as_ref()?)?);
+            current = cast.arg.as_ref()?.node.as_ref()?;
+        }
+        // Innermost cast first.
+        casts.reverse();
+        let (base, binds) = match current {
+            NodeEnum::ParamRef(p) => (
+                format!("${}", p.number),
+                match self.binding {
                     Binding::Strict => self.tenant_param == Some(p.number),
                     Binding::Lenient => true,
                 },
-            }),
+            ),
             NodeEnum::AConst(c) if !c.isnull => {
                 let key = match c.val.as_ref()? {
                     a_const::Val::Sval(s) => quote_literal(&s.sval),
+                    // An integer's key is its canonical text, so a cast to
+                    // text keeps it.
                     a_const::Val::Ival(i) => i.ival.to_string(),
-                    a_const::Val::Fval(f) => f.fval.clone(),
+                    // `1e2` reads as 100: a float's text is not its key.
+                    a_const::Val::Fval(f) => {
+                        casts.insert(0, "numeric");
+                        f.fval.clone()
+                    }
                     a_const::Val::Boolval(_) | a_const::Val::Bsval(_) => return None,
                 };
-                Some(Value {
-                    key,
-                    binds: self.binding == Binding::Lenient,
-                })
+                (key, self.binding == Binding::Lenient)
             }
-            NodeEnum::TypeCast(cast) => {
-                let type_name = cast.type_name.as_ref()?;
-                if !is_exact_cast(type_name) {
-                    return None;
-                }
-                self.read(cast.arg.as_ref()?.node.as_ref()?)
-            }
-            _ => None,
+            _ => return None,
+        };
+        let casts = normalise_casts(&casts);
+        let typed = match casts.as_slice() {
+            [] => true,
+            [single] => TYPED_TENANT_TYPES.contains(single),
+            _ => false,
+        };
+        let mut key = base;
+        for cast in &casts {
+            key.push_str("::");
+            key.push_str(cast);
         }
+        Some(Value {
+            key,
+            binds: binds && typed,
+        })
     }
 }
 
-fn is_exact_cast(type_name: &protobuf::TypeName) -> bool {
+/// Drops casts that cannot change a text value (to `text` or `varchar`
+/// before any other cast) and repeats of the same cast (`::uuid::uuid`).
+fn normalise_casts<'a>(casts: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&'a str> = Vec::new();
+    for &cast in casts {
+        if out.is_empty() && TEXT_IDENTITY_TYPES.contains(&cast) {
+            continue;
+        }
+        if out.last() == Some(&cast) {
+            continue;
+        }
+        out.push(cast);
+    }
+    out
+}
+
+/// The name of a cast's type when it is a plain built-in type without
+/// modifiers or array bounds (`text`, `pg_catalog.int8`); `None` otherwise.
+fn plain_type_name(type_name: &protobuf::TypeName) -> Option<&str> {
     if type_name.setof
         || type_name.pct_type
         || !type_name.array_bounds.is_empty()
         || !type_name.typmods.is_empty()
     {
-        return false;
+        return None;
     }
     let names: Vec<&str> = type_name.names.iter().filter_map(string_value).collect();
     match names.as_slice() {
-        [name] | ["pg_catalog", name] => EXACT_CAST_TYPES.contains(name),
-        _ => false,
+        [name] | ["pg_catalog", name] => Some(name),
+        _ => None,
     }
 }
 
@@ -131,10 +194,21 @@ pub(crate) fn conjuncts(node: &NodeEnum) -> Vec<&NodeEnum> {
     out
 }
 
-/// The pairs of expressions a conjunct equates: `a = b`, `a IN (b)`, and
-/// `(a, b) = (c, d)` (pairwise). Operator names other than a bare or
-/// `pg_catalog`-qualified `=` do not count.
-pub(crate) fn equated_pairs(conjunct: &NodeEnum) -> Vec<(&NodeEnum, &NodeEnum)> {
+/// `left` equals one of `right` in every row the conjunct lets through; it
+/// binds only when every one of `right` is the same term.
+#[derive(Debug)]
+pub(crate) struct Equation<'n> {
+    pub left: &'n NodeEnum,
+    pub right: Vec<&'n NodeEnum>,
+    /// `IS NOT DISTINCT FROM`: also true when both are NULL, so usable only
+    /// with a parameter or literal on one side.
+    pub null_safe: bool,
+}
+
+/// The equalities a conjunct states (see the module documentation).
+/// Operator names other than a bare or `pg_catalog`-qualified `=` do not
+/// count.
+pub(crate) fn equations(conjunct: &NodeEnum) -> Vec<Equation<'_>> {
     let NodeEnum::AExpr(expr) = conjunct else {
         return Vec::new();
     };
@@ -147,30 +221,85 @@ pub(crate) fn equated_pairs(conjunct: &NodeEnum) -> Vec<(&NodeEnum, &NodeEnum)> 
     ) else {
         return Vec::new();
     };
-    if expr.kind == AExprKind::AexprOp as i32 {
-        match (left, right) {
-            (NodeEnum::RowExpr(l), NodeEnum::RowExpr(r)) if l.args.len() == r.args.len() => l
-                .args
-                .iter()
-                .zip(&r.args)
-                .filter_map(|(a, b)| Some((a.node.as_ref()?, b.node.as_ref()?)))
-                .collect(),
-            (NodeEnum::RowExpr(_), _) | (_, NodeEnum::RowExpr(_)) => Vec::new(),
-            _ => vec![(left, right)],
-        }
-    } else if expr.kind == AExprKind::AexprIn as i32 {
-        // `col IN (x)` is `col = x`; with several items the column may equal
-        // any of them, which binds nothing.
-        match right {
-            NodeEnum::List(list) if list.items.len() == 1 => list.items[0]
-                .node
-                .as_ref()
-                .map(|item| vec![(left, item)])
-                .unwrap_or_default(),
+    let kind = AExprKind::try_from(expr.kind).unwrap_or(AExprKind::Undefined);
+    match kind {
+        AExprKind::AexprOp => rows_equal(left, &[right], false),
+        AExprKind::AexprNotDistinct => rows_equal(left, &[right], true),
+        AExprKind::AexprIn => match right {
+            NodeEnum::List(list) => {
+                let items: Vec<&NodeEnum> =
+                    list.items.iter().filter_map(|i| i.node.as_ref()).collect();
+                if items.len() != list.items.len() {
+                    return Vec::new();
+                }
+                rows_equal(left, &items, false)
+            }
             _ => Vec::new(),
+        },
+        AExprKind::AexprOpAny => match right {
+            NodeEnum::AArrayExpr(array) => {
+                let items: Vec<&NodeEnum> = array
+                    .elements
+                    .iter()
+                    .filter_map(|i| i.node.as_ref())
+                    .collect();
+                let nested = items.iter().any(|i| matches!(i, NodeEnum::AArrayExpr(_)));
+                if items.len() != array.elements.len() || nested {
+                    return Vec::new();
+                }
+                rows_equal(left, &items, false)
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// `left` equals one of `rights`: scalars give one equation, rows one per
+/// position (all rows of the same width as `left`).
+fn rows_equal<'n>(
+    left: &'n NodeEnum,
+    rights: &[&'n NodeEnum],
+    null_safe: bool,
+) -> Vec<Equation<'n>> {
+    if rights.is_empty() {
+        return Vec::new();
+    }
+    match left {
+        NodeEnum::RowExpr(l) => {
+            let mut columns: Vec<Vec<&NodeEnum>> = vec![Vec::new(); l.args.len()];
+            for right in rights {
+                let NodeEnum::RowExpr(r) = right else {
+                    return Vec::new();
+                };
+                if r.args.len() != l.args.len() {
+                    return Vec::new();
+                }
+                for (column, arg) in columns.iter_mut().zip(&r.args) {
+                    match arg.node.as_ref() {
+                        Some(a) => column.push(a),
+                        None => return Vec::new(),
+                    }
+                }
+            }
+            l.args
+                .iter()
+                .zip(columns)
+                .filter_map(|(a, right)| {
+                    Some(Equation {
+                        left: a.node.as_ref()?,
+                        right,
+                        null_safe,
+                    })
+                })
+                .collect()
         }
-    } else {
-        Vec::new()
+        _ if rights.iter().any(|r| matches!(r, NodeEnum::RowExpr(_))) => Vec::new(),
+        _ => vec![Equation {
+            left,
+            right: rights.to_vec(),
+            null_safe,
+        }],
     }
 }
 
@@ -208,9 +337,11 @@ impl Classes {
         id
     }
 
-    /// Records `a = b`. Opaque terms never join a class.
+    /// Records `a = b`. Opaque terms never join a class, nor does the
+    /// merged column of a full join (see [`Term::FullMerged`]).
     pub fn union(&mut self, a: &Term, b: &Term) {
-        if *a == Term::Opaque || *b == Term::Opaque {
+        let joins = |t: &Term| matches!(t, Term::Column(..) | Term::Value(_));
+        if !joins(a) || !joins(b) {
             return;
         }
         let (ia, ib) = (self.id(a), self.id(b));
@@ -257,63 +388,116 @@ mod tests {
         }
     }
 
-    fn pairs(sql: &str) -> usize {
+    /// How many equations the WHERE clause of `sql` states.
+    fn count(sql: &str) -> usize {
         let w = where_clause(sql);
-        conjuncts(&w).iter().map(|c| equated_pairs(c).len()).sum()
+        conjuncts(&w).iter().map(|c| equations(c).len()).sum()
     }
 
     #[test]
     fn only_plain_equality_conjuncts_pair() {
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a = $1 AND b = c"), 2);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a = $1 OR b = c"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE NOT (a = $1)"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a <> $1"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a LIKE $1"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a = ANY($1)"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a IS NOT DISTINCT FROM $1"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a IN ($1)"), 1);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a IN ($1, $2)"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a IN (SELECT b FROM u)"), 0);
-        assert_eq!(pairs("SELECT 1 FROM t WHERE (a, b) = ($1, $2)"), 2);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = $1 AND b = c"), 2);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = $1 OR b = c"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE NOT (a = $1)"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a <> $1"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a LIKE $1"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = ANY($1)"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = ANY(ARRAY[$1])"), 1);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = ANY(ARRAY[[$1]])"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a = ALL(ARRAY[$1])"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a IS NOT DISTINCT FROM $1"), 1);
+        assert_eq!(count("SELECT 1 FROM t WHERE a IS DISTINCT FROM $1"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a IN ($1)"), 1);
+        assert_eq!(count("SELECT 1 FROM t WHERE a IN ($1, $2)"), 1);
+        assert_eq!(count("SELECT 1 FROM t WHERE a IN (SELECT b FROM u)"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE (a, b) = ($1, $2)"), 2);
+        assert_eq!(count("SELECT 1 FROM t WHERE (a, b) = ($1, $2, $3)"), 0);
         assert_eq!(
-            pairs("SELECT 1 FROM t WHERE a OPERATOR(pg_catalog.=) $1"),
+            count("SELECT 1 FROM t WHERE (a, b) IN (($1, $2), ($1, $3))"),
+            2
+        );
+        assert_eq!(count("SELECT 1 FROM t WHERE (a, b) IN (($1, $2), $3)"), 0);
+        assert_eq!(
+            count("SELECT 1 FROM t WHERE a OPERATOR(pg_catalog.=) $1"),
             1
         );
-        assert_eq!(pairs("SELECT 1 FROM t WHERE a OPERATOR(public.=) $1"), 0);
+        assert_eq!(count("SELECT 1 FROM t WHERE a OPERATOR(public.=) $1"), 0);
         assert_eq!(
-            pairs("SELECT 1 FROM t WHERE (a = $1 AND (b = $2 AND c = $3))"),
+            count("SELECT 1 FROM t WHERE (a = $1 AND (b = $2 AND c = $3))"),
             3
         );
     }
 
+    #[test]
+    fn a_row_in_list_pairs_each_position_with_every_row() {
+        let w = where_clause("SELECT 1 FROM t WHERE (a, b) IN (($1, $2), ($1, $3))");
+        let eqs = equations(&w);
+        assert_eq!(eqs.len(), 2);
+        assert_eq!(eqs[0].right.len(), 2);
+        assert!(!eqs[0].null_safe);
+    }
+
     fn read(binding: Binding, expr: &str) -> Option<Value> {
         let w = where_clause(&format!("SELECT 1 FROM t WHERE a = {expr}"));
-        let pair = equated_pairs(&w)[0];
+        let eq = equations(&w).pop().unwrap();
         ValueReader {
             binding,
             tenant_param: Some(2),
         }
-        .read(pair.1)
+        .read(eq.right[0])
     }
 
     #[test]
     fn strict_mode_only_the_tenant_parameter_binds() {
         assert!(read(Binding::Strict, "$2").unwrap().binds);
         assert!(read(Binding::Strict, "$2::text").unwrap().binds);
+        assert!(read(Binding::Strict, "$2::varchar").unwrap().binds);
         assert!(read(Binding::Strict, "CAST($2 AS uuid)").unwrap().binds);
         assert!(read(Binding::Strict, "$2::bigint").unwrap().binds);
         assert!(!read(Binding::Strict, "$1").unwrap().binds);
         assert!(!read(Binding::Strict, "'acme'").unwrap().binds);
-        assert!(read(Binding::Strict, "$2::citext").is_none());
-        assert!(read(Binding::Strict, "$2 COLLATE \"C\"").is_none());
-        assert!(read(Binding::Strict, "lower($2)").is_none());
-        assert!(read(Binding::Strict, "$2::text[]").is_none());
-        assert!(read(Binding::Strict, "$2::varchar(2)").is_none());
-        assert!(read(Binding::Strict, "$2::char(3)").is_none());
-        assert!(read(Binding::Strict, "$2::char").is_none());
-        assert!(read(Binding::Strict, "$2::name").is_none());
-        assert!(read(Binding::Strict, "$2::numeric(3, 0)").is_none());
-        assert!(read(Binding::Strict, "$2::varchar").unwrap().binds);
+        let binds = |expr: &str| read(Binding::Strict, expr).is_some_and(|v| v.binds);
+        for refused in [
+            "$2::citext",
+            "$2 COLLATE \"C\"",
+            "lower($2)",
+            "$2::text[]",
+            "$2::varchar(2)",
+            "$2::char(3)",
+            "$2::char",
+            "$2::bpchar",
+            "$2::name",
+            "$2::numeric(3, 0)",
+            "$2::public.text",
+        ] {
+            assert!(!binds(refused), "{refused} must not bind");
+        }
+    }
+
+    /// Rule `lossy-casts`: a cast is part of the value.
+    #[test]
+    fn rule_lossy_casts_a_cast_is_part_of_the_value() {
+        let key = |expr: &str| read(Binding::Strict, expr).unwrap().key;
+        assert_eq!(key("$2"), "$2");
+        assert_eq!(key("$2::text"), "$2");
+        assert_eq!(key("$2::varchar::text"), "$2");
+        assert_eq!(key("$2::uuid"), "$2::uuid");
+        assert_eq!(key("$2::text::uuid::uuid"), "$2::uuid");
+        assert_eq!(key("$2::int8::text"), "$2::int8::text");
+        // Lossy chains are other values, which bind nothing.
+        for chain in [
+            "$2::int8::text",
+            "$2::uuid::text",
+            "$2::numeric::text",
+            "$2::int4::int8",
+            "$2::uuid::varchar",
+        ] {
+            let value = read(Binding::Strict, chain).unwrap();
+            assert!(!value.binds, "{chain} must not bind");
+        }
+        assert_eq!(read(Binding::Lenient, "42::text").unwrap().key, "42");
+        assert_eq!(read(Binding::Lenient, "1e2").unwrap().key, "1e2::numeric");
+        assert!(!read(Binding::Lenient, "1e2::text").unwrap().binds);
     }
 
     #[test]
@@ -340,6 +524,7 @@ mod tests {
         classes.union(&a, &b);
         classes.union(&b, &v);
         classes.union(&c, &Term::Opaque);
+        classes.union(&c, &Term::FullMerged(Box::new((a.clone(), v.clone()))));
         assert_eq!(classes.values_of(&a).len(), 1);
         assert!(classes.values_of(&c).is_empty());
     }

@@ -1,7 +1,62 @@
-//! Scopes: the range references of each query level, their join trees, CTE
-//! names, and how column names resolve, following PostgreSQL's rules closely
-//! enough to be sound (when in doubt a name resolves to nothing, which can
-//! only make the analyzer refuse more, never accept more).
+//! Scopes: the range references of each query level, their join trees, the
+//! CTE names in view, and how column names resolve.
+//!
+//! Name resolution follows PostgreSQL's parse analysis (`parse_relation.c`,
+//! `parse_clause.c`, `parse_cte.c`) rule by rule, because a name the
+//! analyzer resolves to one FROM item while PostgreSQL resolves it to
+//! another is a false accept: a predicate "bound to `$tenant`" that in fact
+//! compares with another item's column. Each rule below is named as in the
+//! tests that pin it (`tests::rule_*` in this file); where PostgreSQL's rule
+//! could go either way for the analyzer (a name it cannot compute, a schema
+//! it does not know), the name resolves to nothing ([`Term::Opaque`]),
+//! which can only make the analyzer refuse more, never accept more.
+//!
+//! - **`unaliased-names`**: a FROM item is referenced by its alias; without
+//!   one, a table by its relation name, a CTE reference by the CTE's name, a
+//!   function by the name of its (first) function (`FigureColname`), XMLTABLE
+//!   as `xmltable`, JSON_TABLE as `json_table`
+//!   (`addRangeTableEntryFor{Relation,CTE,Function,TableFunc}`). An
+//!   unaliased subquery or VALUES list cannot be referenced (PostgreSQL 16+;
+//!   15 refuses it), and an unaliased join has no name. A name the analyzer
+//!   cannot compute is [`RefName::Unknown`]: any qualified name may match it.
+//! - **`qualified-columns`**: `q.c` is column `c` of the FROM item named `q`
+//!   in the innermost query level that has one (`refnameNamespaceItem`);
+//!   several at that level are an error in PostgreSQL. An aliased join
+//!   `(a JOIN b) AS j` hides `a` and `b`; `JOIN .. USING (..) AS u` names the
+//!   merged columns `u.c`.
+//! - **`schema-qualified-columns`**: `s.t.c` matches only a table written
+//!   without alias whose relation is `s.t` (`scanNameSpaceForRelid`): never a
+//!   CTE, subquery, function or aliased table. A table written without a
+//!   schema matches only if the search path finds it in `s`, which the
+//!   analyzer does not know, so such a match resolves to nothing.
+//! - **`unqualified-columns`**: `c` is the one FROM item of the innermost
+//!   level that has a column `c` (`colNameToVar`); a level whose items might
+//!   have it (tables, whose other columns the analyzer does not know) but
+//!   none certainly does resolves to nothing.
+//! - **`join-merged-columns`**: `USING (c)` and NATURAL joins merge `c`:
+//!   unqualified, it is the left input's column for inner and left joins,
+//!   the right's for right joins, and `COALESCE` of both for full joins
+//!   (`buildMergedJoinVar`). A NATURAL join merges every common column; the
+//!   analyzer knows the common columns only when both inputs certainly have
+//!   them, so an unqualified name one input certainly has and the other
+//!   might have resolves to nothing.
+//! - **`visible-from-items`** (which FROM items each clause sees) is
+//!   applied where the clauses are walked, in `statements`: WHERE, the
+//!   target list, GROUP BY, HAVING, WINDOW, ORDER BY and LIMIT see every
+//!   FROM item of their level; a JOIN's ON clause sees only that join's two
+//!   inputs (`transformJoinOnClause`); a LATERAL subquery, a function in
+//!   FROM and XMLTABLE/JSON_TABLE see only the FROM items before them and
+//!   the left inputs of the joins they are the right input of
+//!   (`transformFromClauseItem` marks them `p_lateral_only`); a non-LATERAL
+//!   subquery in FROM and TABLESAMPLE arguments see none of their level.
+//! - **`cte-names`**: an unqualified table name in FROM is a CTE when a
+//!   WITH in view names it, innermost first (`scanNameSpaceForCTE`); a CTE
+//!   sees the CTEs before it, or with RECURSIVE all of its WITH list; a
+//!   schema-qualified name and the target of INSERT, UPDATE, DELETE and
+//!   MERGE are never a CTE (`setTargetTable` opens the relation directly).
+//! - **`column-aliases`**: `t AS a(x, y)` renames the item's columns by
+//!   position; for a table the analyzer does not know the column order, so
+//!   a tenant table with column aliases is refused.
 
 use std::collections::HashSet;
 
@@ -13,7 +68,7 @@ pub(crate) type RefId = usize;
 /// One output column of a derived table, CTE, VALUES list or statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OutputColumn {
-    /// Its name, when it has one.
+    /// Its name, when the analyzer knows it (`None`: any name is possible).
     pub name: Option<String>,
     /// The tenant value every row carries in this column (or NULL), if known.
     pub value: Option<Value>,
@@ -48,6 +103,16 @@ impl Output {
         found.next().is_none().then_some(first)
     }
 
+    /// False only when every column is known and none is called `name`.
+    pub fn might_have(&self, name: &str) -> bool {
+        match self {
+            Output::Positional(cols) => cols
+                .iter()
+                .any(|c| c.name.as_deref().is_none_or(|n| n == name)),
+            Output::Named(_) | Output::Unknown => true,
+        }
+    }
+
     /// Renames columns positionally, as `AS alias(a, b, ..)` does.
     pub fn renamed(self, names: &[String]) -> Output {
         if names.is_empty() {
@@ -61,6 +126,22 @@ impl Output {
                 Output::Positional(cols)
             }
             // Positions are unknown: the new names cannot be matched up.
+            Output::Named(_) | Output::Unknown => Output::Unknown,
+        }
+    }
+
+    /// Every column with no tenant value: what is known of the columns'
+    /// names without any assumption about their contents.
+    pub fn without_values(&self) -> Output {
+        match self {
+            Output::Positional(cols) => Output::Positional(
+                cols.iter()
+                    .map(|c| OutputColumn {
+                        name: c.name.clone(),
+                        value: None,
+                    })
+                    .collect(),
+            ),
             Output::Named(_) | Output::Unknown => Output::Unknown,
         }
     }
@@ -102,15 +183,27 @@ pub(crate) enum RefKind {
     Derived(Output),
 }
 
+/// The name PostgreSQL gives a FROM item (rule `unaliased-names`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RefName {
+    /// Referenced by this name.
+    Known(String),
+    /// A name the analyzer cannot compute: any qualifier may match it.
+    Unknown,
+}
+
 /// One entry of a FROM list (or an UPDATE/DELETE/INSERT/MERGE target).
 #[derive(Debug, Clone)]
 pub(crate) struct RangeRef {
-    /// The name it is referenced by: its alias, else its relation name.
-    pub name: Option<String>,
-    /// Schema of an unaliased, qualified table (for `schema.table.col`).
+    /// The name it is referenced by.
+    pub name: RefName,
+    /// For a table written without alias: the schema written, if any.
     pub schema: Option<String>,
     /// The alias, when written.
     pub alias: Option<String>,
+    /// True for a table (tenant or global); false for CTEs, subqueries,
+    /// functions: only tables match `schema.table.column`.
+    pub relation: bool,
     pub kind: RefKind,
     /// Byte offset in the rewritten SQL.
     pub location: usize,
@@ -128,6 +221,14 @@ impl RangeRef {
         }
     }
 
+    /// False only when the reference certainly has no column `column`.
+    pub fn might_have(&self, column: &str) -> bool {
+        match &self.kind {
+            RefKind::Tenant { .. } | RefKind::Global => true,
+            RefKind::Derived(output) => output.might_have(column),
+        }
+    }
+
     /// The tenant value every row of this reference carries in `column`
     /// (or NULL, when null-extended), if known.
     pub fn value_of(&self, column: &str) -> Option<Value> {
@@ -142,9 +243,25 @@ impl RangeRef {
         matches!(self.kind, RefKind::Tenant { .. })
     }
 
-    /// `table (alias a)` as shown in messages, and the qualifier to write.
+    /// The name to qualify its columns with in messages.
     pub fn qualifier(&self) -> String {
-        self.name.clone().unwrap_or_default()
+        match &self.name {
+            RefName::Known(name) => name.clone(),
+            RefName::Unknown => String::new(),
+        }
+    }
+
+    /// Rule `schema-qualified-columns`: whether `schema.name` denotes this
+    /// reference: `Some(true)` certainly, `Some(false)` only if the search
+    /// path puts the table in `schema` (unknown here), `None` not at all.
+    fn matches_relation(&self, schema: &str, name: &str) -> Option<bool> {
+        if !self.relation || self.alias.is_some() || self.name != RefName::Known(name.into()) {
+            return None;
+        }
+        match &self.schema {
+            Some(written) => (written == schema).then_some(true),
+            None => Some(false),
+        }
     }
 }
 
@@ -169,13 +286,24 @@ pub(crate) struct Join {
     pub kind: JoinKind,
     pub left: FromNode,
     pub right: FromNode,
-    /// USING columns (or, for NATURAL joins, the tenant columns both sides
-    /// certainly have).
+    /// USING columns, or for a NATURAL join the columns both sides
+    /// certainly have (all of them merged).
     pub using: Vec<String>,
+    /// NATURAL: columns both sides have are merged even when the analyzer
+    /// does not know it.
+    pub natural: bool,
     /// `(a JOIN b ..) AS alias`: hides the names inside.
     pub alias: Option<String>,
     /// `JOIN b USING (..) AS alias`: names the merged columns.
     pub using_alias: Option<String>,
+}
+
+/// Candidates for a qualified name at one level: the references that are
+/// certainly meant, and whether one might be.
+#[derive(Default)]
+struct Candidates {
+    certain: Vec<Term>,
+    maybe: bool,
 }
 
 impl FromNode {
@@ -212,8 +340,18 @@ impl FromNode {
         }
     }
 
-    /// Resolves an unqualified column inside this item: the terms it could
-    /// be (more than one means ambiguous).
+    /// Whether this item might have a column `column` (visible unqualified).
+    fn might_have(&self, column: &str, arena: &[RangeRef]) -> bool {
+        match self {
+            FromNode::Ref(id) => arena[*id].might_have(column),
+            FromNode::Join(join) => {
+                join.left.might_have(column, arena) || join.right.might_have(column, arena)
+            }
+        }
+    }
+
+    /// Rule `unqualified-columns`: the terms an unqualified column inside
+    /// this item could be (more than one means ambiguous).
     fn unqualified(&self, column: &str, arena: &[RangeRef], out: &mut Vec<Term>) {
         match self {
             FromNode::Ref(id) => {
@@ -224,40 +362,63 @@ impl FromNode {
             FromNode::Join(join) => {
                 if join.using.iter().any(|u| u == column) {
                     out.push(join.merged(column, arena));
-                } else {
-                    join.left.unqualified(column, arena, out);
-                    join.right.unqualified(column, arena, out);
+                    return;
                 }
+                let mut left = Vec::new();
+                join.left.unqualified(column, arena, &mut left);
+                let mut right = Vec::new();
+                join.right.unqualified(column, arena, &mut right);
+                if join.natural {
+                    // Rule `join-merged-columns`: a column both sides have is
+                    // merged; one side certainly having it and the other
+                    // perhaps leaves the analyzer not knowing which it is.
+                    let uncertain = (!left.is_empty() && join.right.might_have(column, arena))
+                        || (!right.is_empty() && join.left.might_have(column, arena));
+                    if uncertain {
+                        out.push(Term::Opaque);
+                        return;
+                    }
+                }
+                out.extend(left);
+                out.extend(right);
             }
         }
     }
 
-    /// Resolves `qualifier.column` inside this item.
+    /// Rules `qualified-columns` and `schema-qualified-columns`: the terms
+    /// `[schema.]qualifier.column` could be inside this item.
     fn qualified(
         &self,
         schema: Option<&str>,
         qualifier: &str,
         column: &str,
         arena: &[RangeRef],
-        out: &mut Vec<Term>,
+        out: &mut Candidates,
     ) {
         match self {
             FromNode::Ref(id) => {
                 let r = &arena[*id];
-                let schema_matches = match schema {
-                    None => true,
-                    Some(s) => r.alias.is_none() && r.schema.as_deref().unwrap_or("public") == s,
-                };
-                if r.name.as_deref() == Some(qualifier) && schema_matches {
-                    out.push(Term::Column(*id, column.to_string()));
+                match schema {
+                    Some(schema) => match r.matches_relation(schema, qualifier) {
+                        Some(true) => out.certain.push(Term::Column(*id, column.to_string())),
+                        Some(false) => out.maybe = true,
+                        None => {}
+                    },
+                    None => match &r.name {
+                        RefName::Known(name) if name == qualifier => {
+                            out.certain.push(Term::Column(*id, column.to_string()));
+                        }
+                        RefName::Known(_) => {}
+                        RefName::Unknown => out.maybe = true,
+                    },
                 }
             }
             FromNode::Join(join) => {
                 if schema.is_none() && join.using_alias.as_deref() == Some(qualifier) {
                     if join.using.iter().any(|u| u == column) {
-                        out.push(join.merged(column, arena));
+                        out.certain.push(join.merged(column, arena));
                     } else {
-                        out.push(Term::Opaque);
+                        out.certain.push(Term::Opaque);
                     }
                 }
                 if let Some(alias) = &join.alias {
@@ -265,7 +426,7 @@ impl FromNode {
                     if schema.is_none() && alias == qualifier {
                         let mut inner = Vec::new();
                         self.unqualified_through_alias(column, arena, &mut inner);
-                        out.push(single(inner));
+                        out.certain.push(single(inner));
                     }
                     return;
                 }
@@ -277,28 +438,29 @@ impl FromNode {
 
     fn unqualified_through_alias(&self, column: &str, arena: &[RangeRef], out: &mut Vec<Term>) {
         if let FromNode::Join(join) = self {
-            if join.using.iter().any(|u| u == column) {
-                out.push(join.merged(column, arena));
-            } else {
-                join.left.unqualified(column, arena, out);
-                join.right.unqualified(column, arena, out);
-            }
+            let unaliased = Join {
+                alias: None,
+                ..(**join).clone()
+            };
+            FromNode::Join(Box::new(unaliased)).unqualified(column, arena, out);
         }
     }
 }
 
 impl Join {
-    /// The merged column of `USING (column)`: the left side's for inner and
-    /// left joins, the right side's for right joins, COALESCE for full joins.
+    /// Rule `join-merged-columns`: the merged column of `USING (column)`:
+    /// the left side's for inner and left joins, the right side's for right
+    /// joins, COALESCE of both for full joins.
     fn merged(&self, column: &str, arena: &[RangeRef]) -> Term {
-        let side = match self.kind {
-            JoinKind::Inner | JoinKind::Left => &self.left,
-            JoinKind::Right => &self.right,
-            JoinKind::Full => return Term::Opaque,
-        };
-        let mut out = Vec::new();
-        side.unqualified(column, arena, &mut out);
-        single(out)
+        let (left, right) = self.using_sides(column, arena);
+        match self.kind {
+            JoinKind::Inner | JoinKind::Left => left,
+            JoinKind::Right => right,
+            JoinKind::Full if left != Term::Opaque && right != Term::Opaque => {
+                Term::FullMerged(Box::new((left, right)))
+            }
+            JoinKind::Full => Term::Opaque,
+        }
     }
 
     /// The two columns a USING column equates, one per side.
@@ -319,8 +481,11 @@ fn single(mut terms: Vec<Term>) -> Term {
     }
 }
 
-/// One query level: its FROM items, and the level it is nested in (for
-/// correlated references).
+/// The FROM items one clause of a query level sees, and the level it is
+/// nested in (for correlated references). A query level's WHERE sees all
+/// its FROM items; an ON clause or a LATERAL item sees fewer (rule
+/// `visible-from-items`): the same level then appears as a `Level` with
+/// fewer items and the same parent.
 pub(crate) struct Level<'p> {
     pub from: Vec<FromNode>,
     pub parent: Option<&'p Level<'p>>,
@@ -344,45 +509,61 @@ impl<'p> Level<'p> {
     }
 
     /// Resolves a column reference given as its name parts (`[col]`,
-    /// `[t, col]`, `[schema, t, col]`), searching this level then the
-    /// enclosing ones, as PostgreSQL does.
+    /// `[t, col]`, `[schema, t, col]`, `[db, schema, t, col]`), searching
+    /// this level then the enclosing ones, as PostgreSQL does.
     pub fn resolve(&self, parts: &[&str], arena: &[RangeRef]) -> Term {
         let mut level = Some(self);
         while let Some(current) = level {
-            let mut found = Vec::new();
             match parts {
                 [column] => {
+                    let mut found = Vec::new();
                     for item in &current.from {
                         item.unqualified(column, arena, &mut found);
                     }
-                    if found.is_empty() && !current.from.is_empty() {
-                        // A global table or derived table of unknown shape might
+                    if !found.is_empty() {
+                        return single(found);
+                    }
+                    if current.from.iter().any(|i| i.might_have(column, arena)) {
+                        // A table or derived table of unknown shape might
                         // have this column: we cannot tell which it is.
                         return Term::Opaque;
                     }
                 }
-                [qualifier, column] => {
+                [qualifier, column] | [_, qualifier, column] | [_, _, qualifier, column] => {
+                    let schema = match parts.len() {
+                        2 => None,
+                        _ => Some(parts[parts.len() - 3]),
+                    };
+                    let mut found = Candidates::default();
                     for item in &current.from {
-                        item.qualified(None, qualifier, column, arena, &mut found);
+                        item.qualified(schema, qualifier, column, arena, &mut found);
                     }
-                }
-                [schema, qualifier, column] | [_, schema, qualifier, column] => {
-                    for item in &current.from {
-                        item.qualified(Some(schema), qualifier, column, arena, &mut found);
+                    if !found.certain.is_empty() {
+                        return single(found.certain);
+                    }
+                    if found.maybe {
+                        return Term::Opaque;
                     }
                 }
                 _ => return Term::Opaque,
-            }
-            if !found.is_empty() {
-                return single(found);
             }
             level = current.parent;
         }
         Term::Opaque
     }
+
+    /// The reference `qualifier.*` expands, when it is one known reference.
+    pub fn resolve_star(&self, qualifier: &[&str], arena: &[RangeRef]) -> Option<RefId> {
+        let mut parts: Vec<&str> = qualifier.to_vec();
+        parts.push("*");
+        match self.resolve(&parts, arena) {
+            Term::Column(id, _) => Some(id),
+            _ => None,
+        }
+    }
 }
 
-/// The CTE names visible at a point, innermost first.
+/// The CTE names visible at a point, innermost first (rule `cte-names`).
 pub(crate) struct CteScope<'p> {
     pub entries: Vec<(String, Output)>,
     pub parent: Option<&'p CteScope<'p>>,
@@ -414,7 +595,19 @@ impl<'p> CteScope<'p> {
         }
         None
     }
+
+    /// Sets what is known of the CTE `name` of this WITH list.
+    pub fn set(&mut self, name: &str, output: Output) {
+        match self.entries.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = output,
+            None => self.entries.push((name.to_string(), output)),
+        }
+    }
 }
+
+#[cfg(test)]
+#[path = "scopes_tests.rs"]
+mod tests;
 
 /// Column names that appear in several USING/NATURAL positions: used only
 /// to deduplicate.

@@ -8,10 +8,11 @@ use pg_query::protobuf::{
 };
 use pg_query::NodeRef;
 
-use super::binding::{conjuncts, equated_pairs, string_value, Classes, Term, Value, ValueReader};
+use super::binding::{conjuncts, equations, string_value, Classes, Term, Value, ValueReader};
+use super::policy;
 use super::scopes::{
     dedup, CteScope, FromNode, Join, JoinKind, Level, Output, OutputColumn, RangeRef, RefId,
-    RefKind,
+    RefKind, RefName,
 };
 use crate::config::{Config, TableKind};
 use crate::report::{Rule, TableSite};
@@ -33,16 +34,29 @@ pub(crate) struct Found {
 }
 
 /// FROM-clause work that must wait until the level's own bindings are known.
+/// Each piece keeps the FROM items it may see (rule `visible-from-items`).
 #[derive(Default)]
 struct Pending<'n> {
-    /// ON clauses with the references they filter.
-    quals: Vec<(&'n protobuf::Node, Vec<RefId>)>,
-    /// LATERAL subqueries: (their reference, the query, column aliases).
-    lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>)>,
-    /// Expressions inside FROM items (function arguments, TABLESAMPLE
-    /// arguments, XMLTABLE/JSON_TABLE expressions).
-    exprs: Vec<NodeRef<'n>>,
+    /// ON clauses: the references they filter, and the join's two inputs
+    /// (all an ON clause sees of its level).
+    quals: Vec<(&'n protobuf::Node, Vec<RefId>, Vec<FromNode>)>,
+    /// LATERAL subqueries: their reference, the query, column aliases, and
+    /// the FROM items before them.
+    lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>, Vec<FromNode>)>,
+    /// Expressions inside FROM items (function arguments, XMLTABLE and
+    /// JSON_TABLE expressions: the FROM items before them; TABLESAMPLE
+    /// arguments: none of the level).
+    exprs: Vec<(NodeRef<'n>, Vec<FromNode>)>,
 }
+
+/// Rounds of a recursive CTE's fixpoint, at most (see `recursive_cte`).
+const MAX_FIXPOINT_ROUNDS: usize = 64;
+
+/// Fixpoint rounds of all recursive CTEs of one statement together: nested
+/// recursive CTEs multiply their rounds, and a statement must not make the
+/// analysis run for ever. Past it, recursive CTEs assume nothing (sound,
+/// only less precise).
+const FIXPOINT_BUDGET: usize = 4096;
 
 /// How deep scopes may nest before the analyzer gives up (fail closed).
 const MAX_DEPTH: usize = 200;
@@ -65,6 +79,12 @@ pub(crate) struct StatementChecker<'a> {
     pub bound_values: Vec<(Value, usize)>,
     /// While positive, findings are discarded (fixpoint passes of recursive CTEs).
     muted: usize,
+    /// Fixpoint rounds left for this statement (see [`FIXPOINT_BUDGET`]).
+    fixpoint_budget: usize,
+    /// With coverage on (tests), the address of every node the analysis
+    /// accounted for.
+    #[cfg(test)]
+    pub visited: Option<std::collections::HashSet<usize>>,
     depth: usize,
     pub statement_offset: usize,
 }
@@ -96,6 +116,9 @@ impl<'a> StatementChecker<'a> {
             sites: Vec::new(),
             bound_values: Vec::new(),
             muted: 0,
+            fixpoint_budget: FIXPOINT_BUDGET,
+            #[cfg(test)]
+            visited: None,
             depth: 0,
             statement_offset: offset,
         }
@@ -116,6 +139,76 @@ impl<'a> StatementChecker<'a> {
             fix: fix.to_string(),
             offset,
         });
+    }
+
+    fn refuse(&mut self, refusal: policy::Refusal, offset: usize) {
+        self.report(Found {
+            rule: refusal.rule,
+            table: None,
+            alias: None,
+            message: refusal.message,
+            fix: refusal.fix,
+            offset,
+        });
+    }
+
+    /// Records that the analysis accounted for `n` (coverage test).
+    fn mark(&mut self, n: &protobuf::Node) {
+        if let Some(inner) = node(n) {
+            self.mark_ref(inner.to_ref());
+        }
+    }
+
+    #[cfg_attr(not(test), allow(unused_variables))]
+    fn mark_ref(&mut self, n: NodeRef<'_>) {
+        #[cfg(test)]
+        if let Some(visited) = &mut self.visited {
+            visited.insert(crate::walk::node_address(n));
+        }
+    }
+
+    /// What a relation is: configured, a system relation (policy), or a
+    /// tenant table; a refused system relation is reported and then treated
+    /// as global, so it gives no second error.
+    fn relation_kind(&mut self, schema: Option<&str>, name: &str, location: usize) -> TableKind {
+        match policy::relation(self.config, schema, name) {
+            Ok(kind) => kind,
+            Err(refusal) => {
+                self.refuse(refusal, location);
+                TableKind::Global
+            }
+        }
+    }
+
+    /// `TABLESAMPLE method(..)`: the method is a function.
+    fn tablesample_method(&mut self, sample: &protobuf::RangeTableSample) {
+        let parts: Vec<&str> = sample.method.iter().filter_map(string_value).collect();
+        if let Err(refusal) = policy::function(self.config, &parts) {
+            self.refuse(refusal, loc(sample.location, self.statement_offset));
+        }
+    }
+
+    /// `FOR UPDATE OF t`: names of FROM items of the level, no expressions.
+    fn locking(&mut self, clauses: &[protobuf::Node]) {
+        for clause in clauses {
+            self.mark(clause);
+            if let Some(NodeEnum::LockingClause(locking)) = node(clause) {
+                for relation in &locking.locked_rels {
+                    self.mark(relation);
+                }
+            }
+        }
+    }
+
+    /// An operator (`a <op> b`, `x <op> ANY (..)`, `ORDER BY x USING <op>`).
+    fn check_operator(&mut self, name: &[protobuf::Node], location: i32) {
+        if name.is_empty() {
+            return;
+        }
+        let parts: Vec<&str> = name.iter().filter_map(string_value).collect();
+        if let Err(refusal) = policy::operator(&parts) {
+            self.refuse(refusal, loc(location, self.statement_offset));
+        }
     }
 
     /// Checks one top-level statement.
@@ -144,6 +237,12 @@ impl<'a> StatementChecker<'a> {
                         "run EXPLAIN without ANALYZE, or analyse the query outside the application",
                     );
                     return;
+                }
+                if let Err(refusal) = policy::explain(self.config) {
+                    self.refuse(refusal, self.statement_offset);
+                }
+                for option in &explain.options {
+                    self.mark(option);
                 }
                 if let Some(query) = explain.query.as_deref() {
                     self.statement_node(query);
@@ -204,6 +303,7 @@ impl<'a> StatementChecker<'a> {
             );
             Output::Unknown
         } else {
+            self.mark_ref(stmt.to_ref());
             match stmt {
                 NodeEnum::SelectStmt(s) => self.select(s, parent, ctes),
                 NodeEnum::InsertStmt(s) => self.insert(s, parent, ctes),
@@ -238,7 +338,10 @@ impl<'a> StatementChecker<'a> {
 
     // ----- WITH ---------------------------------------------------------
 
-    /// Analyses each CTE body and returns the scope that names them.
+    /// Analyses each CTE body and returns the scope that names them (rule
+    /// `cte-names`): a CTE sees the ones before it; with RECURSIVE, every
+    /// one of the list, so each name is in view from the start, with
+    /// nothing known of its columns until its body has been analysed.
     fn with_clause<'s>(
         &mut self,
         with: Option<&protobuf::WithClause>,
@@ -249,16 +352,29 @@ impl<'a> StatementChecker<'a> {
         let Some(with) = with else {
             return scope;
         };
-        for cte_node in &with.ctes {
-            let Some(NodeEnum::CommonTableExpr(cte)) = node(cte_node) else {
-                continue;
-            };
+        let bodies: Vec<&CommonTableExpr> = with
+            .ctes
+            .iter()
+            .filter_map(|n| {
+                self.mark(n);
+                match node(n) {
+                    Some(NodeEnum::CommonTableExpr(cte)) => Some(cte.as_ref()),
+                    _ => None,
+                }
+            })
+            .collect();
+        if with.recursive {
+            for cte in &bodies {
+                scope.set(&cte.ctename, Output::Unknown);
+            }
+        }
+        for cte in bodies {
             let output = if with.recursive {
                 self.recursive_cte(cte, parent, &scope)
             } else {
                 self.cte_body(cte, parent, &scope)
             };
-            scope.entries.push((cte.ctename.clone(), output));
+            scope.set(&cte.ctename, output);
         }
         scope
     }
@@ -273,12 +389,27 @@ impl<'a> StatementChecker<'a> {
             Some(q) => self.query_node(q, parent, scope),
             None => Output::Unknown,
         };
+        // SEARCH and CYCLE name columns and give constants: walked so that
+        // nothing inside them goes unseen.
+        let outer_only = Level::new(parent);
+        if let Some(search) = &cte.search_clause {
+            self.mark_ref(NodeRef::CtesearchClause(search));
+        }
+        if let Some(cycle) = &cte.cycle_clause {
+            self.mark_ref(NodeRef::CtecycleClause(cycle));
+            self.walk_opt(cycle.cycle_mark_value.as_deref(), &outer_only, scope);
+            self.walk_opt(cycle.cycle_mark_default.as_deref(), &outer_only, scope);
+        }
         out.renamed(&names(&cte.aliascolnames))
     }
 
     /// A CTE of a WITH RECURSIVE: its columns carry the tenant if they do in
     /// the non-recursive term and every recursive step preserves that (an
-    /// inductive invariant), found by iterating to a fixpoint.
+    /// inductive invariant), found by iterating to a fixpoint. Each round
+    /// can only drop values, so the fixpoint is reached within one round
+    /// per column; if it is not reached within [`MAX_FIXPOINT_ROUNDS`], the
+    /// final pass assumes nothing of the CTE's own columns (rule
+    /// `recursive-fixpoint`: an unproven assumption must never bind).
     fn recursive_cte(
         &mut self,
         cte: &CommonTableExpr,
@@ -297,25 +428,37 @@ impl<'a> StatementChecker<'a> {
             }
             _ => Output::Unknown,
         };
+        let rounds = base.columns().len().clamp(1, MAX_FIXPOINT_ROUNDS) + 1;
         let mut assumed = base;
-        for _ in 0..8 {
+        let mut converged = false;
+        for _ in 0..rounds {
+            if self.fixpoint_budget == 0 {
+                break;
+            }
+            self.fixpoint_budget -= 1;
             let mut inner = CteScope::child(scope);
-            inner.entries.push((cte.ctename.clone(), assumed.clone()));
+            inner.set(&cte.ctename, assumed.clone());
             self.muted += 1;
             let out = self.cte_body(cte, parent, &inner);
             self.muted -= 1;
             if out == assumed {
+                converged = true;
                 break;
             }
             assumed = weaker(&assumed, &out);
         }
+        if !converged {
+            assumed = assumed.without_values();
+        }
         let mut inner = CteScope::child(scope);
-        inner.entries.push((cte.ctename.clone(), assumed.clone()));
+        inner.set(&cte.ctename, assumed.clone());
         let out = self.cte_body(cte, parent, &inner);
         if out == assumed {
             out
         } else {
-            Output::Unknown
+            // Only when the fixpoint was not reached: the final pass assumed
+            // nothing, so its findings stand; claim nothing of the output.
+            out.without_values()
         }
     }
 
@@ -327,7 +470,12 @@ impl<'a> StatementChecker<'a> {
         parent: Option<&Level<'_>>,
         ctes: &CteScope<'_>,
     ) -> Output {
+        self.mark_ref(NodeRef::SelectStmt(s));
         if let Some(into) = &s.into_clause {
+            self.mark_ref(NodeRef::IntoClause(into));
+            if let Some(rel) = &into.rel {
+                self.mark_ref(NodeRef::RangeVar(rel));
+            }
             let offset = into.rel.as_ref().map_or(self.statement_offset, |r| {
                 loc(r.location, self.statement_offset)
             });
@@ -340,30 +488,28 @@ impl<'a> StatementChecker<'a> {
         }
         let ctes = self.with_clause(s.with_clause.as_ref(), parent, ctes);
         let outer_only = Level::new(parent);
+        self.locking(&s.locking_clause);
         if s.op != SetOperation::SetopNone as i32 && s.op != SetOperation::Undefined as i32 {
             let left = s
                 .larg
                 .as_deref()
-                .map_or(Output::Unknown, |l| self.select(l, parent, &ctes));
+                .map_or(Output::Unknown, |l| self.select_node(l, parent, &ctes));
             let right = s
                 .rarg
                 .as_deref()
-                .map_or(Output::Unknown, |r| self.select(r, parent, &ctes));
-            self.walk_all(&s.sort_clause, &outer_only, &ctes);
-            self.walk_opt(s.limit_offset.as_deref(), &outer_only, &ctes);
-            self.walk_opt(s.limit_count.as_deref(), &outer_only, &ctes);
-            return Output::combine(left, &right);
+                .map_or(Output::Unknown, |r| self.select_node(r, parent, &ctes));
+            let output = Output::combine(left, &right);
+            self.after_output(s, &output, parent, &ctes);
+            return output;
         }
         if !s.values_lists.is_empty() {
-            return self.values_lists(&s.values_lists, &outer_only, &ctes);
+            let output = self.values_lists(&s.values_lists, &outer_only, &ctes);
+            self.after_output(s, &output, parent, &ctes);
+            return output;
         }
 
         let mut pending = Pending::default();
-        let from: Vec<FromNode> = s
-            .from_clause
-            .iter()
-            .filter_map(|item| self.range_item(item, parent, &ctes, &mut pending))
-            .collect();
+        let from = self.from_list(&s.from_clause, parent, &ctes, &mut pending);
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
         if let Some(w) = s.where_clause.as_deref() {
@@ -372,9 +518,7 @@ impl<'a> StatementChecker<'a> {
         self.settle(&level, &edges, &ctes, pending.lateral, pending.exprs);
         self.report_unbound(&level, &edges);
 
-        for (qual, _) in &pending.quals {
-            self.walk(qual, &level, &ctes);
-        }
+        self.walk_quals(&pending.quals, &level, &ctes);
         self.walk_opt(s.where_clause.as_deref(), &level, &ctes);
         self.walk_all(&s.target_list, &level, &ctes);
         self.walk_all(&s.distinct_clause, &level, &ctes);
@@ -387,6 +531,60 @@ impl<'a> StatementChecker<'a> {
         self.target_output(&s.target_list, &level)
     }
 
+    /// A branch of a set operation: a SELECT, VALUES list or nested set
+    /// operation (never anything else in the grammar).
+    fn select_node(
+        &mut self,
+        n: &protobuf::SelectStmt,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        self.depth += 1;
+        let output = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+            self.select(n, parent, ctes)
+        });
+        self.depth -= 1;
+        output
+    }
+
+    /// ORDER BY, LIMIT and OFFSET of a set operation or VALUES list: they see
+    /// its output columns (by name), and their subqueries see the enclosing
+    /// levels. A count of rows kept is an oracle on the rows, so every
+    /// subquery here is checked like any other (rule `every-clause-walked`).
+    fn after_output(
+        &mut self,
+        s: &protobuf::SelectStmt,
+        output: &Output,
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+    ) {
+        let at = self.statement_offset;
+        let own = self.derived_ref(None, RefName::Unknown, output.clone(), at);
+        let level = Level {
+            from: vec![FromNode::Ref(own)],
+            parent,
+        };
+        self.walk_all(&s.sort_clause, &level, ctes);
+        self.walk_opt(s.limit_offset.as_deref(), &level, ctes);
+        self.walk_opt(s.limit_count.as_deref(), &level, ctes);
+    }
+
+    /// Walks ON clauses, each in what it sees: its join's two inputs.
+    fn walk_quals(
+        &mut self,
+        quals: &[(&protobuf::Node, Vec<RefId>, Vec<FromNode>)],
+        level: &Level<'_>,
+        ctes: &CteScope<'_>,
+    ) {
+        for (qual, _, inputs) in quals {
+            let on_level = Level {
+                from: inputs.clone(),
+                parent: level.parent,
+            };
+            self.walk(qual, &on_level, ctes);
+        }
+    }
+
     fn values_lists(
         &mut self,
         rows: &[protobuf::Node],
@@ -395,6 +593,7 @@ impl<'a> StatementChecker<'a> {
     ) -> Output {
         let mut columns: Option<Vec<Option<Value>>> = None;
         for row in rows {
+            self.mark(row);
             let Some(NodeEnum::List(items)) = node(row) else {
                 continue;
             };
@@ -457,11 +656,8 @@ impl<'a> StatementChecker<'a> {
             } else {
                 Some(res.name.clone())
             };
-            let value = match self.term(val, level) {
-                Term::Value(v) if v.binds => Some(v),
-                Term::Column(id, col) => self.arena[id].value_of(&col).filter(|v| v.binds),
-                _ => None,
-            };
+            let term = self.term(val, level);
+            let value = self.value_of_term(&term).filter(|v| v.binds);
             columns.push(OutputColumn { name, value });
         }
         if positional {
@@ -471,15 +667,16 @@ impl<'a> StatementChecker<'a> {
         }
     }
 
+    /// The columns `*` (every FROM item of the level) or `q.*` (the item
+    /// `q` resolves to) expands to, as far as they are known.
     fn star_columns(&self, qualifier: &[&str], level: &Level<'_>) -> Vec<OutputColumn> {
-        let refs: Vec<RefId> = level
-            .refs()
-            .into_iter()
-            .filter(|&id| match qualifier {
-                [] => true,
-                [.., q] => self.arena[id].name.as_deref() == Some(*q),
-            })
-            .collect();
+        let refs: Vec<RefId> = match qualifier {
+            [] => level.refs(),
+            _ => level
+                .resolve_star(qualifier, &self.arena)
+                .into_iter()
+                .collect(),
+        };
         let mut out = Vec::new();
         for id in refs {
             let r = &self.arena[id];
@@ -495,6 +692,21 @@ impl<'a> StatementChecker<'a> {
         out
     }
 
+    /// The tenant value every row carries in `term` (or NULL), if known.
+    fn value_of_term(&self, term: &Term) -> Option<Value> {
+        match term {
+            Term::Value(v) => Some(v.clone()),
+            Term::Column(id, column) => self.arena[*id].value_of(column),
+            // COALESCE of the two sides: one of them is a real row.
+            Term::FullMerged(sides) => {
+                let left = self.value_of_term(&sides.0)?;
+                let right = self.value_of_term(&sides.1)?;
+                (left == right).then_some(left)
+            }
+            Term::Opaque => None,
+        }
+    }
+
     // ----- FROM ---------------------------------------------------------
 
     fn new_ref(&mut self, r: RangeRef) -> RefId {
@@ -502,13 +714,14 @@ impl<'a> StatementChecker<'a> {
         self.arena.len() - 1
     }
 
-    /// A relation named in FROM, a DML target or a MERGE source.
+    /// A relation named in FROM or as a MERGE source: a CTE when a WITH in
+    /// view names it and the name has no schema (rule `cte-names`), else a
+    /// table.
     fn range_var(&mut self, rv: &protobuf::RangeVar, ctes: &CteScope<'_>) -> RefId {
-        let location = loc(rv.location, self.statement_offset);
-        let alias = rv.alias.as_ref().map(|a| a.aliasname.clone());
-        let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
-        if schema.is_none() && rv.catalogname.is_empty() {
+        if rv.schemaname.is_empty() && rv.catalogname.is_empty() {
             if let Some(output) = ctes.lookup(&rv.relname) {
+                let location = loc(rv.location, self.statement_offset);
+                let alias = rv.alias.as_ref().map(|a| a.aliasname.clone());
                 let colnames = rv
                     .alias
                     .as_ref()
@@ -516,16 +729,27 @@ impl<'a> StatementChecker<'a> {
                     .unwrap_or_default();
                 let output = output.clone().renamed(&colnames);
                 return self.new_ref(RangeRef {
-                    name: Some(alias.clone().unwrap_or_else(|| rv.relname.clone())),
+                    name: RefName::Known(alias.clone().unwrap_or_else(|| rv.relname.clone())),
                     schema: None,
                     alias,
+                    relation: false,
                     kind: RefKind::Derived(output),
                     location,
                     bound: None,
                 });
             }
         }
-        let kind = match self.config.table_kind(schema.as_deref(), &rv.relname) {
+        self.table_ref(rv)
+    }
+
+    /// A table: a FROM item that is not a CTE, or the target of INSERT,
+    /// UPDATE, DELETE or MERGE, which PostgreSQL never resolves to a CTE
+    /// (rule `cte-names`: `setTargetTable` opens the relation by name).
+    fn table_ref(&mut self, rv: &protobuf::RangeVar) -> RefId {
+        let location = loc(rv.location, self.statement_offset);
+        let alias = rv.alias.as_ref().map(|a| a.aliasname.clone());
+        let schema = (!rv.schemaname.is_empty()).then(|| rv.schemaname.clone());
+        let kind = match self.relation_kind(schema.as_deref(), &rv.relname, location) {
             TableKind::Global => RefKind::Global,
             TableKind::Tenant { column } => {
                 if self.muted == 0 {
@@ -537,6 +761,25 @@ impl<'a> StatementChecker<'a> {
                         tenant_column: column.clone(),
                     });
                 }
+                let renamed = rv.alias.as_ref().is_some_and(|a| !a.colnames.is_empty());
+                if renamed {
+                    // Rule `column-aliases`: the aliases rename the table's
+                    // columns by position, which the analyzer does not know.
+                    self.report(Found {
+                        rule: Rule::UnsupportedConstruct,
+                        table: Some(rv.relname.clone()),
+                        alias: alias.clone(),
+                        message: format!(
+                            "column aliases rename the columns of tenant table `{}` by position, which the analyzer does not know, so `{column}` could name another column",
+                            rv.relname
+                        ),
+                        fix: format!(
+                            "drop the column list after the alias, or rename the columns in a subquery: `(SELECT {column} AS .. FROM {}) AS ..`",
+                            rv.relname
+                        ),
+                        offset: location,
+                    });
+                }
                 RefKind::Tenant {
                     table: rv.relname.clone(),
                     column,
@@ -544,84 +787,146 @@ impl<'a> StatementChecker<'a> {
             }
         };
         self.new_ref(RangeRef {
-            name: Some(alias.clone().unwrap_or_else(|| rv.relname.clone())),
+            name: RefName::Known(alias.clone().unwrap_or_else(|| rv.relname.clone())),
             schema,
             alias,
+            relation: true,
             kind,
             location,
             bound: None,
         })
     }
 
-    fn derived_ref(&mut self, alias: Option<&protobuf::Alias>, output: Output, at: usize) -> RefId {
+    /// A subquery, VALUES list, function or table function in FROM, named
+    /// by its alias or, without one, as PostgreSQL names it (rule
+    /// `unaliased-names`).
+    fn derived_ref(
+        &mut self,
+        alias: Option<&protobuf::Alias>,
+        unaliased: RefName,
+        output: Output,
+        at: usize,
+    ) -> RefId {
         let colnames = alias.map(|a| names(&a.colnames)).unwrap_or_default();
         let alias = alias.map(|a| a.aliasname.clone());
         self.new_ref(RangeRef {
-            name: alias.clone(),
+            name: alias.clone().map_or(unaliased, RefName::Known),
             schema: None,
             alias,
+            relation: false,
             kind: RefKind::Derived(output.renamed(&colnames)),
             location: at,
             bound: None,
         })
     }
 
+    /// The items of a FROM list (or UPDATE .. FROM, DELETE .. USING): each
+    /// sees the ones before it laterally (rule `visible-from-items`).
+    fn from_list<'n>(
+        &mut self,
+        items: &'n [protobuf::Node],
+        parent: Option<&Level<'_>>,
+        ctes: &CteScope<'_>,
+        pending: &mut Pending<'n>,
+    ) -> Vec<FromNode> {
+        let mut from = Vec::new();
+        for item in items {
+            if let Some(built) = self.range_item(item, parent, ctes, pending, &from) {
+                from.push(built);
+            }
+        }
+        from
+    }
+
+    /// One FROM item. `visible` holds the FROM items of this level a
+    /// LATERAL subquery or function here may refer to: the items before it
+    /// and the left inputs of the joins it is the right input of.
     fn range_item<'n>(
         &mut self,
         item: &'n protobuf::Node,
         parent: Option<&Level<'_>>,
         ctes: &CteScope<'_>,
         pending: &mut Pending<'n>,
+        visible: &[FromNode],
     ) -> Option<FromNode> {
         let at = self.statement_offset;
+        self.mark(item);
         Some(match node(item)? {
             NodeEnum::RangeVar(rv) => FromNode::Ref(self.range_var(rv, ctes)),
             NodeEnum::RangeSubselect(sub) => {
                 let query = sub.subquery.as_deref()?;
                 if sub.lateral {
-                    let id = self.derived_ref(sub.alias.as_ref(), Output::Unknown, at);
+                    let id =
+                        self.derived_ref(sub.alias.as_ref(), RefName::Unknown, Output::Unknown, at);
                     let colnames = sub
                         .alias
                         .as_ref()
                         .map(|a| names(&a.colnames))
                         .unwrap_or_default();
-                    pending.lateral.push((id, query, colnames));
+                    pending
+                        .lateral
+                        .push((id, query, colnames, visible.to_vec()));
                     FromNode::Ref(id)
                 } else {
                     let output = self.query_node(query, parent, ctes);
-                    FromNode::Ref(self.derived_ref(sub.alias.as_ref(), output, at))
+                    FromNode::Ref(self.derived_ref(
+                        sub.alias.as_ref(),
+                        RefName::Unknown,
+                        output,
+                        at,
+                    ))
                 }
             }
             NodeEnum::RangeFunction(f) => {
                 pending.exprs.extend(
                     f.functions
                         .iter()
-                        .filter_map(|n| n.node.as_ref().map(|e| e.to_ref())),
+                        .chain(&f.coldeflist)
+                        .filter_map(|n| n.node.as_ref().map(|e| (e.to_ref(), visible.to_vec()))),
                 );
-                let id = self.derived_ref(f.alias.as_ref(), Output::Unknown, at);
+                let name = function_item_name(f);
+                let id = self.derived_ref(f.alias.as_ref(), name, Output::Unknown, at);
                 FromNode::Ref(id)
             }
             NodeEnum::RangeTableSample(sample) => {
+                self.tablesample_method(sample);
+                // The arguments see none of the level: the item they sample
+                // is not yet in it, nor are the ones before it.
                 pending.exprs.extend(
                     sample
                         .args
                         .iter()
                         .chain(sample.repeatable.as_deref())
-                        .filter_map(|n| n.node.as_ref().map(|e| e.to_ref())),
+                        .filter_map(|n| n.node.as_ref().map(|e| (e.to_ref(), Vec::new()))),
                 );
-                return self.range_item(sample.relation.as_deref()?, parent, ctes, pending);
+                return self.range_item(
+                    sample.relation.as_deref()?,
+                    parent,
+                    ctes,
+                    pending,
+                    visible,
+                );
             }
             NodeEnum::RangeTableFunc(f) => {
-                pending.exprs.push(NodeRef::RangeTableFunc(f));
-                FromNode::Ref(self.derived_ref(f.alias.as_ref(), Output::Unknown, at))
+                pending
+                    .exprs
+                    .push((NodeRef::RangeTableFunc(f), visible.to_vec()));
+                let name = RefName::Known("xmltable".into());
+                FromNode::Ref(self.derived_ref(f.alias.as_ref(), name, Output::Unknown, at))
             }
             NodeEnum::JsonTable(f) => {
-                pending.exprs.push(NodeRef::JsonTable(f));
-                FromNode::Ref(self.derived_ref(f.alias.as_ref(), Output::Unknown, at))
+                pending
+                    .exprs
+                    .push((NodeRef::JsonTable(f), visible.to_vec()));
+                let name = RefName::Known("json_table".into());
+                FromNode::Ref(self.derived_ref(f.alias.as_ref(), name, Output::Unknown, at))
             }
             NodeEnum::JoinExpr(j) => {
-                let left = self.range_item(j.larg.as_deref()?, parent, ctes, pending)?;
-                let right = self.range_item(j.rarg.as_deref()?, parent, ctes, pending)?;
+                let left = self.range_item(j.larg.as_deref()?, parent, ctes, pending, visible)?;
+                let mut right_visible = visible.to_vec();
+                right_visible.push(left.clone());
+                let right =
+                    self.range_item(j.rarg.as_deref()?, parent, ctes, pending, &right_visible)?;
                 let kind = match JoinType::try_from(j.jointype) {
                     Ok(JoinType::JoinLeft) => JoinKind::Left,
                     Ok(JoinType::JoinRight) => JoinKind::Right,
@@ -633,16 +938,20 @@ impl<'a> StatementChecker<'a> {
                 } else {
                     names(&j.using_clause)
                 };
+                let inputs = vec![left.clone(), right.clone()];
                 let join = Join {
                     kind,
                     left,
                     right,
                     using,
+                    natural: j.is_natural,
                     alias: j.alias.as_ref().map(|a| a.aliasname.clone()),
                     using_alias: j.join_using_alias.as_ref().map(|a| a.aliasname.clone()),
                 };
                 if let Some(quals) = j.quals.as_deref() {
-                    pending.quals.push((quals, FromNode::filtered_by_on(&join)));
+                    pending
+                        .quals
+                        .push((quals, FromNode::filtered_by_on(&join), inputs));
                 }
                 FromNode::Join(Box::new(join))
             }
@@ -653,23 +962,33 @@ impl<'a> StatementChecker<'a> {
                     "a FROM item of a kind the analyzer does not know".into(),
                     "rewrite the FROM clause with tables, joins and subqueries",
                 );
-                FromNode::Ref(self.derived_ref(None, Output::Unknown, at))
+                FromNode::Ref(self.derived_ref(None, RefName::Unknown, Output::Unknown, at))
             }
         })
     }
 
-    /// The tenant columns both sides of a NATURAL join certainly have: those
-    /// are certainly among the columns it equates.
+    /// The columns both sides of a NATURAL join certainly have (tenant
+    /// columns, known columns of derived tables): those are certainly among
+    /// the columns it merges.
     fn natural_columns(&self, left: &FromNode, right: &FromNode) -> Vec<String> {
         let columns_of = |item: &FromNode| {
             let mut ids = Vec::new();
             item.refs(&mut ids);
-            ids.into_iter()
-                .filter_map(|id| match &self.arena[id].kind {
-                    RefKind::Tenant { column, .. } => Some(column.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
+            let mut columns = Vec::new();
+            for id in ids {
+                match &self.arena[id].kind {
+                    RefKind::Tenant { column, .. } => columns.push(column.clone()),
+                    RefKind::Derived(output) => columns.extend(
+                        output
+                            .columns()
+                            .iter()
+                            .filter_map(|c| c.name.clone())
+                            .filter(|name| output.column(name).is_some()),
+                    ),
+                    RefKind::Global => {}
+                }
+            }
+            columns
         };
         let right_cols = columns_of(right);
         dedup(
@@ -699,7 +1018,8 @@ impl<'a> StatementChecker<'a> {
         }
     }
 
-    /// The equalities in an AND-tree, filtering `scope` (None: the level).
+    /// The equalities in an AND-tree, filtering `scope` (None: the level),
+    /// its names resolved in `level`.
     fn edges(
         &self,
         expr: &protobuf::Node,
@@ -709,18 +1029,43 @@ impl<'a> StatementChecker<'a> {
         let Some(expr) = node(expr) else {
             return Vec::new();
         };
-        conjuncts(expr)
-            .into_iter()
-            .flat_map(equated_pairs)
-            .map(|(a, b)| (self.term(a, level), self.term(b, level), scope.clone()))
-            .collect()
+        let mut edges = Vec::new();
+        for equation in conjuncts(expr).into_iter().flat_map(equations) {
+            let left = self.term(equation.left, level);
+            let mut rights = equation.right.iter().map(|r| self.term(r, level));
+            let Some(right) = rights.next() else { continue };
+            // `a IN (b, c)` says `a = b` only when b and c are one term.
+            if rights.any(|other| other != right) {
+                continue;
+            }
+            let with_value = matches!(left, Term::Value(_)) || matches!(right, Term::Value(_));
+            if equation.null_safe && !with_value {
+                continue;
+            }
+            match (left, right) {
+                // `COALESCE(a.c, b.c) = v`: each side's real rows hold `v`.
+                (Term::FullMerged(sides), value @ Term::Value(_))
+                | (value @ Term::Value(_), Term::FullMerged(sides)) => {
+                    let (a, b) = *sides;
+                    edges.push((a, value.clone(), scope.clone()));
+                    edges.push((b, value, scope.clone()));
+                }
+                (left, right) => edges.push((left, right, scope.clone())),
+            }
+        }
+        edges
     }
 
-    /// Equalities from join ON clauses and USING/NATURAL columns.
+    /// Equalities from join ON clauses (resolved in what each ON clause
+    /// sees: its join's inputs) and USING/NATURAL columns.
     fn join_edges(&self, level: &Level<'_>, pending: &Pending<'_>) -> Vec<Edge> {
         let mut edges = Vec::new();
-        for (quals, scope) in &pending.quals {
-            edges.extend(self.edges(quals, level, Some(scope.clone())));
+        for (quals, scope, inputs) in &pending.quals {
+            let on_level = Level {
+                from: inputs.clone(),
+                parent: level.parent,
+            };
+            edges.extend(self.edges(quals, &on_level, Some(scope.clone())));
         }
         let mut stack: Vec<&FromNode> = level.from.iter().collect();
         while let Some(item) = stack.pop() {
@@ -791,26 +1136,34 @@ impl<'a> StatementChecker<'a> {
     }
 
     /// Binds the level, then analyses LATERAL subqueries and FROM-item
-    /// expressions (which may refer to the level's bound references), then
-    /// binds again with what they produce.
+    /// expressions (which may refer to the bound references before them),
+    /// then binds again with what they produce.
     fn settle<'n>(
         &mut self,
         level: &Level<'_>,
         edges: &[Edge],
         ctes: &CteScope<'_>,
-        lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>)>,
-        exprs: Vec<NodeRef<'n>>,
+        lateral: Vec<(RefId, &'n protobuf::Node, Vec<String>, Vec<FromNode>)>,
+        exprs: Vec<(NodeRef<'n>, Vec<FromNode>)>,
     ) {
         self.bind(level, edges);
         if lateral.is_empty() && exprs.is_empty() {
             return;
         }
-        for (id, query, colnames) in lateral {
-            let output = self.query_node(query, Some(level), ctes).renamed(&colnames);
+        for (id, query, colnames, visible) in lateral {
+            let seen = Level {
+                from: visible,
+                parent: level.parent,
+            };
+            let output = self.query_node(query, Some(&seen), ctes).renamed(&colnames);
             self.arena[id].kind = RefKind::Derived(output);
         }
-        for e in exprs {
-            self.walk_ref(e, level, ctes);
+        for (e, visible) in exprs {
+            let seen = Level {
+                from: visible,
+                parent: level.parent,
+            };
+            self.walk_ref(e, &seen, ctes);
         }
         self.bind(level, edges);
     }
@@ -905,37 +1258,24 @@ impl<'a> StatementChecker<'a> {
     }
 
     /// Finds every nested query in an expression and analyses it with
-    /// `level` as its enclosing scope. Uses the exhaustive walker, so no
-    /// node kind can hide a subquery.
+    /// `level` as its enclosing scope, and checks every function and
+    /// operator. Uses the exhaustive walker, so no node kind can hide a
+    /// subquery or a call.
     fn walk_ref(&mut self, n: NodeRef<'_>, level: &Level<'_>, ctes: &CteScope<'_>) {
+        self.mark_ref(n);
         match n {
             NodeRef::SubLink(sub) => {
+                self.check_operator(&sub.oper_name, sub.location);
                 self.walk_opt(sub.testexpr.as_deref(), level, ctes);
+                for name in &sub.oper_name {
+                    self.mark(name);
+                }
                 if let Some(q) = sub.subselect.as_deref() {
                     self.query_node(q, Some(level), ctes);
                 }
             }
             NodeRef::SelectStmt(s) => {
                 self.select(s, Some(level), ctes);
-            }
-            NodeRef::FuncCall(call) if runs_unchecked_sql(call) => {
-                let name = call
-                    .funcname
-                    .last()
-                    .and_then(string_value)
-                    .unwrap_or_default()
-                    .to_string();
-                self.report_plain(
-                    Rule::UnsupportedConstruct,
-                    loc(call.location, self.statement_offset),
-                    format!("`{name}` reads tables or runs SQL named by a string, which the analyzer cannot check"),
-                    "query the tables directly so the analyzer can see them",
-                );
-                let mut children = Vec::new();
-                for_each_child(n, &mut |c| children.push(c));
-                for child in children {
-                    self.walk_ref(child, level, ctes);
-                }
             }
             NodeRef::InsertStmt(_)
             | NodeRef::UpdateStmt(_)
@@ -961,26 +1301,44 @@ impl<'a> StatementChecker<'a> {
                 );
             }
             other => {
-                let mut children = Vec::new();
-                for_each_child(other, &mut |c| children.push(c));
-                self.depth += 1;
-                if self.depth <= MAX_DEPTH * 4 {
-                    stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
-                        for child in children {
-                            self.walk_ref(child, level, ctes);
+                match other {
+                    NodeRef::FuncCall(call) => {
+                        let parts: Vec<&str> =
+                            call.funcname.iter().filter_map(string_value).collect();
+                        if let Err(refusal) = policy::function(self.config, &parts) {
+                            self.refuse(refusal, loc(call.location, self.statement_offset));
                         }
-                    });
-                } else {
-                    self.report_plain(
-                        Rule::UnsupportedConstruct,
-                        self.statement_offset,
-                        "the expression nests too deeply to check".into(),
-                        "simplify the expression",
-                    );
+                    }
+                    NodeRef::AExpr(expr) if operator_kind(expr) => {
+                        self.check_operator(&expr.name, expr.location);
+                    }
+                    NodeRef::SortBy(sort) => self.check_operator(&sort.use_op, sort.location),
+                    _ => {}
                 }
-                self.depth -= 1;
+                self.walk_children(other, level, ctes);
             }
         }
+    }
+
+    fn walk_children(&mut self, n: NodeRef<'_>, level: &Level<'_>, ctes: &CteScope<'_>) {
+        let mut children = Vec::new();
+        for_each_child(n, &mut |c| children.push(c));
+        self.depth += 1;
+        if self.depth <= MAX_DEPTH * 4 {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+                for child in children {
+                    self.walk_ref(child, level, ctes);
+                }
+            });
+        } else {
+            self.report_plain(
+                Rule::UnsupportedConstruct,
+                self.statement_offset,
+                "the expression nests too deeply to check".into(),
+                "simplify the expression",
+            );
+        }
+        self.depth -= 1;
     }
 
     // ----- INSERT -------------------------------------------------------
@@ -995,22 +1353,42 @@ impl<'a> StatementChecker<'a> {
         let Some(relation) = &s.relation else {
             return Output::Unknown;
         };
-        let target = self.range_var(relation, &ctes);
+        self.mark_ref(NodeRef::RangeVar(relation));
+        let target = self.table_ref(relation);
         let target_location = self.arena[target].location;
         let tenant_column = match &self.arena[target].kind {
             RefKind::Tenant { column, .. } => Some(column.clone()),
             _ => None,
         };
         let table = relation.relname.clone();
-        let columns: Vec<String> = s
-            .cols
-            .iter()
-            .filter_map(|c| match node(c) {
-                Some(NodeEnum::ResTarget(r)) => Some(r.name.clone()),
-                _ => None,
-            })
-            .collect();
         let outer_only = Level::new(parent);
+        // The target columns: names, and subscripts or field selections
+        // whose subqueries see only the enclosing levels.
+        let mut columns: Vec<String> = Vec::new();
+        for col in &s.cols {
+            self.mark(col);
+            let Some(NodeEnum::ResTarget(r)) = node(col) else {
+                continue;
+            };
+            self.walk_all(&r.indirection, &outer_only, &ctes);
+            if tenant_column.as_deref() == Some(r.name.as_str()) && !r.indirection.is_empty() {
+                self.report(Found {
+                    rule: Rule::InsertTenantValue,
+                    table: Some(table.clone()),
+                    alias: None,
+                    message: format!(
+                        "INSERT into `{table}` assigns a part of its tenant column `{}`",
+                        r.name
+                    ),
+                    fix: format!("insert `$tenant` into `{}` as a whole", r.name),
+                    offset: loc(r.location, target_location),
+                });
+                // Not the whole column: it does not count as set.
+                columns.push(String::new());
+                continue;
+            }
+            columns.push(r.name.clone());
+        }
         let tenant_index = tenant_column
             .as_ref()
             .and_then(|tc| columns.iter().position(|c| c == tc));
@@ -1031,8 +1409,11 @@ impl<'a> StatementChecker<'a> {
                 NodeEnum::SelectStmt(sel)
                     if !sel.values_lists.is_empty() && sel.with_clause.is_none() =>
                 {
+                    self.mark_ref(NodeRef::SelectStmt(sel));
+                    self.locking(&sel.locking_clause);
                     let mut all = true;
                     for (row_no, row) in sel.values_lists.iter().enumerate() {
+                        self.mark(row);
                         let Some(NodeEnum::List(items)) = node(row) else {
                             continue;
                         };
@@ -1073,6 +1454,9 @@ impl<'a> StatementChecker<'a> {
                         }
                     }
                     proven = proven || (all && inserted.is_some());
+                    // `INSERT .. VALUES .. LIMIT (SELECT ..)`: how many rows
+                    // are inserted must not depend on other tenants' rows.
+                    self.after_output(sel, &Output::Unknown, parent, &ctes);
                 }
                 other => {
                     let output = self.query(other, parent, &ctes);
@@ -1116,20 +1500,20 @@ impl<'a> StatementChecker<'a> {
             parent,
         };
         if let Some(conflict) = s.on_conflict_clause.as_deref() {
+            self.mark_ref(NodeRef::OnConflictClause(conflict));
             self.on_conflict(
                 conflict,
                 target,
                 tenant_column.as_deref(),
-                inserted,
+                inserted.filter(|_| proven),
                 &level,
                 &ctes,
             );
         }
-        if let Some(returning) = &s.returning_clause {
-            self.walk_all(&returning.exprs, &level, &ctes);
-            return self.target_output(&returning.exprs, &level);
+        match &s.returning_clause {
+            Some(r) => self.returning(r, &level, &ctes),
+            None => Output::Positional(Vec::new()),
         }
-        Output::Positional(Vec::new())
     }
 
     fn on_conflict(
@@ -1141,19 +1525,31 @@ impl<'a> StatementChecker<'a> {
         level: &Level<'_>,
         ctes: &CteScope<'_>,
     ) {
+        let at = loc(conflict.location, self.arena[target].location);
+        // The conflict target's index expressions and predicate see the
+        // target only.
+        let target_level = Level {
+            from: vec![FromNode::Ref(target)],
+            parent: level.parent,
+        };
+        if let Some(infer) = &conflict.infer {
+            self.mark_ref(NodeRef::InferClause(infer));
+            self.walk_all(&infer.index_elems, &target_level, ctes);
+            self.walk_opt(infer.where_clause.as_deref(), &target_level, ctes);
+        }
         if conflict.action != OnConflictAction::OnconflictUpdate as i32 {
             return;
         }
-        let at = loc(conflict.location, self.arena[target].location);
         let table = match &self.arena[target].kind {
             RefKind::Tenant { table, .. } => table.clone(),
             _ => String::new(),
         };
         // EXCLUDED is the proposed row: its tenant column holds the inserted tenant.
         let excluded = self.new_ref(RangeRef {
-            name: Some("excluded".into()),
+            name: RefName::Known("excluded".into()),
             schema: None,
             alias: None,
+            relation: false,
             kind: RefKind::Derived(Output::Named(
                 tenant_column
                     .map(|tc| OutputColumn {
@@ -1211,6 +1607,7 @@ impl<'a> StatementChecker<'a> {
                 &table,
                 "ON CONFLICT DO UPDATE",
                 bound_to.as_ref(),
+                &update_level,
             );
         }
         self.walk_all(&conflict.target_list, &update_level, ctes);
@@ -1218,7 +1615,9 @@ impl<'a> StatementChecker<'a> {
     }
 
     /// SET lists may assign the tenant column only `$tenant` (in lenient
-    /// mode: only the value the statement is bound to).
+    /// mode: only the value the statement is bound to), or a column that
+    /// certainly holds it (`EXCLUDED.tenant_id` when every inserted row
+    /// carries `$tenant`, a bound source's tenant column).
     fn check_assignments(
         &mut self,
         targets: &[protobuf::Node],
@@ -1226,6 +1625,7 @@ impl<'a> StatementChecker<'a> {
         table: &str,
         what: &str,
         bound_to: Option<&Value>,
+        level: &Level<'_>,
     ) {
         for t in targets {
             let Some(NodeEnum::ResTarget(res)) = node(t) else {
@@ -1238,7 +1638,8 @@ impl<'a> StatementChecker<'a> {
                 .val
                 .as_deref()
                 .and_then(node)
-                .and_then(|v| self.values.read(v))
+                .map(|v| self.term(v, level))
+                .and_then(|term| self.value_of_term(&term))
                 .is_some_and(|v| v.binds && bound_to.is_none_or(|b| *b == v));
             if !binds || !res.indirection.is_empty() {
                 self.report(Found {
@@ -1270,14 +1671,13 @@ impl<'a> StatementChecker<'a> {
         parent: Option<&Level<'_>>,
         ctes: &CteScope<'_>,
     ) -> Output {
-        let target = self.range_var(relation, ctes);
+        self.mark_ref(NodeRef::RangeVar(relation));
+        let target = self.table_ref(relation);
+        // Rule `visible-from-items`: FROM/USING items do not see the target
+        // (PostgreSQL makes it lateral-only and not lateral-ok meanwhile).
         let mut pending = Pending::default();
         let mut from = vec![FromNode::Ref(target)];
-        from.extend(
-            extra_from
-                .iter()
-                .filter_map(|item| self.range_item(item, parent, ctes, &mut pending)),
-        );
+        from.extend(self.from_list(extra_from, parent, ctes, &mut pending));
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
         if let Some(w) = where_clause {
@@ -1288,20 +1688,59 @@ impl<'a> StatementChecker<'a> {
         if let RefKind::Tenant { table, column } = &self.arena[target].kind {
             let (table, column) = (table.clone(), column.clone());
             let bound_to = self.arena[target].bound.clone();
-            self.check_assignments(set_list, &column, &table, "UPDATE", bound_to.as_ref());
+            self.check_assignments(
+                set_list,
+                &column,
+                &table,
+                "UPDATE",
+                bound_to.as_ref(),
+                &level,
+            );
         }
-        for (qual, _) in &pending.quals {
-            self.walk(qual, &level, ctes);
-        }
+        self.walk_quals(&pending.quals, &level, ctes);
         self.walk_all(set_list, &level, ctes);
         self.walk_opt(where_clause, &level, ctes);
         match returning {
-            Some(r) => {
-                self.walk_all(&r.exprs, &level, ctes);
-                self.target_output(&r.exprs, &level)
-            }
+            Some(r) => self.returning(r, &level, ctes),
             None => Output::Positional(Vec::new()),
         }
+    }
+
+    /// RETURNING: sees what the statement's WHERE sees, and (PostgreSQL 18)
+    /// `old` and `new` or their aliases, rows the analyzer knows nothing of.
+    fn returning(
+        &mut self,
+        r: &protobuf::ReturningClause,
+        level: &Level<'_>,
+        ctes: &CteScope<'_>,
+    ) -> Output {
+        self.mark_ref(NodeRef::ReturningClause(r));
+        let mut row_names = vec!["old".to_string(), "new".to_string()];
+        for option in &r.options {
+            self.mark(option);
+            if let Some(NodeEnum::ReturningOption(o)) = node(option) {
+                row_names.push(o.value.clone());
+            }
+        }
+        let mut from = level.from.clone();
+        for name in row_names {
+            let id = self.new_ref(RangeRef {
+                name: RefName::Known(name),
+                schema: None,
+                alias: None,
+                relation: false,
+                kind: RefKind::Derived(Output::Unknown),
+                location: self.statement_offset,
+                bound: None,
+            });
+            from.push(FromNode::Ref(id));
+        }
+        let seen = Level {
+            from,
+            parent: level.parent,
+        };
+        self.walk_all(&r.exprs, &seen, ctes);
+        self.target_output(&r.exprs, &seen)
     }
 
     fn update(
@@ -1375,17 +1814,19 @@ impl<'a> StatementChecker<'a> {
         let Some(relation) = &s.relation else {
             return Output::Unknown;
         };
-        let target = self.range_var(relation, &ctes);
+        self.mark_ref(NodeRef::RangeVar(relation));
+        let target = self.table_ref(relation);
+        // Rule `visible-from-items`: the source does not see the target.
         let mut pending = Pending::default();
         let source = s
             .source_relation
             .as_deref()
-            .and_then(|src| self.range_item(src, parent, &ctes, &mut pending));
+            .and_then(|src| self.range_item(src, parent, &ctes, &mut pending, &[]));
         let mut from = vec![FromNode::Ref(target)];
         let mut source_refs = Vec::new();
-        if let Some(src) = source {
+        if let Some(src) = &source {
             src.refs(&mut source_refs);
-            from.push(src);
+            from.push(src.clone());
         }
         let level = Level { from, parent };
         let base = self.join_edges(&level, &pending);
@@ -1411,17 +1852,29 @@ impl<'a> StatementChecker<'a> {
             &mut unbound,
         );
         for clause_node in &s.merge_when_clauses {
+            self.mark(clause_node);
             let Some(NodeEnum::MergeWhenClause(clause)) = node(clause_node) else {
                 continue;
             };
             let kind = MergeMatchKind::try_from(clause.match_kind)
                 .unwrap_or(MergeMatchKind::MergeWhenMatched);
+            // Rule `visible-from-items` (`setNamespaceForMergeWhen`): WHEN
+            // MATCHED sees target and source, WHEN NOT MATCHED the source
+            // only, WHEN NOT MATCHED BY SOURCE the target only.
+            let seen = Level {
+                from: match kind {
+                    MergeMatchKind::MergeWhenNotMatchedByTarget => source.iter().cloned().collect(),
+                    MergeMatchKind::MergeWhenNotMatchedBySource => vec![FromNode::Ref(target)],
+                    _ => level.from.clone(),
+                },
+                parent,
+            };
             let mut edges = base.clone();
             if kind == MergeMatchKind::MergeWhenMatched {
                 edges.extend(join_condition.iter().cloned());
             }
             if let Some(cond) = clause.condition.as_deref() {
-                edges.extend(self.edges(cond, &level, None));
+                edges.extend(self.edges(cond, &seen, None));
             }
             let touches_target = kind != MergeMatchKind::MergeWhenNotMatchedByTarget;
             let touches_source = kind != MergeMatchKind::MergeWhenNotMatchedBySource;
@@ -1469,13 +1922,14 @@ impl<'a> StatementChecker<'a> {
                             &table,
                             "MERGE UPDATE",
                             bound_to.as_ref(),
+                            &seen,
                         );
                     }
                 }
                 CmdType::CmdInsert => {
                     if let Some((table, column)) = &target_column {
                         let (table, column) = (table.clone(), column.clone());
-                        self.merge_insert(clause, &table, &column, &level);
+                        self.merge_insert(clause, &table, &column, &seen);
                     }
                 }
                 CmdType::CmdDelete if self.config.forbid_delete => {
@@ -1483,19 +1937,17 @@ impl<'a> StatementChecker<'a> {
                 }
                 _ => {}
             }
-            self.walk_opt(clause.condition.as_deref(), &level, &ctes);
-            self.walk_all(&clause.target_list, &level, &ctes);
-            self.walk_all(&clause.values, &level, &ctes);
+            self.walk_opt(clause.condition.as_deref(), &seen, &ctes);
+            self.walk_all(&clause.target_list, &seen, &ctes);
+            self.walk_all(&clause.values, &seen, &ctes);
             for (r, b) in self.arena.iter_mut().zip(saved) {
                 r.bound = b;
             }
         }
+        self.walk_quals(&pending.quals, &level, &ctes);
         self.walk_opt(s.join_condition.as_deref(), &level, &ctes);
         match &s.returning_clause {
-            Some(r) => {
-                self.walk_all(&r.exprs, &level, &ctes);
-                self.target_output(&r.exprs, &level)
-            }
+            Some(r) => self.returning(r, &level, &ctes),
             None => Output::Positional(Vec::new()),
         }
     }
@@ -1598,15 +2050,10 @@ impl<'a> StatementChecker<'a> {
             });
             return;
         };
-        let value = clause
-            .values
-            .get(i)
-            .and_then(node)
-            .and_then(|v| match self.term(v, level) {
-                Term::Value(v) => Some(v),
-                Term::Column(id, c) => self.arena[id].value_of(&c),
-                Term::Opaque => None,
-            });
+        let value = clause.values.get(i).and_then(node).and_then(|v| {
+            let term = self.term(v, level);
+            self.value_of_term(&term)
+        });
         let offset = clause
             .values
             .get(i)
@@ -1630,68 +2077,44 @@ impl<'a> StatementChecker<'a> {
     }
 }
 
-/// Functions that run SQL given as a string, dump tables named by a string,
-/// or change the session's tenant setting (which row-level security reads):
-/// what they touch is invisible to the analyzer, so they are refused.
-const UNCHECKABLE_FUNCTIONS: &[&str] = &[
-    "query_to_xml",
-    "query_to_xmlschema",
-    "query_to_xml_and_xmlschema",
-    "table_to_xml",
-    "table_to_xmlschema",
-    "table_to_xml_and_xmlschema",
-    "schema_to_xml",
-    "schema_to_xmlschema",
-    "schema_to_xml_and_xmlschema",
-    "database_to_xml",
-    "database_to_xmlschema",
-    "database_to_xml_and_xmlschema",
-    "cursor_to_xml",
-    "cursor_to_xmlschema",
-    "ts_stat",
-    "ts_rewrite",
-    // tablefunc: the pivot and tree queries run SQL text or read a table by name.
-    "crosstab",
-    "crosstab2",
-    "crosstab3",
-    "crosstab4",
-    "connectby",
-    // xml2: reads a table named by a string.
-    "xpath_table",
-    // pageinspect: the raw pages of any relation, every tenant's rows in
-    // them, and an index's keys by relation name.
-    "get_raw_page",
-    "bt_page_items",
-    // pg_surgery: rewrites any tenant's rows by their physical address.
-    "heap_force_kill",
-    "heap_force_freeze",
-    "set_config",
-    "pg_read_file",
-    "pg_read_binary_file",
-    "lo_import",
-    "lo_export",
-];
+/// Rule `unaliased-names`: an unaliased function in FROM is named after its
+/// (first) function (`FigureColname`), when that is a plain call.
+fn function_item_name(f: &protobuf::RangeFunction) -> RefName {
+    let first = f
+        .functions
+        .first()
+        .and_then(node)
+        .and_then(|item| match item {
+            NodeEnum::List(list) => list.items.first().and_then(node),
+            other => Some(other),
+        });
+    match first {
+        Some(NodeEnum::FuncCall(call)) => call
+            .funcname
+            .last()
+            .and_then(string_value)
+            .map_or(RefName::Unknown, |name| RefName::Known(name.to_string())),
+        _ => RefName::Unknown,
+    }
+}
 
-/// Name prefixes of function families that run SQL text, read a table named
-/// by a string, or return every tenant's changes:
-/// - dblink's `dblink('..', 'SELECT ..')`, `dblink_exec`, `dblink_open`, and
-///   `dblink_build_sql_insert('forms', ..)`, which returns a row as SQL text;
-/// - pgRouting's `pgr_dijkstra('SELECT id, source, target, cost FROM edges', ..)`;
-/// - logical decoding's `pg_logical_slot_get_changes(..)`, every row written.
-const UNCHECKABLE_FUNCTION_PREFIXES: &[&str] = &["dblink", "pgr_", "pg_logical_slot_"];
-
-fn runs_unchecked_sql(call: &protobuf::FuncCall) -> bool {
-    // The schema does not matter: `public.crosstab` is tablefunc's too.
-    call.funcname
-        .iter()
-        .filter_map(string_value)
-        .next_back()
-        .is_some_and(|name| {
-            UNCHECKABLE_FUNCTIONS.contains(&name)
-                || UNCHECKABLE_FUNCTION_PREFIXES
-                    .iter()
-                    .any(|prefix| name.starts_with(prefix))
-        })
+/// Whether an `A_Expr` names an operator (BETWEEN and friends name their
+/// kind instead, and expand to built-in comparisons).
+fn operator_kind(expr: &protobuf::AExpr) -> bool {
+    use protobuf::AExprKind as K;
+    matches!(
+        K::try_from(expr.kind),
+        Ok(K::AexprOp
+            | K::AexprOpAny
+            | K::AexprOpAll
+            | K::AexprDistinct
+            | K::AexprNotDistinct
+            | K::AexprNullif
+            | K::AexprIn
+            | K::AexprLike
+            | K::AexprIlike
+            | K::AexprSimilar)
+    )
 }
 
 /// The weaker of two assumptions about a recursive CTE's columns.
