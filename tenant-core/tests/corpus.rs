@@ -25,7 +25,7 @@ const SAFE_FILE: &str = "safe.sql";
 
 /// Every rule name the analyzer reports (`Rule::name`). A leak must declare
 /// one of them, and the corpus must exercise each at least once.
-const RULE_NAMES: [&str; 10] = [
+const RULE_NAMES: [&str; 12] = [
     "unbound-table",
     "insert-missing-tenant-column",
     "insert-tenant-value",
@@ -36,6 +36,8 @@ const RULE_NAMES: [&str; 10] = [
     "unsupported-construct",
     "conflicting-tenants",
     "missing-tenant-placeholder",
+    "unsafe-function",
+    "system-relation",
 ];
 
 /// Directives a case header may carry. `pg` is read by validate.sh only.

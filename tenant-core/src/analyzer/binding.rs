@@ -376,6 +376,10 @@ impl Classes {
 }
 
 #[cfg(test)]
+#[path = "binding_tests.rs"]
+mod statement_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -150,6 +150,16 @@ pub(crate) fn operator(parts: &[&str]) -> Result<(), Refusal> {
     if builtin_schema && !symbol.is_empty() && catalog::builtin_operator(symbol) {
         return Ok(());
     }
+    if let Some(reason) = builtin_schema
+        .then(|| catalog::excluded_operator(symbol))
+        .flatten()
+    {
+        return Err(Refusal {
+            rule: Rule::UnsafeFunction,
+            message: format!("operator `{}` {reason}", parts.join(".")),
+            fix: "leave it out of tenant queries".into(),
+        });
+    }
     Err(Refusal {
         rule: Rule::UnsafeFunction,
         message: format!(
@@ -158,6 +168,16 @@ pub(crate) fn operator(parts: &[&str]) -> Result<(), Refusal> {
         ),
         fix: "call the function behind the operator by name, and declare it in `safe_functions` if it only computes on its arguments".into(),
     })
+}
+
+/// The verdict on a TABLESAMPLE method: the built-in `system` and
+/// `bernoulli` sample the rows they are given; another method is an
+/// extension's function, decided like any function.
+pub(crate) fn tablesample_method(config: &Config, parts: &[&str]) -> Result<(), Refusal> {
+    match parts {
+        ["system" | "bernoulli"] | ["pg_catalog", "system" | "bernoulli"] => Ok(()),
+        _ => function(config, parts),
+    }
 }
 
 /// What a relation named in FROM or as a DML target is: what the
@@ -265,11 +285,21 @@ mod tests {
     }
 
     #[test]
+    fn builtin_tablesample_methods_pass() {
+        let c = Config::default();
+        assert!(tablesample_method(&c, &["system"]).is_ok());
+        assert!(tablesample_method(&c, &["bernoulli"]).is_ok());
+        assert!(tablesample_method(&c, &["system_rows"]).is_err());
+        // Called as functions, the handlers are refused.
+        assert!(function(&c, &["system"]).is_err());
+    }
+
+    #[test]
     fn user_operators_are_refused() {
         assert!(operator(&["="]).is_ok());
         assert!(operator(&["pg_catalog", "="]).is_ok());
         assert!(operator(&["public", "="]).is_err());
-        assert!(operator(&["@@@"]).is_err());
+        assert!(operator(&["=~="]).is_err());
     }
 
     #[test]

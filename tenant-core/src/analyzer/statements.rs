@@ -79,6 +79,8 @@ pub(crate) struct StatementChecker<'a> {
     pub bound_values: Vec<(Value, usize)>,
     /// While positive, findings are discarded (fixpoint passes of recursive CTEs).
     muted: usize,
+    /// Column names the statement's equalities mention (for `case_hint`).
+    column_names: std::cell::RefCell<std::collections::BTreeSet<String>>,
     /// Fixpoint rounds left for this statement (see [`FIXPOINT_BUDGET`]).
     fixpoint_budget: usize,
     /// With coverage on (tests), the address of every node the analysis
@@ -117,6 +119,7 @@ impl<'a> StatementChecker<'a> {
             bound_values: Vec::new(),
             muted: 0,
             fixpoint_budget: FIXPOINT_BUDGET,
+            column_names: Default::default(),
             #[cfg(test)]
             visited: None,
             depth: 0,
@@ -183,7 +186,7 @@ impl<'a> StatementChecker<'a> {
     /// `TABLESAMPLE method(..)`: the method is a function.
     fn tablesample_method(&mut self, sample: &protobuf::RangeTableSample) {
         let parts: Vec<&str> = sample.method.iter().filter_map(string_value).collect();
-        if let Err(refusal) = policy::function(self.config, &parts) {
+        if let Err(refusal) = policy::tablesample_method(self.config, &parts) {
             self.refuse(refusal, loc(sample.location, self.statement_offset));
         }
     }
@@ -1012,6 +1015,9 @@ impl<'a> StatementChecker<'a> {
                 if parts.len() != c.fields.len() {
                     return Term::Opaque;
                 }
+                if let Some(last) = parts.last() {
+                    self.column_names.borrow_mut().insert((*last).to_string());
+                }
                 level.resolve(&parts, &self.arena)
             }
             _ => Term::Opaque,
@@ -1217,15 +1223,29 @@ impl<'a> StatementChecker<'a> {
         let scoped_values = scoped.values_of(&target);
         let mut unscoped = self.classes(edges, |_| true);
         let message = format!("table `{table}`{alias_note} is not restricted to the tenant");
+        let tenant_key = self.values.tenant_param.map(|n| format!("${n}::"));
         if let Some(other) = scoped_values.iter().find(|v| !v.binds) {
-            fix = format!(
-                "`{}` is not the tenant: compare `{q}.{column}` with `$tenant` instead",
-                other.key
-            );
+            let cast = tenant_key
+                .as_deref()
+                .and_then(|k| other.key.strip_prefix(k));
+            fix = match cast {
+                // Rule `lossy-casts`.
+                Some(chain) => format!(
+                    "`$tenant::{chain}` is not the tenant's id: a chain of casts changes text (`'007'::int8::text` is `'7'`); compare `{q}.{column}` with `$tenant`, or with `$tenant::TYPE` once when the column's type is uuid, bigint, integer or numeric"
+                ),
+                None => format!(
+                    "`{}` is not the tenant: compare `{q}.{column}` with `$tenant` instead",
+                    other.key
+                ),
+            };
         } else if unscoped.values_of(&target).iter().any(|v| v.binds) {
             fix.push_str(
                 " in WHERE: the ON clause of an outer join restricts only the joined (nullable) side, not the side it preserves",
             );
+        }
+        if let Some(hint) = self.case_hint(table, column) {
+            fix.push_str("; ");
+            fix.push_str(&hint);
         }
         Found {
             rule: Rule::UnboundTable,
@@ -1235,6 +1255,46 @@ impl<'a> StatementChecker<'a> {
             fix,
             offset: r.location,
         }
+    }
+
+    /// When the configuration names the table or its tenant column only
+    /// up to case, the likely mistake: names in `tenancy.toml` fold to lower
+    /// case unless quoted, as SQL identifiers do, so `[tables.Workflow]`
+    /// configures `workflow`, not the quoted `"Workflow"` of the SQL, and
+    /// every reference to it silently stays an unconfigured tenant table.
+    fn case_hint(&self, table: &str, column: &str) -> Option<String> {
+        let quoted = |name: &str| {
+            if name.chars().any(|c| c.is_ascii_uppercase()) {
+                format!("'\"{name}\"'")
+            } else {
+                format!("\"{name}\"")
+            }
+        };
+        let mut configured: Vec<&str> = self
+            .config
+            .global_tables
+            .iter()
+            .chain(self.config.tables.keys())
+            .map(|name| name.rsplit('.').next().unwrap_or(name))
+            .collect();
+        configured.dedup();
+        if let Some(near) = configured
+            .iter()
+            .find(|name| **name != table && name.eq_ignore_ascii_case(table))
+        {
+            return Some(format!(
+                "tenancy.toml configures `{near}`, which differs from the table `{table}` in case only: names there fold to lower case unless quoted, so write it as {}",
+                quoted(table)
+            ));
+        }
+        let seen = self.column_names.borrow();
+        let near = seen
+            .iter()
+            .find(|name| name.as_str() != column && name.eq_ignore_ascii_case(column))?;
+        Some(format!(
+            "the statement compares `{near}`, but the tenant column configured is `{column}` (names in tenancy.toml fold to lower case unless quoted): set `tenant_column = {}`",
+            quoted(near)
+        ))
     }
 
     // ----- expressions ------------------------------------------------------

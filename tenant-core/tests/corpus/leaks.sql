@@ -46,11 +46,11 @@ SELECT a.action FROM audit_log a WHERE a.org_id = $1 AND a.actor_id IN (SELECT u
 -- rule: unbound-table
 SELECT a.action, u.email FROM audit_log a JOIN users u ON u.id = a.actor_id WHERE u.tenant_id = $tenant;
 
--- reason: statistics views are relations too (unknown, so tenant tables); pg_stats shows other tenants' values
--- rule: unbound-table
+-- reason: pg_stats shows other tenants' values: a system relation that holds statistics of user tables
+-- rule: system-relation
 SELECT most_common_vals FROM pg_stats WHERE tablename = 'forms' AND attname = 'name';
 
--- reason: plain EXPLAIN is accepted only when its statement is; this one is unbound
+-- reason: plain EXPLAIN shows estimates over every tenant's rows (refused unless allow_explain), and this one is unbound too
 -- rule: unbound-table
 EXPLAIN SELECT * FROM invoices WHERE status = 'overdue';
 
@@ -1047,19 +1047,19 @@ WHERE id = $1;
 -- ===== Constructs the analyzer cannot see into ==========================
 
 -- reason: query_to_xml runs SQL given as a string: every tenant's forms
--- rule: unsupported-construct
+-- rule: unsafe-function
 SELECT query_to_xml('SELECT * FROM forms', true, false, '');
 
 -- reason: table_to_xml dumps the table named by a string
--- rule: unsupported-construct
+-- rule: unsafe-function
 SELECT table_to_xml('forms', true, false, '');
 
 -- reason: ts_stat runs SQL given as a string: word statistics over every tenant's form names
--- rule: unsupported-construct
+-- rule: unsafe-function
 SELECT word, ndoc FROM ts_stat('SELECT to_tsvector(name) FROM forms') ORDER BY ndoc DESC;
 
 -- reason: schema_to_xml dumps every table of the schema
--- rule: unsupported-construct
+-- rule: unsafe-function
 SELECT schema_to_xml('public', true, false, '');
 
 -- ===== Name resolution: aliases, shadowing, CTE names ===================
@@ -1250,5 +1250,151 @@ EXPLAIN (ANALYZE 'true') SELECT * FROM forms WHERE tenant_id = $tenant;
 SET LOCAL app.tenant_id = 'globex';
 
 -- reason: set_config switches the setting RLS policies read, for the whole pooled session
--- rule: unsupported-construct
+-- rule: unsafe-function
 SELECT set_config('app.tenant_id', $1, false);
+
+-- ===== Name resolution (scopes: cte-names, visible-from-items, ...) =====
+
+-- reason: a DELETE's target is never a CTE (setTargetTable): this deletes every tenant's forms named 'x'
+-- rule: unbound-table
+WITH forms AS (SELECT $tenant::text AS tenant_id) DELETE FROM forms WHERE name = 'x';
+
+-- reason: an UPDATE's target is the table, not the CTE of the same name that reads the tenant's forms
+-- rule: unbound-table
+WITH forms AS (SELECT * FROM forms WHERE tenant_id = $tenant) UPDATE forms SET archived = true WHERE name = 'x';
+
+-- reason: an INSERT's target is the table: the CTE named like it does not excuse writing tenant $1
+-- rule: insert-tenant-value
+WITH forms AS (SELECT 1 AS x) INSERT INTO forms (tenant_id, id, owner_id, name) VALUES ($1, 1, 1, 'x');
+
+-- reason: a MERGE's target is the table: its rows are matched across tenants
+-- rule: unbound-table
+WITH forms AS (SELECT $tenant::text AS tenant_id) MERGE INTO forms t USING form_imports i ON t.id = i.id AND i.tenant_id = $tenant WHEN MATCHED THEN UPDATE SET name = i.name;
+
+-- reason: a writable CTE's target is the table even when a sibling CTE has its name
+-- rule: unbound-table
+WITH forms AS (SELECT 1 AS x), gone AS (DELETE FROM forms WHERE name = 'x' RETURNING id) SELECT count(*) FROM gone;
+
+-- reason: a LATERAL subquery sees only the FROM items before it: x is the outer x ('other'), not the later forms x
+-- rule: unbound-table
+SELECT 1 FROM (SELECT 'other'::text AS tenant_id) x WHERE EXISTS (SELECT 1 FROM LATERAL (SELECT f.id FROM forms f WHERE f.tenant_id = x.tenant_id) l, forms x WHERE x.tenant_id = $tenant);
+
+-- reason: a function's arguments in FROM see only the items before it: x is the outer x
+-- rule: unbound-table
+SELECT 1 FROM (SELECT 'other'::text AS tenant_id) x WHERE EXISTS (SELECT 1 FROM generate_series(1, (SELECT count(*)::int FROM forms f WHERE f.tenant_id = x.tenant_id)) g, forms x WHERE x.tenant_id = $tenant);
+
+-- reason: a JOIN's ON clause sees only its two inputs: x is the outer x, not the later forms x
+-- rule: unbound-table
+SELECT 1 FROM (SELECT 'other'::text AS tenant_id) x WHERE EXISTS (SELECT 1 FROM forms y JOIN form_submissions s ON s.tenant_id = x.tenant_id, forms x WHERE x.tenant_id = $tenant AND y.tenant_id = $tenant);
+
+-- reason: an unaliased function in FROM is named after itself: jsonb_to_record.tenant_id is the record's value ($1), not the outer item's
+-- rule: unbound-table
+SELECT l.name FROM (SELECT $tenant::text AS tenant_id) jsonb_to_record, LATERAL (SELECT g.name FROM jsonb_to_record($1::jsonb) AS (tenant_id text), forms g WHERE g.tenant_id = jsonb_to_record.tenant_id) l;
+
+-- reason: an unaliased XMLTABLE is named xmltable: its tenant_id comes from the document ($1)
+-- rule: unbound-table
+SELECT l.name FROM (SELECT $tenant::text AS tenant_id) xmltable, LATERAL (SELECT g.name FROM XMLTABLE('/r' PASSING ($1::xml) COLUMNS tenant_id text PATH 't'), forms g WHERE g.tenant_id = xmltable.tenant_id) l;
+
+-- reason: schema.table.column never names a CTE: public.plans.id is every plan's id, from the outer global table
+-- rule: unbound-table
+SELECT 1 FROM plans WHERE EXISTS (WITH plans AS (SELECT $tenant::text AS id) SELECT 1 FROM plans, forms f WHERE f.tenant_id = public.plans.id);
+
+-- reason: a NATURAL join merges every common column: name is the left side's (a plan's name), the analyzer cannot know plans has it
+-- rule: unbound-table
+SELECT f.id FROM (SELECT name FROM plans NATURAL LEFT JOIN (SELECT $tenant::text AS name) d) m JOIN forms f ON f.tenant_id = m.name;
+
+-- reason: column aliases rename a table's columns by position: f.tenant_id here is the id column
+-- rule: unsupported-construct
+SELECT f.name FROM forms f(id, tenant_id) WHERE f.tenant_id = $tenant;
+
+-- reason: a recursive CTE's column holds the tenant for nine steps only (the columns shift): the join then reads another tenant's forms
+-- rule: unbound-table
+WITH RECURSIVE r(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, n, name) AS (SELECT $tenant::text, $tenant::text, $tenant::text, $tenant::text, $tenant::text, $tenant::text, $tenant::text, $tenant::text, $tenant::text, 'other'::text, 0, NULL::text UNION ALL SELECT r.c2, r.c3, r.c4, r.c5, r.c6, r.c7, r.c8, r.c9, r.c10, r.c10, r.n + 1, f.name FROM r JOIN forms f ON f.tenant_id = r.c1 WHERE r.n < 20) SELECT name FROM r;
+
+-- ===== Clauses that must be walked =======================================
+
+-- reason: LIMIT of a bare VALUES: how many rows come back counts every tenant's forms
+-- rule: unbound-table
+VALUES (1), (2), (3) LIMIT (SELECT count(*) FROM forms);
+
+-- reason: ORDER BY of a VALUES inside IN: the order (and so LIMIT) depends on every tenant's forms
+-- rule: unbound-table
+SELECT id FROM forms WHERE tenant_id = $tenant AND id IN (VALUES (1::bigint), (2) LIMIT (SELECT count(*) FROM form_submissions));
+
+-- reason: OFFSET of a VALUES in a CTE
+-- rule: unbound-table
+WITH v(n) AS (VALUES (1), (2) OFFSET (SELECT count(*) FROM forms)) SELECT n FROM v;
+
+-- reason: INSERT .. VALUES .. LIMIT: the number of rows inserted counts every tenant's forms
+-- rule: unbound-table
+INSERT INTO forms (tenant_id, id, owner_id, name) VALUES ($tenant, 1, 1, 'a'), ($tenant, 2, 1, 'b') LIMIT (SELECT count(*) FROM forms);
+
+-- reason: a subscript in an INSERT's target column list reads every tenant's forms
+-- rule: unbound-table
+INSERT INTO form_submissions (tenant_id, id, form_id, data[(SELECT count(*) FROM forms)::text]) VALUES ($tenant, 1, 1, '1');
+
+-- ===== Casts are part of the value (lossy-casts) =======================
+
+-- reason: '007'::bigint::text is '7': tenant 007 would read tenant 7's forms
+-- rule: unbound-table
+SELECT id FROM forms WHERE tenant_id = $tenant::bigint::text;
+
+-- reason: $1 equals the tenant only as a uuid (case and format fold), so f is bound to $1, another tenant
+-- rule: unbound-table
+SELECT f.id FROM forms f WHERE f.tenant_id = $1 AND $1::uuid = $tenant::uuid;
+
+-- reason: UPDATE sets the tenant column to a cast chain of the tenant: another tenant's id
+-- rule: tenant-column-assignment
+UPDATE forms SET tenant_id = $tenant::numeric::text WHERE tenant_id = $tenant AND id = $1;
+
+-- reason: INSERT puts a cast chain of the tenant into the tenant column
+-- rule: insert-tenant-value
+INSERT INTO forms (tenant_id, id, owner_id, name) VALUES ($tenant::bigint::text, 1, 1, 'x');
+
+-- reason: a row comparison with a cast chain binds nothing
+-- rule: unbound-table
+SELECT id FROM forms WHERE (tenant_id, id) = ($tenant::bigint::text, $1);
+
+-- ===== Functions by allowlist, system relations, EXPLAIN ================
+
+-- reason: pg_stat_get_live_tuples reads statistics of any relation: every tenant's row count
+-- rule: unsafe-function
+SELECT pg_stat_get_live_tuples('forms'::regclass);
+
+-- reason: lo_get reads any large object, whoever stored it
+-- rule: unsafe-function
+SELECT lo_get(16384::oid);
+
+-- reason: setval moves a sequence every tenant's inserts draw from
+-- rule: unsafe-function
+SELECT setval('audit_log_id_seq', 1);
+
+-- reason: pg_stat_get_activity shows other sessions' SQL, other tenants' ids in it
+-- rule: unsafe-function
+SELECT query FROM pg_stat_get_activity(NULL);
+
+-- reason: pg_cron's schedule runs SQL text later, outside any check
+-- rule: unsafe-function
+-- pg: skip pg_cron is not installed on the test server
+SELECT cron.schedule('wipe', '* * * * *', 'DELETE FROM forms');
+
+-- reason: a function the configuration does not declare safe may read any table
+-- rule: unsafe-function
+-- pg: skip no such user function in schema.sql
+SELECT app.form_count($tenant);
+
+-- reason: pg_class holds reltuples: an estimate of each partition's (each tenant's) row count
+-- rule: system-relation
+SELECT relname, reltuples FROM pg_class WHERE relname LIKE 'forms%';
+
+-- reason: pg_stat_user_tables counts each partition's live rows
+-- rule: system-relation
+SELECT relname, n_live_tup FROM pg_stat_user_tables;
+
+-- reason: plain EXPLAIN shows row estimates computed over every tenant's rows
+-- rule: unsupported-statement
+EXPLAIN SELECT * FROM forms WHERE tenant_id = $tenant AND id = $1;
+
+-- reason: EXPLAIN with options but without ANALYZE still shows estimates over every tenant
+-- rule: unsupported-statement
+EXPLAIN (FORMAT JSON, COSTS false) UPDATE forms SET name = $1 WHERE tenant_id = $tenant AND id = $2;

@@ -298,14 +298,6 @@ UPDATE users SET deleted_at = now() WHERE tenant_id = $tenant AND id = $1;
 -- config: forbid_delete
 SELECT id, email FROM users WHERE tenant_id = $tenant AND deleted_at IS NULL;
 
--- ===== EXPLAIN =========================================================
-
--- reason: plain EXPLAIN (no ANALYZE) of a bound query
-EXPLAIN SELECT * FROM forms WHERE tenant_id = $tenant AND id = $1;
-
--- reason: EXPLAIN with options but without ANALYZE does not execute the bound UPDATE
-EXPLAIN (FORMAT JSON, COSTS false) UPDATE forms SET name = $1 WHERE tenant_id = $tenant AND id = $2;
-
 -- ===== Lenient mode ====================================================
 
 -- reason: lenient: $1 binds
@@ -351,3 +343,62 @@ SELECT f.name, fi.name AS pending_import FROM forms f LEFT JOIN form_imports fi 
 
 -- reason: a join chained through a row comparison (tenant_id, id) = (tenant_id, owner_id)
 SELECT f.name, u.email FROM forms f JOIN users u ON (u.tenant_id, u.id) = (f.tenant_id, f.owner_id) WHERE f.tenant_id = $tenant;
+
+-- ===== Name resolution (scopes) =========================================
+
+-- reason: the DELETE's target is the table and bound; the CTE is read in the subquery, where FROM sees it
+WITH forms AS (SELECT id FROM forms WHERE tenant_id = $tenant) DELETE FROM forms WHERE tenant_id = $tenant AND id IN (SELECT id FROM forms);
+
+-- reason: a LATERAL subquery correlated with the bound item before it
+SELECT 1 FROM (SELECT 'other'::text AS tenant_id) x WHERE EXISTS (SELECT 1 FROM forms x, LATERAL (SELECT f.id FROM forms f WHERE f.tenant_id = x.tenant_id) l WHERE x.tenant_id = $tenant);
+
+-- reason: a function's argument correlated with the bound item before it
+SELECT g FROM forms x, generate_series(1, (SELECT count(*)::int FROM form_submissions s WHERE s.tenant_id = x.tenant_id AND s.form_id = x.id)) g WHERE x.tenant_id = $tenant;
+
+-- reason: an ON clause over its own two inputs
+SELECT s.id FROM forms x, forms y JOIN form_submissions s ON s.tenant_id = y.tenant_id AND s.form_id = y.id WHERE x.tenant_id = $tenant AND y.tenant_id = $tenant;
+
+-- reason: an unaliased function named after itself, the outer item aliased differently
+SELECT l.name FROM (SELECT $tenant::text AS tenant_id) o, LATERAL (SELECT g.name FROM jsonb_to_record($1::jsonb) AS (tenant_id text), forms g WHERE g.tenant_id = o.tenant_id) l;
+
+-- reason: a recursive CTE that carries the tenant column unchanged through every step
+WITH RECURSIVE r(t, n, name) AS (SELECT $tenant::text, 0, NULL::text UNION ALL SELECT r.t, r.n + 1, f.name FROM r JOIN forms f ON f.tenant_id = r.t WHERE r.n < 3) SELECT name FROM r;
+
+-- reason: FULL JOIN USING (tenant_id, ..) filtered on the merged column: each side's rows hold the tenant
+SELECT tenant_id, f.name, i.name FROM forms f FULL JOIN form_imports i USING (tenant_id, id) WHERE tenant_id = $tenant;
+
+-- ===== Clauses =========================================================
+
+-- reason: ORDER BY and LIMIT of a bare VALUES over constants
+VALUES (1), (2), (3) ORDER BY 1 DESC LIMIT 2;
+
+-- reason: INSERT .. VALUES with a constant LIMIT
+INSERT INTO forms (tenant_id, id, owner_id, name) VALUES ($tenant, $1::bigint, $2::bigint, 'a') LIMIT 1;
+
+-- ===== Equalities that bind ===============================================
+
+-- reason: every row of a row-IN list pins the tenant column
+SELECT id, name FROM forms WHERE (tenant_id, id) IN (($tenant, $1), ($tenant, $2));
+
+-- reason: IS NOT DISTINCT FROM the tenant parameter (never NULL)
+SELECT id FROM forms WHERE tenant_id IS NOT DISTINCT FROM $tenant AND id = $1;
+
+-- reason: = ANY of a one-element array is =
+SELECT id FROM forms WHERE tenant_id = ANY(ARRAY[$tenant]) AND id = $1;
+
+-- reason: ON CONFLICT on the tenant's key, setting the tenant column to the inserted tenant
+INSERT INTO forms (tenant_id, id, owner_id, name) VALUES ($tenant, $1, $2, $3) ON CONFLICT (tenant_id, id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, name = EXCLUDED.name;
+
+-- reason: identity casts on text keep the tenant's id
+SELECT id FROM forms WHERE tenant_id = $tenant::text AND id = $1;
+
+-- reason: varchar without a length keeps every text value
+SELECT id FROM forms WHERE tenant_id = CAST($tenant AS varchar) AND id = $1;
+
+-- ===== System relations and functions =====================================
+
+-- reason: catalog relations that hold no data of user tables are global
+SELECT n.nspname, c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE c.conname = $1;
+
+-- reason: built-in functions that only compute on their arguments
+SELECT lower(name), length(name), coalesce(nullif(name, ''), 'unnamed'), now() FROM forms WHERE tenant_id = $tenant;
