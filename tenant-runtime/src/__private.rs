@@ -9,9 +9,9 @@ pub use sqlx;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::Postgres;
 
-use crate::Tenant;
+use crate::tenant::Tenant;
 
-pub use crate::routing::{QueryIndex, RoutedQuery};
+pub use crate::router::{QueryIndex, RoutedQuery};
 pub use std::borrow::Cow;
 pub use tenant_core::route::{RouteSlot, RouteTemplate, Unroutable};
 

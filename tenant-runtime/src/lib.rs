@@ -49,27 +49,29 @@ pub use tenant_macros::{
 #[doc(hidden)]
 pub mod __private;
 
-mod catalog;
 mod error;
-mod held_rows;
+mod guard;
 mod id;
-mod partition_keys;
+#[cfg(test)]
+mod layering;
+mod router;
 mod routing;
 mod table;
 mod tenancy;
 mod tenant;
 
-pub use error::{Error, InvalidTenantId};
-pub use id::{validate_tenant_id, MAX_TENANT_ID_BYTES};
-pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
-pub use table::TenantTable;
-pub use tenancy::{
-    KeyMove, Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder,
-    TenantRecord, TenantState, DEFAULT_REGISTRY_SCHEMA, DEFAULT_TENANT_CACHE_TTL,
-};
-pub use tenant::{Tenant, TENANT_SETTING};
-
-mod guard;
+pub use error::Error;
 pub use guard::{
     Guard, GuardBuilder, GuardError, GuardMode, GuardStats, GuardedPool, DEFAULT_GUARD_CAPACITY,
 };
+pub use id::{validate_tenant_id, InvalidTenantId, MAX_TENANT_ID_BYTES, TENANT_SETTING};
+pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
+pub use table::TenantTable;
+pub use tenancy::builder::TenancyBuilder;
+pub use tenancy::install::DEFAULT_REGISTRY_SCHEMA;
+pub use tenancy::keys::{KeyMove, SyncProgress, SyncReport};
+pub use tenancy::offboard::Offboard;
+pub use tenancy::onboard::OnboardOutcome;
+pub use tenancy::registry::{TenantRecord, TenantState, DEFAULT_TENANT_CACHE_TTL};
+pub use tenancy::Tenancy;
+pub use tenant::Tenant;
