@@ -2,8 +2,7 @@
 //! `install` records for them.
 
 use crate::support::*;
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{Offboard, Tenancy};
+use tenant_runtime::{Config, Offboard, Tenancy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discover_and_onboard_a_database_made_with_plain_sql() {

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use crate::{self_referencing_tenancy, suffix_of, users_partition};
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{Error, Offboard, Tenancy};
+use tenant_runtime::{Config, Error, Offboard, Tenancy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sync_creates_the_partitions_of_a_new_table_for_every_tenant() {

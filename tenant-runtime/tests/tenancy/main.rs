@@ -14,8 +14,7 @@ mod onboard;
 use std::time::Duration;
 
 use support::TestDb;
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::Tenancy;
+use tenant_runtime::{Config, Tenancy};
 
 /// A plain-SQL table whose rows reference each other through a key
 /// declared on the parent, which PostgreSQL 15 refuses to detach while such

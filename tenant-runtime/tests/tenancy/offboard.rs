@@ -40,10 +40,8 @@ async fn offboarded_tenants_are_unknown_and_their_rows_unreachable() {
         assert_eq!(partition_count(&db, parent).await, 2, "{parent}");
     }
     // Keep: the archive is a standalone table with the rows and a comment.
-    let archive = tenant_runtime::tenant_core::schema::partition_name(
-        "form_submissions",
-        alpha.partition_suffix(),
-    );
+    let archive =
+        tenant_runtime::schema::partition_name("form_submissions", alpha.partition_suffix());
     assert_eq!(
         db.count(&format!("SELECT count(*) FROM {archive}")).await,
         1
@@ -95,10 +93,8 @@ async fn an_interrupted_offboarding_resumes() {
     let tenant = tenancy.onboard(&db.pool, "half").await.unwrap().tenant;
     insert_rows(&db, "half", 1).await;
     // Simulate a crash after the first detach.
-    let follow_ups_partition = tenant_runtime::tenant_core::schema::partition_name(
-        "follow_ups",
-        tenant.partition_suffix(),
-    );
+    let follow_ups_partition =
+        tenant_runtime::schema::partition_name("follow_ups", tenant.partition_suffix());
     db.exec("UPDATE tenancy.tenants SET state = 'offboarding'")
         .await;
     db.exec(&format!(

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tenant_runtime::{InvalidTenantId, TenantState, TENANT_SETTING};
+use tenant_runtime::admin::TenantState;
+use tenant_runtime::id::{InvalidTenantId, TENANT_SETTING};
 
 use crate::support::*;
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{Error, Tenancy};
+use tenant_runtime::{Config, Error, Tenancy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn install_is_idempotent_and_onboard_creates_one_partition_per_parent() {
@@ -24,10 +24,8 @@ async fn install_is_idempotent_and_onboard_creates_one_partition_per_parent() {
     }
     insert_rows(&db, "org-alpha", 1).await;
     // The row landed in the tenant's own partition.
-    let partition = tenant_runtime::tenant_core::schema::partition_name(
-        "forms",
-        first.tenant.partition_suffix(),
-    );
+    let partition =
+        tenant_runtime::schema::partition_name("forms", first.tenant.partition_suffix());
     assert_eq!(
         db.count(&format!("SELECT count(*) FROM {partition}")).await,
         1
