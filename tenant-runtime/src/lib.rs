@@ -96,6 +96,24 @@ pub mod schema {
 #[doc(hidden)]
 pub mod __private;
 
+/// The README and the guide's pages, included so that their Rust examples
+/// are doctests and keep compiling as the API changes. They are `no_run`:
+/// compiling is the check, running would need a database per example.
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../../README.md")]
+    mod readme {}
+    #[doc = include_str!("../../docs/guide/macros.md")]
+    mod macros {}
+    #[doc = include_str!("../../docs/guide/configuration.md")]
+    mod configuration {}
+    #[doc = include_str!("../../docs/guide/running-tenants.md")]
+    mod running_tenants {}
+    #[doc = include_str!("../../docs/guide/routing.md")]
+    mod routing {}
+    #[doc = include_str!("../../docs/guide/rls-and-guard.md")]
+    mod rls_and_guard {}
+}
 mod error;
 #[cfg(test)]
 mod layering;

@@ -28,7 +28,7 @@ pub struct RoutedQuery {
 /// of its rendered SQL in every tenant handle. Why: at thousands of tenants
 /// each query meets a handle that is cold in the CPU caches, and an indexed
 /// slot costs fewer cache misses than a hash map behind a lock (measured
-/// with `perf` in `tenant-bench`; see the README's performance section).
+/// with `perf` in `tenant-bench`; see `docs/performance/routing.md`).
 #[derive(Debug)]
 pub struct QueryIndex(AtomicU32);
 
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_handle_stays_under_a_kibibyte_besides_its_sql() {
-        // The README quotes "about 0.8 KiB per handle".
+        // docs/guide/routing.md quotes "about 0.8 KiB per handle".
         assert!(std::mem::size_of::<TenantRoutes>() <= 1024);
     }
 

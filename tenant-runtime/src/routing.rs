@@ -54,7 +54,7 @@ pub enum StatementCaching {
 /// thus up to ~200-500 MiB per connection, reached only when one connection
 /// runs that many distinct (tenant, query) pairs. Lower it for large pools
 /// with many query shapes; raise it when `tenants × hot queries` exceeds it
-/// (the README's performance section has the throughput at each setting).
+/// (`docs/performance/routing.md` has the throughput at each setting).
 ///
 /// [`Tenancy::connect_options`]: crate::Tenancy::connect_options
 /// [`TenancyBuilder::statement_cache_capacity`]: crate::TenancyBuilder::statement_cache_capacity
