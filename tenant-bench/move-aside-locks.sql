@@ -1,7 +1,7 @@
 -- What offboarding's move-aside costs in locks with a key on the parent
--- (README, "offboard"): the delete's per-row key checks with PostgreSQL's
--- generic plan, then with the custom plans the runtime forces, then the
--- drop of the detached table's key on the parent.
+-- (docs/guide/running-tenants.md, "offboard"): the delete's per-row key
+-- checks with PostgreSQL's generic plan, then with the custom plans the
+-- runtime forces, then the drop of the detached table's key on the parent.
 --
 --   psql -U postgres -h 127.0.0.1 -f tenant-bench/move-aside-locks.sql
 --

@@ -221,7 +221,7 @@ fn arm_options(kind: ArmKind, dataset: &Dataset, args: &Args) -> PgConnectOption
     let base = planner_options(dataset.options.clone(), args);
     match kind {
         ArmKind::Flat | ArmKind::Parent => base,
-        ArmKind::ParentCustom => tenant_runtime::parent_query_options(base),
+        ArmKind::ParentCustom => tenant_runtime::routing::parent_query_options(base),
         ArmKind::RoutedUniform | ArmKind::RoutedZipf => dataset.tenancy.connect_options(base),
         ArmKind::RoutedNocache => dataset.tenancy_nocache.connect_options(base),
     }
@@ -276,7 +276,7 @@ pub async fn plans(dataset: &Dataset, context: &Context, args: &Args) -> Vec<(St
     let explain = |label: &'static str, sql: String, custom: bool, tenant_first: bool| async move {
         let mut options = planner_options(dataset.options.clone(), args);
         if custom {
-            options = tenant_runtime::parent_query_options(options);
+            options = tenant_runtime::routing::parent_query_options(options);
         }
         let result = async {
             let mut connection = sqlx::ConnectOptions::connect(&options).await?;
@@ -306,8 +306,7 @@ pub async fn plans(dataset: &Dataset, context: &Context, args: &Args) -> Vec<(St
     };
     let point =
         |table: &str| format!("SELECT payload FROM {table} WHERE tenant_id = $1 AND id = $2");
-    let analyzer =
-        tenant_runtime::tenant_core::Analyzer::new(tenant_runtime::tenant_core::Config::default());
+    let analyzer = tenant_runtime::tenant_core::Analyzer::new(tenant_runtime::Config::default());
     let (routed_sql, tenant_first) = match analyzer.analyze(ROUTED_POINT_QUERY) {
         Ok(analysis) => (
             context.tenants[0].route_sql(

@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use tenant_runtime::admin::DEFAULT_REGISTRY_SCHEMA;
+use tenant_runtime::routing::StatementCaching;
+use tenant_runtime::schema::{quote_ident, ColumnDef, TableSchema};
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{self, PgConnection, PgPool, Row};
-use tenant_runtime::tenant_core::schema::{quote_ident, ColumnDef, TableSchema};
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{StatementCaching, Tenancy, DEFAULT_REGISTRY_SCHEMA};
+use tenant_runtime::Config;
+use tenant_runtime::Tenancy;
 
 use crate::{progress, Args};
 

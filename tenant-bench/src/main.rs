@@ -16,7 +16,7 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`), building the data
 //! set there once and reusing it while N and R stay the same. Progress goes
 //! to stderr; stdout gets a human table and, as its last line, one JSON
-//! object (see `README.md` beside this crate).
+//! object (see `docs/performance/tenant-bench.md`).
 
 mod arms;
 mod cpu;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
+use tenant_runtime::schema::TableSchema;
 use tenant_runtime::sqlx::{self, ConnectOptions, Connection, PgConnection};
-use tenant_runtime::tenant_core::schema::TableSchema;
 use tenant_runtime::Offboard;
 
 use crate::arms::{describe_error, routed_query, Context};

@@ -50,28 +50,25 @@ impl fmt::Display for Position {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
-    /// A tenant table is read or written without an equality to the tenant.
+    #[doc = include_str!("../../docs/reference/rules/unbound-table.md")]
     UnboundTable,
-    /// An INSERT into a tenant table does not list the tenant column.
+    #[doc = include_str!("../../docs/reference/rules/insert-missing-tenant-column.md")]
     InsertMissingTenantColumn,
-    /// An INSERT row (or INSERT .. SELECT output) puts something other than the
-    /// tenant into the tenant column.
+    #[doc = include_str!("../../docs/reference/rules/insert-tenant-value.md")]
     InsertTenantValue,
-    /// An UPDATE, MERGE or ON CONFLICT DO UPDATE sets the tenant column to
-    /// something other than the tenant.
+    #[doc = include_str!("../../docs/reference/rules/tenant-column-assignment.md")]
     TenantColumnAssignment,
-    /// ON CONFLICT DO UPDATE whose conflict target does not include the tenant
-    /// column: the conflicting row may belong to another tenant.
+    #[doc = include_str!("../../docs/reference/rules/upsert-conflict-target.md")]
     UpsertConflictTarget,
-    /// DELETE is forbidden by `forbid_delete = true`.
+    #[doc = include_str!("../../docs/reference/rules/delete-forbidden.md")]
     DeleteForbidden,
-    /// A statement kind the analyzer does not accept (DDL, COPY, SET, ...).
+    #[doc = include_str!("../../docs/reference/rules/unsupported-statement.md")]
     UnsupportedStatement,
-    /// A construct the analyzer cannot prove safe (fail closed).
+    #[doc = include_str!("../../docs/reference/rules/unsupported-construct.md")]
     UnsupportedConstruct,
-    /// Lenient mode: the statement binds tables to different tenant values.
+    #[doc = include_str!("../../docs/reference/rules/conflicting-tenants.md")]
     ConflictingTenants,
-    /// Strict mode: the SQL never mentions `$tenant`, but reads tenant tables.
+    #[doc = include_str!("../../docs/reference/rules/missing-tenant-placeholder.md")]
     MissingTenantPlaceholder,
     /// A function or operator not known to compute on its arguments alone:
     /// it could run SQL, read a table, a file, WAL, a large object, a

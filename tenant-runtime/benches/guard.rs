@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::Guard;
+use tenant_runtime::guard::Guard;
+use tenant_runtime::Config;
 
 /// SQL as an application written without the macros sends it: the tenant
 /// bound with an ordinary parameter (the guard is lenient by default).

@@ -9,11 +9,13 @@ pub use sqlx;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::Postgres;
 
-use crate::Tenant;
+use crate::tenant::Tenant;
 
-pub use crate::routing::{QueryIndex, RoutedQuery};
+pub use crate::router::{QueryIndex, RoutedQuery};
 pub use std::borrow::Cow;
 pub use tenant_core::route::{RouteSlot, RouteTemplate, Unroutable};
+/// What `TenantTable::schema` returns.
+pub use tenant_core::schema::TableSchema;
 
 /// What `tenant_query!` returns.
 pub type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;

@@ -2,34 +2,12 @@
 
 use std::time::Duration;
 
-/// Why a string is not a valid tenant id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidTenantId {
-    /// The id is the empty string.
-    #[error("the tenant id is empty")]
-    Empty,
-    /// The id is longer than the limit.
-    #[error("the tenant id is {len} bytes long; the limit is {max} bytes")]
-    TooLong {
-        /// Its length in bytes.
-        len: usize,
-        /// [`MAX_TENANT_ID_BYTES`](crate::MAX_TENANT_ID_BYTES).
-        max: usize,
-    },
-    /// The id holds a control character (NUL, tab, newline, ...).
-    #[error("the tenant id holds the control character U+{code_point:04X} at byte {offset}")]
-    ControlCharacter {
-        /// Byte offset of the character.
-        offset: usize,
-        /// The character's code point.
-        code_point: u32,
-    },
-}
+use crate::id::InvalidTenantId;
 
 /// Everything the runtime can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The tenant id is not acceptable (see [`validate_tenant_id`](crate::validate_tenant_id)).
+    /// The tenant id is not acceptable (see [`validate_tenant_id`](crate::id::validate_tenant_id)).
     #[error("invalid tenant id: {0}")]
     InvalidTenantId(#[from] InvalidTenantId),
     /// No active tenant has this id (never onboarded, offboarded, or being

@@ -30,7 +30,7 @@ use sqlx::{Describe, Either, Execute, Executor, PgPool, Postgres};
 use tenant_core::cache::AnalysisCache;
 use tenant_core::{Analyzer, Binding, Config, ParseError, Violation};
 
-use crate::Tenancy;
+use crate::tenancy::Tenancy;
 
 /// What the guard does with a statement that breaks the tenancy rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,6 +1,5 @@
-//! Validation of tenant ids.
-
-use crate::error::InvalidTenantId;
+//! Tenant ids: what the runtime accepts as one, and the PostgreSQL setting
+//! that holds the requesting tenant's id inside a tenant transaction.
 
 /// The longest tenant id accepted, in bytes of UTF-8.
 ///
@@ -8,6 +7,34 @@ use crate::error::InvalidTenantId;
 /// the limit is about keeping the registry and logs sane, not PostgreSQL's
 /// 63-byte identifier limit.
 pub const MAX_TENANT_ID_BYTES: usize = 200;
+
+/// The PostgreSQL setting a tenant transaction sets to the tenant id (read by
+/// row-level security policies with `current_setting('app.tenant_id', true)`).
+pub const TENANT_SETTING: &str = "app.tenant_id";
+
+/// Why a string is not a valid tenant id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidTenantId {
+    /// The id is the empty string.
+    #[error("the tenant id is empty")]
+    Empty,
+    /// The id is longer than the limit.
+    #[error("the tenant id is {len} bytes long; the limit is {max} bytes")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// [`MAX_TENANT_ID_BYTES`].
+        max: usize,
+    },
+    /// The id holds a control character (NUL, tab, newline, ...).
+    #[error("the tenant id holds the control character U+{code_point:04X} at byte {offset}")]
+    ControlCharacter {
+        /// Byte offset of the character.
+        offset: usize,
+        /// The character's code point.
+        code_point: u32,
+    },
+}
 
 /// Checks that `id` can be a tenant id: 1 to [`MAX_TENANT_ID_BYTES`] bytes,
 /// no control characters (which includes NUL, which PostgreSQL text cannot

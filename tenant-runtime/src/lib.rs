@@ -7,24 +7,18 @@
 //! EXCLUSIVE lock on any parent, and hands out [`Tenant`] handles, the only
 //! values the query macros accept as "the requesting tenant".
 //!
-//! The macros' queries run **on the requesting tenant's partitions**, not
-//! on the parents: each call compiles to a template with a slot for every
-//! tenant-table reference, which the [`Tenant`] fills with its partition
-//! names (`forms` becomes `forms_t7 AS forms`). A prepared statement on a
-//! parent with thousands of partitions runs a generic plan that locks all of
-//! them; on the partition it runs as fast as on a plain table. Build the pool
-//! with [`Tenancy::connect_options`] (a statement cache sized for one
-//! statement per tenant and query: see [`StatementCaching`] and
-//! [`DEFAULT_STATEMENT_CACHE_CAPACITY`]); opt out per query with
-//! [`Tenant::via_parents`] or per tenancy with [`TenancyBuilder::routing`];
-//! give SQL that cannot be routed a pool from [`parent_query_options`].
+//! ## The everyday path
+//!
+//! The crate root holds what an application uses every day: the macros,
+//! [`TenantTable`], [`Config`], [`Tenancy`] and its [`TenancyBuilder`],
+//! [`Tenant`], [`Offboard`] and [`Error`].
 //!
 //! ```no_run
-//! # async fn demo(pool: sqlx::PgPool, forms: tenant_runtime::tenant_core::schema::TableSchema)
+//! # async fn demo(pool: sqlx::PgPool, forms: tenant_runtime::schema::TableSchema)
 //! # -> Result<(), tenant_runtime::Error> {
-//! use tenant_runtime::{Offboard, Tenancy};
+//! use tenant_runtime::{Config, Offboard, Tenancy};
 //!
-//! let tenancy = Tenancy::builder(tenant_runtime::tenant_core::Config::default())
+//! let tenancy = Tenancy::builder(Config::default())
 //!     .schema(forms)
 //!     .build()?;
 //! tenancy.install(&pool).await?;
@@ -35,10 +29,45 @@
 //! tenancy.offboard(&pool, "org-alpha", Offboard::Keep).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Everything else, by module
+//!
+//! - [`routing`]: how the macros' queries reach the tenant's partitions, and
+//!   the settings for it ([`routing::StatementCaching`],
+//!   [`routing::parent_query_options`]).
+//! - [`guard`]: the runtime guard for SQL built at run time.
+//! - [`admin`]: registry records, sync reports, key moves, defaults.
+//! - [`id`]: what a tenant id may be, and the setting that holds it.
+//! - [`schema`]: the table model ([`schema::TableSchema`]) for tables
+//!   described by hand.
+//! - [`sqlx`] and [`tenant_core`]: the driver and the analyzer this crate
+//!   is built on, re-exported so their versions match.
+//!
+//! The macros' queries run **on the requesting tenant's partitions**, not
+//! on the parents: each call compiles to a template with a slot for every
+//! tenant-table reference, which the [`Tenant`] fills with its partition
+//! names (`forms` becomes `forms_t7 AS forms`). A prepared statement on a
+//! parent with thousands of partitions runs a generic plan that locks all of
+//! them; on the partition it runs as fast as on a plain table. Build the pool
+//! with [`Tenancy::connect_options`] (a statement cache sized for one
+//! statement per tenant and query: see [`routing::StatementCaching`] and
+//! [`routing::DEFAULT_STATEMENT_CACHE_CAPACITY`]); opt out per query with
+//! [`Tenant::via_parents`] or per tenancy with [`TenancyBuilder::routing`];
+//! give SQL that cannot be routed a pool from
+//! [`routing::parent_query_options`].
+//!
+//! The manual is the book in the repository's `docs/` directory.
 #![deny(missing_docs)]
 
+/// The sqlx this crate runs on: applications use it (`tenant_runtime::sqlx`)
+/// so that pools, connections and errors are the runtime's own types.
 pub use sqlx;
+/// The analyzer behind the macros, the CLI and the guard: for SQL checked at
+/// run time ([`Tenant::route_sql`] takes its
+/// [`RouteTemplate`](tenant_core::route::RouteTemplate)).
 pub use tenant_core;
+/// The configuration read from `tenancy.toml`.
+pub use tenant_core::Config;
 /// The checked query macros and the derive; the derive shares its name with
 /// the [`TenantTable`] trait it implements (as serde's `Serialize` does).
 pub use tenant_macros::{
@@ -46,30 +75,49 @@ pub use tenant_macros::{
     tenant_query_file_scalar, tenant_query_scalar, TenantTable,
 };
 
+pub use error::Error;
+pub use table::TenantTable;
+pub use tenancy::builder::TenancyBuilder;
+pub use tenancy::offboard::Offboard;
+pub use tenancy::Tenancy;
+pub use tenant::Tenant;
+
+pub mod admin;
+pub mod guard;
+pub mod id;
+pub mod routing;
+/// The table model: a [`TableSchema`](schema::TableSchema) describes a
+/// tenant table by hand (what `#[derive(TenantTable)]` produces), with the
+/// names of its partitions and the quoting helpers.
+pub mod schema {
+    pub use tenant_core::schema::*;
+}
+
 #[doc(hidden)]
 pub mod __private;
 
-mod catalog;
+/// The README and the guide's pages, included so that their Rust examples
+/// are doctests and keep compiling as the API changes. They are `no_run`:
+/// compiling is the check, running would need a database per example.
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../../README.md")]
+    mod readme {}
+    #[doc = include_str!("../../docs/guide/macros.md")]
+    mod macros {}
+    #[doc = include_str!("../../docs/guide/configuration.md")]
+    mod configuration {}
+    #[doc = include_str!("../../docs/guide/running-tenants.md")]
+    mod running_tenants {}
+    #[doc = include_str!("../../docs/guide/routing.md")]
+    mod routing {}
+    #[doc = include_str!("../../docs/guide/rls-and-guard.md")]
+    mod rls_and_guard {}
+}
 mod error;
-mod held_rows;
-mod id;
-mod partition_keys;
-mod routing;
+#[cfg(test)]
+mod layering;
+mod router;
 mod table;
 mod tenancy;
 mod tenant;
-
-pub use error::{Error, InvalidTenantId};
-pub use id::{validate_tenant_id, MAX_TENANT_ID_BYTES};
-pub use routing::{parent_query_options, StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
-pub use table::TenantTable;
-pub use tenancy::{
-    KeyMove, Offboard, OnboardOutcome, SyncProgress, SyncReport, Tenancy, TenancyBuilder,
-    TenantRecord, TenantState, DEFAULT_REGISTRY_SCHEMA, DEFAULT_TENANT_CACHE_TTL,
-};
-pub use tenant::{Tenant, TENANT_SETTING};
-
-mod guard;
-pub use guard::{
-    Guard, GuardBuilder, GuardError, GuardMode, GuardStats, GuardedPool, DEFAULT_GUARD_CAPACITY,
-};

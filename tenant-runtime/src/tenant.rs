@@ -5,12 +5,9 @@ use std::sync::Arc;
 use sqlx::{PgPool, Postgres, Transaction};
 use tenant_core::route::RouteTemplate;
 
-use crate::routing::{Routed, RoutedQuery, TenantRoutes};
-use crate::Error;
-
-/// The PostgreSQL setting a tenant transaction sets to the tenant id (read by
-/// row-level security policies with `current_setting('app.tenant_id', true)`).
-pub const TENANT_SETTING: &str = "app.tenant_id";
+use crate::error::Error;
+use crate::id::TENANT_SETTING;
+use crate::router::{Routed, RoutedQuery, TenantRoutes};
 
 /// A known, onboarded tenant: what the query macros bind as "the requesting
 /// tenant". Only the runtime makes one ([`Tenancy::tenant`]), so holding a

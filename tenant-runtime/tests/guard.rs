@@ -4,8 +4,8 @@ mod support;
 
 use sqlx::Row;
 use support::TestDb;
-use tenant_runtime::tenant_core::Config;
-use tenant_runtime::{Guard, GuardError, GuardMode};
+use tenant_runtime::guard::{Guard, GuardError, GuardMode};
+use tenant_runtime::Config;
 
 async fn seeded() -> TestDb {
     let db = TestDb::new(4).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use support::*;
-use tenant_runtime::tenant_core::schema::partition_name;
+use tenant_runtime::schema::partition_name;
 use tenant_runtime::Offboard;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use support::{admin_exec_blocking, follow_ups, form_submissions, forms, insert_rows, TestDb};
-use tenant_runtime::tenant_core::Config;
+use tenant_runtime::Config;
 use tenant_runtime::Tenancy;
 
 /// Drops the cluster-wide test role after the test database is gone (declare

@@ -7,11 +7,11 @@ mod support;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use support::{form_submissions, forms, TestDb};
-use tenant_runtime::tenant_core::Config;
+use tenant_runtime::routing::{parent_query_options, StatementCaching};
+use tenant_runtime::Config;
 use tenant_runtime::{
-    parent_query_options, tenant_query, tenant_query_as, tenant_query_file, tenant_query_file_as,
-    tenant_query_file_scalar, tenant_query_scalar, StatementCaching, Tenancy, TenancyBuilder,
-    Tenant,
+    tenant_query, tenant_query_as, tenant_query_file, tenant_query_file_as,
+    tenant_query_file_scalar, tenant_query_scalar, Tenancy, TenancyBuilder, Tenant,
 };
 
 async fn setup(

@@ -25,10 +25,8 @@ use std::fmt::Write as _;
 
 use sqlx::{PgConnection, Row, ValueRef};
 use support::TestDb;
+use tenant_runtime::schema::{partition_name, qualified_name, quote_ident, quote_literal};
 use tenant_runtime::tenant_core::route::RouteTemplate;
-use tenant_runtime::tenant_core::schema::{
-    partition_name, qualified_name, quote_ident, quote_literal,
-};
 use tenant_runtime::tenant_core::{Analysis, Analyzer, Binding, Config};
 use tenant_runtime::{Error, Offboard, Tenancy, Tenant};
 

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{ConnectOptions, Connection, PgPool};
-use tenant_runtime::tenant_core::Config;
+use tenant_runtime::Config;
 use tenant_runtime::{tenant_query, tenant_query_as, tenant_query_file_scalar};
 use tenant_runtime::{Offboard, Tenancy, Tenant, TenantTable};
 

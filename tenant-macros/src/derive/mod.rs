@@ -258,7 +258,7 @@ fn generate(model: &Model, statements: Option<&Statements>, loaded: &LoadedConfi
         #[automatically_derived]
         impl #impl_generics ::tenant_runtime::TenantTable for #ident #ty_generics #where_clause {
             const TABLE: &'static str = #table;
-            fn schema() -> ::tenant_runtime::tenant_core::schema::TableSchema {
+            fn schema() -> ::tenant_runtime::__private::TableSchema {
                 #schema_body
             }
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
-use tenant_runtime::tenant_core::schema::{ColumnDef, ForeignKey, TableSchema};
-use tenant_runtime::tenant_core::Config;
+use tenant_runtime::schema::{ColumnDef, ForeignKey, TableSchema};
+use tenant_runtime::Config;
 use tenant_runtime::Tenancy;
 
 /// The server the tests use.

@@ -4,7 +4,7 @@ use sqlx::{PgPool, Row};
 use tenant_core::schema::{qualified_name, ColumnDef, ForeignKey, TableSchema};
 use tenant_core::Config;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Every table LIST-partitioned on a single column that the configuration
 /// calls its tenant column, outside the system schemas and `registry_schema`,
@@ -16,7 +16,7 @@ use crate::Error;
 /// tenant's own partitions) are read back from the registry's record (see
 /// [`partition_keys_table`]), so partitions made from a discovered tenancy
 /// get them too.
-pub(crate) async fn discover(
+pub(super) async fn discover(
     pool: &PgPool,
     config: &Config,
     registry_schema: &str,
@@ -109,7 +109,7 @@ pub(crate) async fn discover(
 }
 
 /// Whether the relation `name` (quoted, possibly qualified) exists.
-pub(crate) async fn relation_exists<'c>(
+pub(super) async fn relation_exists<'c>(
     executor: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
     name: &str,
 ) -> Result<bool, sqlx::Error> {
@@ -122,13 +122,13 @@ pub(crate) async fn relation_exists<'c>(
 /// The registry's record of the foreign keys `install` puts on each
 /// tenant's partitions (they are not on the parents, so the catalog cannot
 /// say which a new partition needs).
-pub(crate) fn partition_keys_table(registry_schema: &str) -> String {
+pub(super) fn partition_keys_table(registry_schema: &str) -> String {
     qualified_name(Some(registry_schema), "partition_keys")
 }
 
 /// A recorded partition key, tenant column left out.
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct RecordedKey {
+pub(super) struct RecordedKey {
     /// Schema of the referencing table (for an unqualified table, the
     /// recording session's `current_schema()`).
     #[sqlx(rename = "table_schema")]
@@ -145,7 +145,7 @@ pub(crate) struct RecordedKey {
 }
 
 /// The recorded partition keys, none when no install has recorded any.
-pub(crate) async fn recorded_partition_keys(
+pub(super) async fn recorded_partition_keys(
     connection: &mut sqlx::PgConnection,
     registry_schema: &str,
 ) -> Result<Vec<RecordedKey>, Error> {

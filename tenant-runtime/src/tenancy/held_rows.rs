@@ -27,13 +27,13 @@
 use sqlx::PgConnection;
 use tenant_core::schema::{partition_name, qualified_name, quote_ident, TableSchema};
 
-use crate::catalog::relation_exists;
-use crate::tenancy::execute_ddl;
+use super::catalog::relation_exists;
+use super::ddl::execute_ddl;
 
 /// What stops a partition of `table` from being detached while its rows
 /// reference each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum KeysIntoParent {
+pub(super) enum KeysIntoParent {
     /// The parent has a key on itself, and no key into it lets deleting the
     /// tenant's rows change rows outside the tenant: moving the rows aside
     /// is safe.
@@ -49,7 +49,7 @@ pub(crate) enum KeysIntoParent {
 /// The holding table of `table`'s partition for the tenant with partition
 /// suffix `suffix`: in the registry's schema, which only the runtime writes,
 /// so it cannot clash with a partition or an application table.
-pub(crate) fn held_table(registry_schema: &str, table: &TableSchema, suffix: &str) -> String {
+pub(super) fn held_table(registry_schema: &str, table: &TableSchema, suffix: &str) -> String {
     qualified_name(Some(registry_schema), &held_table_name(table, suffix))
 }
 
@@ -66,7 +66,7 @@ fn held_table_name(table: &TableSchema, suffix: &str) -> String {
 
 /// Classifies the keys that reference `table` (see [`KeysIntoParent`]).
 /// `tenancy_tables` are the quoted, qualified names of every tenancy table.
-pub(crate) async fn keys_into_parent(
+pub(super) async fn keys_into_parent(
     connection: &mut PgConnection,
     table: &TableSchema,
     tenancy_tables: &[String],
@@ -111,7 +111,7 @@ pub(crate) async fn keys_into_parent(
 /// Empties the attached `partition` in one transaction, copying its rows
 /// into `held` first when they are kept (appending if `held` already holds
 /// rows of an earlier attempt). Returns how many rows left the partition.
-pub(crate) async fn move_rows_aside(
+pub(super) async fn move_rows_aside(
     connection: &mut PgConnection,
     partition: &str,
     held: &str,
@@ -156,7 +156,7 @@ pub(crate) async fn move_rows_aside(
 /// Puts the rows of `held` back into the detached `partition` and drops
 /// `held`, in one transaction. Nothing to do when `held` does not exist.
 /// Returns how many rows came back.
-pub(crate) async fn restore_held_rows(
+pub(super) async fn restore_held_rows(
     connection: &mut PgConnection,
     partition: &str,
     held: &str,
@@ -273,7 +273,7 @@ fn alter_triggers(
 
 /// Drops `held` if it exists (a tenant dropped after an interrupted
 /// offboarding that kept its rows).
-pub(crate) async fn drop_held_rows(
+pub(super) async fn drop_held_rows(
     connection: &mut PgConnection,
     held: &str,
 ) -> Result<(), sqlx::Error> {

@@ -11,13 +11,13 @@
 use sqlx::PgConnection;
 use tenant_core::schema::{key_columns, partition_name, qualified_name, ForeignKey, TableSchema};
 
-use crate::catalog::relation_exists;
+use super::catalog::relation_exists;
 
 /// The indexes (into `table.foreign_keys`) of the keys that the tenant's
 /// partition of `table` (partition suffix `suffix`) does not have. A
 /// partition that does not exist lacks nothing here (onboarding makes it
 /// with its keys).
-pub(crate) async fn missing_keys(
+pub(super) async fn missing_keys(
     connection: &mut PgConnection,
     table: &TableSchema,
     suffix: &str,
@@ -66,7 +66,7 @@ pub(crate) async fn missing_keys(
 /// The foreign keys of `partition` into `own_partitions` (the tenant's
 /// partitions) that are declared but not validated yet, such as those an
 /// earlier, interrupted sync added `NOT VALID`.
-pub(crate) async fn unvalidated_keys(
+pub(super) async fn unvalidated_keys(
     connection: &mut PgConnection,
     partition: &str,
     own_partitions: &[String],
@@ -85,7 +85,7 @@ pub(crate) async fn unvalidated_keys(
 
 /// A foreign key declared on a parent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParentKey {
+pub(super) struct ParentKey {
     /// The constraint's name.
     pub name: String,
     /// Referencing columns, tenant column included, in key order.
@@ -103,7 +103,7 @@ pub(crate) struct ParentKey {
 /// The foreign keys declared on the parent `table`, each with the reason
 /// it cannot be declared per partition instead, if any. `tenancy_tables`
 /// are the quoted, qualified names of the tenancy's tables.
-pub(crate) async fn parent_keys(
+pub(super) async fn parent_keys(
     connection: &mut PgConnection,
     table: &TableSchema,
     tenancy_tables: &[String],

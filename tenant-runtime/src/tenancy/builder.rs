@@ -1,0 +1,267 @@
+//! [`TenancyBuilder`]: the settings of a [`Tenancy`] and the tables it
+//! runs, checked before the tenancy is made.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tenant_core::schema::{
+    qualified_name, sort_by_dependencies, TableSchema, MAX_IDENTIFIER_BYTES,
+};
+use tenant_core::Config;
+
+use super::catalog;
+use super::install::DEFAULT_REGISTRY_SCHEMA;
+use super::registry::DEFAULT_TENANT_CACHE_TTL;
+use super::{Inner, Tenancy};
+use crate::error::Error;
+use crate::router::Router;
+use crate::routing::{StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
+use crate::table::TenantTable;
+
+/// Builds a [`Tenancy`]: from [`TenantTable`] types, hand-made
+/// [`TableSchema`]s, or tables discovered in a database.
+#[derive(Debug)]
+pub struct TenancyBuilder {
+    config: Config,
+    tables: Vec<TableSchema>,
+    registry_schema: String,
+    lock_timeout: Duration,
+    retry_budget: Duration,
+    row_level_security: bool,
+    app_role: Option<String>,
+    routing: bool,
+    statement_caching: StatementCaching,
+    statement_cache_capacity: usize,
+    tenant_cache_ttl: Duration,
+}
+
+impl TenancyBuilder {
+    /// Whether the macros' queries run on the tenant's partitions (`true`,
+    /// the default) or on the parents (`false`: the tenancy-wide opt-out;
+    /// [`Tenant::via_parents`](crate::Tenant::via_parents) opts out one query). Routing keeps results
+    /// identical and avoids the cost of partitioned parents at thousands of
+    /// tenants; see the crate docs.
+    pub fn routing(mut self, enabled: bool) -> Self {
+        self.routing = enabled;
+        self
+    }
+
+    /// How routed statements use the prepared-statement cache (default
+    /// [`StatementCaching::Prepared`]).
+    pub fn statement_caching(mut self, caching: StatementCaching) -> Self {
+        self.statement_caching = caching;
+        self
+    }
+
+    /// The per-connection prepared-statement cache capacity that
+    /// [`Tenancy::connect_options`] sets (default
+    /// [`DEFAULT_STATEMENT_CACHE_CAPACITY`], whose docs give the memory it
+    /// costs the server).
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
+        self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// How long [`Tenancy::tenant`] hands out a cached handle before it
+    /// checks the registry again (default [`DEFAULT_TENANT_CACHE_TTL`], 10 s).
+    /// An onboarding or offboarding by another process (the `tenant`
+    /// command, another server) reaches this one within that time: an
+    /// offboarded tenant becomes [`Error::UnknownTenant`], a tenant onboarded
+    /// again gets a handle on its new partitions. A check that finds the
+    /// tenant unchanged keeps the handle and its rendered SQL.
+    /// `Duration::ZERO` checks on every call.
+    pub fn tenant_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.tenant_cache_ttl = ttl;
+        self
+    }
+
+    /// Adds row-level security as a second wall: [`Tenancy::install`]
+    /// enables and forces it on every parent with a policy admitting only the
+    /// rows of the tenant set by [`Tenant::begin`](crate::Tenant::begin), and onboarding puts the
+    /// same policy on each new partition. See
+    /// [`TableSchema::row_level_security_ddl`].
+    ///
+    /// Superusers and roles with BYPASSRLS skip every policy: connect the
+    /// application as a plain role (see [`app_role`](Self::app_role)).
+    pub fn row_level_security(mut self, enabled: bool) -> Self {
+        self.row_level_security = enabled;
+        self
+    }
+
+    /// A non-owner role for the application: [`Tenancy::install`] creates it
+    /// when missing (LOGIN, NOSUPERUSER, NOBYPASSRLS, no password: set one
+    /// with `ALTER ROLE`, or create the role yourself) and grants it
+    /// SELECT/INSERT/UPDATE/DELETE on every parent and partition and SELECT
+    /// on the registry; onboarding grants the same on new partitions.
+    pub fn app_role(mut self, role: impl Into<String>) -> Self {
+        self.app_role = Some(role.into());
+        self
+    }
+
+    /// Adds the table of a `#[derive(TenantTable)]` type.
+    pub fn table<T: TenantTable>(mut self) -> Self {
+        self.tables.push(T::schema());
+        self
+    }
+
+    /// Adds a table described by hand.
+    pub fn schema(mut self, table: TableSchema) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// Adds several tables described by hand.
+    pub fn schemas(mut self, tables: impl IntoIterator<Item = TableSchema>) -> Self {
+        self.tables.extend(tables);
+        self
+    }
+
+    /// Adds every table of the database LIST-partitioned by the tenant column
+    /// the configuration gives it (see [`Tenancy::discover`]).
+    pub async fn discover(mut self, pool: &PgPool) -> Result<Self, Error> {
+        let found = catalog::discover(pool, &self.config, &self.registry_schema).await?;
+        self.tables.extend(found);
+        Ok(self)
+    }
+
+    /// The schema of the registry table (default [`DEFAULT_REGISTRY_SCHEMA`]).
+    pub fn registry_schema(mut self, schema: impl Into<String>) -> Self {
+        self.registry_schema = schema.into();
+        self
+    }
+
+    /// How long one DDL statement may wait for a lock before it gives up and
+    /// the operation is retried (default 2 s). Short waits keep the
+    /// onboarding from sitting in a parent's lock queue.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long an operation keeps retrying after lock timeouts and
+    /// deadlocks, with exponential backoff, before it fails with
+    /// [`Error::LockTimeout`] (default 30 s).
+    pub fn retry_budget(mut self, budget: Duration) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// Checks the tables and builds the tenancy.
+    pub fn build(self) -> Result<Tenancy, Error> {
+        if self.registry_schema.is_empty() {
+            return Err(Error::Schema("the registry schema name is empty".into()));
+        }
+        if let Some(role) = &self.app_role {
+            if role.is_empty() || role.len() > MAX_IDENTIFIER_BYTES || role.contains('\0') {
+                return Err(Error::Schema(format!(
+                    "the application role name {role:?} is empty, longer than {MAX_IDENTIFIER_BYTES} bytes or holds a NUL"
+                )));
+            }
+        }
+        for (index, table) in self.tables.iter().enumerate() {
+            if table.name.is_empty() || table.tenant_column.is_empty() {
+                return Err(Error::Schema(format!(
+                    "table #{index} has an empty name or tenant column"
+                )));
+            }
+            if self.tables[..index]
+                .iter()
+                .any(|other| other.name == table.name && other.schema == table.schema)
+            {
+                return Err(Error::Schema(format!(
+                    "table {} is declared twice",
+                    table.qualified_name()
+                )));
+            }
+            for fk in &table.foreign_keys {
+                let known = self
+                    .tables
+                    .iter()
+                    .any(|other| other.name == fk.ref_table && other.schema == table.schema);
+                if !known {
+                    return Err(Error::Schema(format!(
+                        "{} references {}, which is not a tenant table of this tenancy",
+                        table.qualified_name(),
+                        qualified_name(table.schema.as_deref(), &fk.ref_table)
+                    )));
+                }
+                if fk.columns.len() != fk.ref_columns.len() || fk.columns.is_empty() {
+                    return Err(Error::Schema(format!(
+                        "a foreign key of {} has {} columns referencing {}",
+                        table.qualified_name(),
+                        fk.columns.len(),
+                        fk.ref_columns.len()
+                    )));
+                }
+            }
+        }
+        let tables: Vec<TableSchema> = sort_by_dependencies(&self.tables)
+            .into_iter()
+            .cloned()
+            .collect();
+        let registry = qualified_name(Some(&self.registry_schema), "tenants");
+        let router = Arc::new(Router::new(self.routing, self.statement_caching, &tables));
+        Ok(Tenancy {
+            inner: Arc::new(Inner {
+                router,
+                statement_cache_capacity: self.statement_cache_capacity,
+                config: self.config,
+                tables,
+                lock_timeout: self.lock_timeout,
+                retry_budget: self.retry_budget,
+                select_tenant: format!(
+                    "SELECT partition_suffix, state FROM {registry} WHERE id = $1"
+                ),
+                registry_sequence: qualified_name(
+                    Some(&self.registry_schema),
+                    "partition_suffix_seq",
+                ),
+                registry,
+                registry_schema: self.registry_schema,
+                registry_ready: AtomicBool::new(false),
+                cache: Mutex::new(HashMap::new()),
+                tenant_cache_ttl: self.tenant_cache_ttl,
+                row_level_security: self.row_level_security,
+                app_role: self.app_role,
+            }),
+        })
+    }
+}
+
+impl Tenancy {
+    /// Starts a builder with `config` (which names the tenant column).
+    pub fn builder(config: Config) -> TenancyBuilder {
+        TenancyBuilder {
+            config,
+            tables: Vec::new(),
+            registry_schema: DEFAULT_REGISTRY_SCHEMA.to_string(),
+            lock_timeout: Duration::from_secs(2),
+            retry_budget: Duration::from_secs(30),
+            row_level_security: false,
+            app_role: None,
+            routing: true,
+            statement_caching: StatementCaching::default(),
+            statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
+            tenant_cache_ttl: DEFAULT_TENANT_CACHE_TTL,
+        }
+    }
+
+    /// A tenancy over the given tables, with default settings.
+    pub fn from_schemas(
+        config: Config,
+        tables: impl IntoIterator<Item = TableSchema>,
+    ) -> Result<Tenancy, Error> {
+        Tenancy::builder(config).schemas(tables).build()
+    }
+
+    /// A tenancy over every table of the database that is LIST-partitioned
+    /// by a single column which the configuration names as that table's
+    /// tenant column; the registry schema is left out. Works on a database
+    /// the runtime has never seen (tables made with plain SQL).
+    pub async fn discover(pool: &PgPool, config: Config) -> Result<Tenancy, Error> {
+        Tenancy::builder(config).discover(pool).await?.build()
+    }
+}

@@ -1,0 +1,133 @@
+//! [`Tenancy`]: the registry of tenants and the DDL that gives each one its
+//! partitions.
+//!
+//! One type, its methods spread over files by concern (as sqlx-postgres
+//! spreads `PgConnection` over `establish.rs`, `executor.rs`, ..). Each file
+//! holds one `impl Tenancy` block; this one holds the type itself. From the
+//! bottom up:
+//!
+//! - [`ddl`]: running DDL, mapping PostgreSQL's errors, the lock-timeout
+//!   retry and the runtime's advisory locks. Imports nothing else here.
+//! - [`catalog`] and [`partition_keys`]: what PostgreSQL's catalog (and the
+//!   registry's record of partition keys) says about the tables.
+//! - [`held_rows`]: moving a partition's rows aside so that it can detach.
+//! - [`registry`]: tenant handles, their cache, `list`, partition status.
+//! - [`install`]: the registry and the parents, and the record of partition
+//!   keys.
+//! - [`onboard`], [`offboard`] and [`keys`] (sync and key moves): the
+//!   operations on tenants.
+//! - [`builder`]: [`TenancyBuilder`](builder::TenancyBuilder), which checks
+//!   the tables and makes the `Tenancy`.
+//!
+//! Each file imports only files listed before it (and this one, for the
+//! type), so no module imports one that imports it back; a unit test of the
+//! crate (`layering`) keeps it so.
+
+pub(crate) mod builder;
+pub(crate) mod catalog;
+pub(crate) mod ddl;
+pub(crate) mod held_rows;
+pub(crate) mod install;
+pub(crate) mod keys;
+pub(crate) mod offboard;
+pub(crate) mod onboard;
+pub(crate) mod partition_keys;
+pub(crate) mod registry;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use tenant_core::schema::TableSchema;
+use tenant_core::Config;
+
+use crate::router::Router;
+use crate::tenant::Tenant;
+
+/// The tenancy of one application: its tenant tables (LIST-partitioned
+/// parents) and the registry of tenants, with the operations that install,
+/// onboard and offboard. Cheap to clone; clones share the tenant cache.
+#[derive(Debug, Clone)]
+pub struct Tenancy {
+    inner: Arc<Inner>,
+}
+
+/// What clones of one [`Tenancy`] share: the settings the builder checked,
+/// the names derived from them, and the tenant cache.
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    router: Arc<Router>,
+    statement_cache_capacity: usize,
+    /// Referenced tables before the tables that reference them.
+    tables: Vec<TableSchema>,
+    registry_schema: String,
+    registry: String,
+    registry_sequence: String,
+    select_tenant: String,
+    lock_timeout: Duration,
+    retry_budget: Duration,
+    registry_ready: AtomicBool,
+    cache: Mutex<HashMap<String, CachedTenant>>,
+    tenant_cache_ttl: Duration,
+    row_level_security: bool,
+    app_role: Option<String>,
+}
+
+/// A handle in the tenancy's cache, and when the registry last confirmed it.
+#[derive(Debug, Clone)]
+struct CachedTenant {
+    tenant: Tenant,
+    confirmed: Instant,
+}
+
+impl Tenancy {
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The tenant tables, referenced tables first.
+    pub fn tables(&self) -> &[TableSchema] {
+        &self.inner.tables
+    }
+
+    /// Connect options for the application's pool: `base` with the
+    /// prepared-statement cache sized for routed queries (see
+    /// [`TenancyBuilder::statement_cache_capacity`](builder::TenancyBuilder::statement_cache_capacity)).
+    pub fn connect_options(&self, base: PgConnectOptions) -> PgConnectOptions {
+        base.statement_cache_capacity(self.inner.statement_cache_capacity)
+    }
+
+    /// The quoted, qualified names of the tenancy's tables.
+    fn qualified_table_names(&self) -> Vec<String> {
+        self.inner
+            .tables
+            .iter()
+            .map(TableSchema::qualified_name)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+
+    use super::offboard::Offboard;
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[allow(dead_code, clippy::diverging_sub_expression)]
+    fn futures_are_send(tenancy: Tenancy, pool: PgPool) {
+        assert_send(tenancy.onboard(&pool, "x"));
+        assert_send(tenancy.offboard(&pool, "x", Offboard::Keep));
+        assert_send(tenancy.sync(&pool, |_| {}));
+        assert_send(tenancy.tenant(&pool, "x"));
+        assert_send(tenancy.list(&pool));
+        assert_send(tenancy.install(&pool));
+        assert_send(Tenancy::discover(&pool, Config::default()));
+    }
+}

@@ -1,0 +1,205 @@
+//! The registry as the application reads it: tenant handles and their
+//! cache, the list of tenants, and where each partition stands.
+
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::ddl::map_registry_error;
+use super::{CachedTenant, Tenancy};
+use crate::error::Error;
+use crate::id::validate_tenant_id;
+use crate::router::TenantRoutes;
+use crate::tenant::Tenant;
+
+/// How long [`Tenancy::tenant`] serves a cached handle before it reads the
+/// registry again, unless
+/// [`TenancyBuilder::tenant_cache_ttl`](super::builder::TenancyBuilder::tenant_cache_ttl)
+/// says otherwise.
+///
+/// Why: onboarding and offboarding often run in another process (the
+/// `tenant` command, another application server). Without a bound, a
+/// process would keep routing an offboarded tenant to its archive, and a
+/// tenant offboarded and onboarded again to its old partitions, until it
+/// restarts. Re-reading costs one primary-key lookup in the registry per
+/// tenant and interval.
+pub const DEFAULT_TENANT_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Where a tenant is in its life cycle, as recorded in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    /// Onboarded: its partitions exist and it can be used.
+    Active,
+    /// Offboarding started but has not finished (a crash, or a lock wait that
+    /// ran out): the tenant is already unknown to [`Tenancy::tenant`]; running
+    /// offboard again resumes.
+    Offboarding,
+}
+
+impl TenantState {
+    pub(super) fn parse(text: &str) -> TenantState {
+        match text {
+            "active" => TenantState::Active,
+            _ => TenantState::Offboarding,
+        }
+    }
+
+    /// The registry's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Offboarding => "offboarding",
+        }
+    }
+}
+
+/// One row of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// The tenant id.
+    pub id: String,
+    /// The suffix of its partition names.
+    pub partition_suffix: String,
+    /// Its state.
+    pub state: TenantState,
+    /// When it was onboarded (PostgreSQL's text form of a `timestamptz`).
+    pub created_at: String,
+}
+
+/// Where one partition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PartitionStatus {
+    Missing,
+    Attached {
+        detach_pending: bool,
+    },
+    /// Exists but is not a partition of the parent.
+    Standalone,
+}
+
+/// Whether `partition` exists, and whether it is attached to `parent` (and
+/// half-way through a concurrent detach).
+pub(super) async fn partition_status(
+    connection: &mut PgConnection,
+    parent: &str,
+    partition: &str,
+) -> Result<PartitionStatus, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT c.oid IS NOT NULL AS exists, i.inhrelid IS NOT NULL AS attached, \
+                COALESCE(i.inhdetachpending, false) AS pending \
+           FROM (SELECT to_regclass($1) AS oid) c \
+           LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = to_regclass($2)",
+    )
+    .bind(partition)
+    .bind(parent)
+    .fetch_one(&mut *connection)
+    .await?;
+    let exists: bool = row.try_get("exists")?;
+    let attached: bool = row.try_get("attached")?;
+    let pending: bool = row.try_get("pending")?;
+    Ok(match (exists, attached) {
+        (false, _) => PartitionStatus::Missing,
+        (true, true) => PartitionStatus::Attached {
+            detach_pending: pending,
+        },
+        (true, false) => PartitionStatus::Standalone,
+    })
+}
+
+impl Tenancy {
+    /// The handle of an active tenant, from the cache or the registry.
+    /// A tenant never onboarded, offboarded or being offboarded is
+    /// [`Error::UnknownTenant`].
+    ///
+    /// A cached handle is handed out for
+    /// [`TenancyBuilder::tenant_cache_ttl`](super::builder::TenancyBuilder::tenant_cache_ttl)
+    /// after the registry last confirmed it; then the registry is read
+    /// again, so onboarding and offboarding by other processes reach this
+    /// one within that time.
+    pub async fn tenant(&self, pool: &PgPool, id: &str) -> Result<Tenant, Error> {
+        validate_tenant_id(id)?;
+        let cached = self.cache_get(id);
+        if let Some(entry) = &cached {
+            if entry.confirmed.elapsed() < self.inner.tenant_cache_ttl {
+                return Ok(entry.tenant.clone());
+            }
+        }
+        let found: Option<(String, String)> = sqlx::query_as(&self.inner.select_tenant)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_registry_error(&self.inner.registry_schema))?;
+        match found {
+            Some((suffix, state)) if TenantState::parse(&state) == TenantState::Active => {
+                // Unchanged: keep the handle, whose SQL is rendered already.
+                let tenant = match cached {
+                    Some(entry) if entry.tenant.partition_suffix() == suffix => entry.tenant,
+                    _ => self.make_tenant(id, &suffix),
+                };
+                self.cache_put(tenant.clone());
+                Ok(tenant)
+            }
+            _ => {
+                self.cache_remove(id);
+                Err(Error::UnknownTenant { id: id.to_string() })
+            }
+        }
+    }
+
+    /// Every tenant in the registry, ordered by id.
+    pub async fn list(&self, pool: &PgPool) -> Result<Vec<TenantRecord>, Error> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, partition_suffix, state, created_at::text FROM {} ORDER BY id",
+            self.inner.registry
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(map_registry_error(&self.inner.registry_schema))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, partition_suffix, state, created_at)| TenantRecord {
+                id,
+                partition_suffix,
+                state: TenantState::parse(&state),
+                created_at,
+            })
+            .collect())
+    }
+
+    /// A new handle of tenant `id`, whose partitions have suffix `suffix`.
+    pub(super) fn make_tenant(&self, id: &str, suffix: &str) -> Tenant {
+        Tenant::new(
+            id,
+            suffix,
+            TenantRoutes::new(Arc::clone(&self.inner.router), suffix),
+        )
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, CachedTenant>> {
+        // The map stays consistent even if a holder panicked.
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache_get(&self, id: &str) -> Option<CachedTenant> {
+        self.cache().get(id).cloned()
+    }
+
+    /// Caches `tenant` as just confirmed by the registry.
+    pub(super) fn cache_put(&self, tenant: Tenant) {
+        let entry = CachedTenant {
+            tenant,
+            confirmed: Instant::now(),
+        };
+        self.cache().insert(entry.tenant.id().to_string(), entry);
+    }
+
+    /// Forgets the cached handle of `id`, if any.
+    pub(super) fn cache_remove(&self, id: &str) {
+        self.cache().remove(id);
+    }
+}
