@@ -70,12 +70,9 @@ pub enum Rule {
     ConflictingTenants,
     #[doc = include_str!("../../docs/reference/rules/missing-tenant-placeholder.md")]
     MissingTenantPlaceholder,
-    /// A function or operator not known to compute on its arguments alone:
-    /// it could run SQL, read a table, a file, WAL, a large object, a
-    /// sequence or statistics (functions are accepted by allowlist).
+    #[doc = include_str!("../../docs/reference/rules/unsafe-function.md")]
     UnsafeFunction,
-    /// A system relation that holds other tenants' data or statistics about
-    /// their rows (`pg_stats`, `pg_class`, `pg_stat_user_tables`, ...).
+    #[doc = include_str!("../../docs/reference/rules/system-relation.md")]
     SystemRelation,
 }
 
