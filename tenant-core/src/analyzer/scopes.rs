@@ -209,6 +209,9 @@ pub(crate) struct RangeRef {
     pub location: usize,
     /// For tenant tables: the tenant value the reference is bound to.
     pub bound: Option<Value>,
+    /// A DML target named like a CTE in view (which it is not): worth
+    /// saying in a message.
+    pub names_a_cte: bool,
 }
 
 impl RangeRef {

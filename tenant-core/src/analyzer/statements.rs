@@ -512,7 +512,7 @@ impl<'a> StatementChecker<'a> {
         }
 
         let mut pending = Pending::default();
-        let from = self.from_list(&s.from_clause, parent, &ctes, &mut pending);
+        let from = self.items_of_from(&s.from_clause, parent, &ctes, &mut pending);
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
         if let Some(w) = s.where_clause.as_deref() {
@@ -739,6 +739,7 @@ impl<'a> StatementChecker<'a> {
                     kind: RefKind::Derived(output),
                     location,
                     bound: None,
+                    names_a_cte: false,
                 });
             }
         }
@@ -797,7 +798,16 @@ impl<'a> StatementChecker<'a> {
             kind,
             location,
             bound: None,
+            names_a_cte: false,
         })
+    }
+
+    /// The target of INSERT, UPDATE, DELETE or MERGE: always a table.
+    fn target_ref(&mut self, rv: &protobuf::RangeVar, ctes: &CteScope<'_>) -> RefId {
+        self.mark_ref(NodeRef::RangeVar(rv));
+        let id = self.table_ref(rv);
+        self.arena[id].names_a_cte = rv.schemaname.is_empty() && ctes.lookup(&rv.relname).is_some();
+        id
     }
 
     /// A subquery, VALUES list, function or table function in FROM, named
@@ -820,12 +830,13 @@ impl<'a> StatementChecker<'a> {
             kind: RefKind::Derived(output.renamed(&colnames)),
             location: at,
             bound: None,
+            names_a_cte: false,
         })
     }
 
     /// The items of a FROM list (or UPDATE .. FROM, DELETE .. USING): each
     /// sees the ones before it laterally (rule `visible-from-items`).
-    fn from_list<'n>(
+    fn items_of_from<'n>(
         &mut self,
         items: &'n [protobuf::Node],
         parent: Option<&Level<'_>>,
@@ -1243,6 +1254,11 @@ impl<'a> StatementChecker<'a> {
                 " in WHERE: the ON clause of an outer join restricts only the joined (nullable) side, not the side it preserves",
             );
         }
+        if r.names_a_cte {
+            fix.push_str(&format!(
+                "; `{table}` here is the table, not the CTE of that name: PostgreSQL never resolves the target of INSERT, UPDATE, DELETE or MERGE to a CTE"
+            ));
+        }
         if let Some(hint) = self.case_hint(table, column) {
             fix.push_str("; ");
             fix.push_str(&hint);
@@ -1413,8 +1429,7 @@ impl<'a> StatementChecker<'a> {
         let Some(relation) = &s.relation else {
             return Output::Unknown;
         };
-        self.mark_ref(NodeRef::RangeVar(relation));
-        let target = self.table_ref(relation);
+        let target = self.target_ref(relation, &ctes);
         let target_location = self.arena[target].location;
         let tenant_column = match &self.arena[target].kind {
             RefKind::Tenant { column, .. } => Some(column.clone()),
@@ -1621,6 +1636,7 @@ impl<'a> StatementChecker<'a> {
             )),
             location: at,
             bound: None,
+            names_a_cte: false,
         });
         let update_level = Level {
             from: vec![FromNode::Ref(target), FromNode::Ref(excluded)],
@@ -1731,13 +1747,12 @@ impl<'a> StatementChecker<'a> {
         parent: Option<&Level<'_>>,
         ctes: &CteScope<'_>,
     ) -> Output {
-        self.mark_ref(NodeRef::RangeVar(relation));
-        let target = self.table_ref(relation);
+        let target = self.target_ref(relation, ctes);
         // Rule `visible-from-items`: FROM/USING items do not see the target
         // (PostgreSQL makes it lateral-only and not lateral-ok meanwhile).
         let mut pending = Pending::default();
         let mut from = vec![FromNode::Ref(target)];
-        from.extend(self.from_list(extra_from, parent, ctes, &mut pending));
+        from.extend(self.items_of_from(extra_from, parent, ctes, &mut pending));
         let level = Level { from, parent };
         let mut edges = self.join_edges(&level, &pending);
         if let Some(w) = where_clause {
@@ -1792,6 +1807,7 @@ impl<'a> StatementChecker<'a> {
                 kind: RefKind::Derived(Output::Unknown),
                 location: self.statement_offset,
                 bound: None,
+                names_a_cte: false,
             });
             from.push(FromNode::Ref(id));
         }
@@ -1874,8 +1890,7 @@ impl<'a> StatementChecker<'a> {
         let Some(relation) = &s.relation else {
             return Output::Unknown;
         };
-        self.mark_ref(NodeRef::RangeVar(relation));
-        let target = self.table_ref(relation);
+        let target = self.target_ref(relation, &ctes);
         // Rule `visible-from-items`: the source does not see the target.
         let mut pending = Pending::default();
         let source = s

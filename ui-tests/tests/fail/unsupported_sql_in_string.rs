@@ -1,5 +1,6 @@
 //! `query_to_xml` runs SQL given as a string: the analyzer cannot see which
-//! rows it reads, so the query is refused (unsupported-construct).
+//! rows it reads, so the query is refused (unsafe-function), and no
+//! `safe_functions` entry can allow it.
 use tenant_runtime::{tenant_query, Tenant};
 
 fn run(tenant: &Tenant) {

@@ -1,4 +1,5 @@
-//! `IS NOT DISTINCT FROM` is not the equality the rule asks for.
+//! `IS NOT DISTINCT FROM $tenant` binds: the tenant parameter is never NULL,
+//! so it matches exactly the rows `= $tenant` matches.
 use tenant_runtime::{tenant_query, Tenant};
 
 fn run(tenant: &Tenant) {
