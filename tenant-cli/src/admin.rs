@@ -161,6 +161,21 @@ async fn run_command(
                     tenant.created_at
                 );
             }
+            let unsecured = tenancy
+                .unsecured_partitions(pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            for partition in &unsecured {
+                eprintln!(
+                    "warning: partition {partition} lacks its parent's row-level security or the application role's grants"
+                );
+            }
+            if !unsecured.is_empty() {
+                eprintln!(
+                    "warning: {} partitions are not secured like their parents: `tenant sync` repairs them",
+                    unsecured.len()
+                );
+            }
         }
         AdminCommand::Sync => {
             let tenancy = discover(pool, config).await?;
@@ -187,11 +202,12 @@ async fn run_command(
             }
             let report = report.map_err(|e| e.to_string())?;
             println!(
-                "synced {} tenants across {} tables: {} partitions created, {} foreign keys added",
+                "synced {} tenants across {} tables: {} partitions created, {} foreign keys added, {} partitions secured",
                 report.tenants,
                 tenancy.tables().len(),
                 report.partitions_created,
-                report.keys_added
+                report.keys_added,
+                report.partitions_secured
             );
         }
         AdminCommand::MoveKeys { dry_run } => {

@@ -42,6 +42,12 @@ struct Cli {
     )]
     database_url: String,
 
+    /// The schema of the tenant registry [default: `registry_schema` of the
+    /// configuration, else `tenancy`]. It must be the application's: a
+    /// second registry in one database is another tenancy.
+    #[arg(long, global = true, value_name = "SCHEMA")]
+    registry_schema: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -71,13 +77,21 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> ExitCode {
-    let config = match load_config(cli.config.as_deref()) {
+    let mut config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    if let Some(schema) = cli.registry_schema {
+        if schema.is_empty() {
+            eprintln!("error: --registry-schema must not be empty");
+            return ExitCode::from(EXIT_ERROR);
+        }
+        // As written: the flag names the schema exactly (no folding).
+        config.registry_schema = Some(schema);
+    }
     match cli.command {
         Command::Check(args) => ExitCode::from(check::run(&args, config)),
         Command::Admin(command) => match admin::run(command, &cli.database_url, &config) {

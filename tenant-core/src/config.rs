@@ -9,6 +9,7 @@
 //! forbid_delete = false
 //! safe_functions = ["app.slugify"]     # functions known to read nothing
 //! allow_explain = false
+//! registry_schema = "tenancy"          # where the tenant registry lives
 //! [tables.customers]                   # per-table override
 //! tenant_column = "id"
 //! ```
@@ -80,6 +81,10 @@ pub struct Config {
     /// Off by default: the planner's estimates are computed from
     /// statistics over every tenant's rows.
     pub allow_explain: bool,
+    /// The schema of the tenant registry (the runtime's and the `tenant`
+    /// command's), when not the default `tenancy`. Every process of one
+    /// tenancy must use the same registry.
+    pub registry_schema: Option<String>,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -92,6 +97,7 @@ impl Default for Config {
             forbid_delete: false,
             safe_functions: BTreeSet::new(),
             allow_explain: false,
+            registry_schema: None,
             tables: BTreeMap::new(),
         }
     }
@@ -180,6 +186,7 @@ impl Config {
             .iter()
             .map(|f| fold_config_name(f))
             .collect();
+        self.registry_schema = self.registry_schema.as_deref().map(fold_config_identifier);
         self.tables = std::mem::take(&mut self.tables)
             .into_iter()
             .map(|(name, mut table)| {
@@ -197,6 +204,9 @@ impl Config {
             if name.is_empty() {
                 return Err("`global_tables` contains an empty table name".into());
             }
+        }
+        if self.registry_schema.as_deref() == Some("") {
+            return Err("`registry_schema` must not be empty".into());
         }
         for name in &self.safe_functions {
             if name.is_empty() || name.split('.').any(str::is_empty) {

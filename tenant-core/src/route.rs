@@ -177,9 +177,10 @@ impl RouteTemplate {
         let Ok(parsed) = pg_query::parse(sql, 0) else {
             return unrouted(Some(Unroutable::RenderDoesNotParse));
         };
-        if let Some(reason) = parse_tree_obstacle(&parsed.protobuf) {
-            return unrouted(Some(reason));
-        }
+        // A statement that cannot be routed keeps its slots: the runtime
+        // still names the parents there with their schema (see
+        // `render_in_place`).
+        let obstacle = parse_tree_obstacle(&parsed.protobuf);
         let mut pieces = Vec::with_capacity(sites.len() + 1);
         let mut slots = Vec::with_capacity(sites.len());
         let mut cursor = 0;
@@ -197,15 +198,15 @@ impl RouteTemplate {
             cursor = site.span.end;
         }
         pieces.push(Text::Owned(sql[cursor..].to_string()));
-        let template = RouteTemplate {
+        let mut template = RouteTemplate {
             pieces: Cow::Owned(pieces),
             slots: Cow::Owned(slots),
-            unroutable: None,
+            unroutable: obstacle,
         };
         // Rendering must not change what PostgreSQL parses, only which
         // relations it names: parse the probe rendering back.
-        if !template.render_parses_back(parsed.protobuf.stmts.len()) {
-            return unrouted(Some(Unroutable::RenderDoesNotParse));
+        if obstacle.is_none() && !template.render_parses_back(parsed.protobuf.stmts.len()) {
+            template.unroutable = Some(Unroutable::RenderDoesNotParse);
         }
         template
     }
@@ -218,20 +219,55 @@ impl RouteTemplate {
         }
     }
 
-    /// True when the template has slots to fill.
+    /// [`render_in_place`](Self::render_in_place), when the result parses
+    /// (a rendering that changed the grammar is refused: `None`).
+    pub fn render_in_place_checked(
+        &self,
+        name: impl FnMut(&RouteSlot) -> Option<String>,
+    ) -> Option<String> {
+        let out = self.render_in_place(name);
+        pg_query::parse(&out, 0).ok().map(|_| out)
+    }
+
+    /// True when the template can be rendered on a tenant's partitions: it
+    /// has slots and nothing makes routing change its meaning.
     pub fn is_routable(&self) -> bool {
-        !self.slots.is_empty()
+        !self.slots.is_empty() && self.unroutable.is_none()
+    }
+
+    /// Renders the SQL with each slot's name replaced by `name(slot)` (kept
+    /// as written for `None`) and never an alias added: for naming the same
+    /// relation another way, such as the parent with its schema
+    /// (`forms` as `public.forms`, whose references still read `forms.x`).
+    /// Works for statements that cannot be routed too.
+    pub fn render_in_place(&self, mut name: impl FnMut(&RouteSlot) -> Option<String>) -> String {
+        let mut out =
+            String::with_capacity(self.pieces.iter().map(|p| p.len()).sum::<usize>() + 64);
+        for (index, piece) in self.pieces.iter().enumerate() {
+            out.push_str(piece);
+            if let Some(slot) = self.slots.get(index) {
+                match name(slot) {
+                    Some(name) => out.push_str(&name),
+                    None => out.push_str(&slot.written),
+                }
+            }
+        }
+        out
     }
 
     /// The SQL naming the parents (every slot as written).
     pub fn parent_sql(&self) -> String {
-        self.render(|_| None)
+        self.render_in_place(|_| None)
     }
 
     /// Renders the SQL: `partition(slot)` returns the quoted (and, if need
     /// be, schema-qualified) partition name for a slot, or `None` to keep the
     /// reference as written (a table the runtime does not route).
     pub fn render(&self, mut partition: impl FnMut(&RouteSlot) -> Option<String>) -> String {
+        if self.unroutable.is_some() {
+            // Routing would change this statement's meaning.
+            return self.parent_sql();
+        }
         let extra: usize = self.slots.iter().map(|s| s.written.len() + 16).sum();
         let mut out =
             String::with_capacity(self.pieces.iter().map(|p| p.len()).sum::<usize>() + extra);
@@ -410,6 +446,25 @@ mod tests {
         assert_eq!(t.unroutable, Some(Unroutable::ConflictOnConstraint));
         assert!(!t.is_routable());
         assert!(t.parent_sql().contains("INSERT INTO forms "));
+        // Its slots still let the runtime name the parent with its schema.
+        assert_eq!(
+            t.render_in_place(|_| Some("public.forms".into())),
+            "INSERT INTO public.forms (tenant_id, id) VALUES ($1, 1) ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING"
+        );
+    }
+
+    #[test]
+    fn parents_are_named_in_place_without_an_alias() {
+        let t = template("SELECT public.forms.id FROM public.forms WHERE tenant_id = $tenant");
+        assert_eq!(
+            t.render_in_place(|_| Some("public.forms".into())),
+            "SELECT public.forms.id FROM public.forms WHERE tenant_id = $1"
+        );
+        let t = template("SELECT forms.id FROM forms JOIN submissions s ON s.tenant_id = forms.tenant_id WHERE forms.tenant_id = $tenant");
+        assert_eq!(
+            t.render_in_place(|slot| Some(format!("public.{}", slot.table))),
+            "SELECT forms.id FROM public.forms JOIN public.submissions s ON s.tenant_id = forms.tenant_id WHERE forms.tenant_id = $1"
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ pub struct ForeignKey {
 /// A tenant table: a parent LIST-partitioned by its tenant column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSchema {
-    /// Schema of the parent; `None` means the connection's default (`public`).
+    /// Schema of the parent; `None` means `public`. The runtime always names
+    /// tables with their schema, so neither a `search_path` nor a temporary
+    /// table of the same name (`pg_temp` is searched first) can stand in for
+    /// them: declare the schema when the tables live elsewhere.
     pub schema: Option<String>,
     /// Table name.
     pub name: String,
@@ -427,10 +430,18 @@ fn column_list(tenant_column: &str, columns: &[String]) -> String {
         .join(", ")
 }
 
+/// The schema of a table declared without one.
+pub const DEFAULT_SCHEMA: &str = "public";
+
 impl TableSchema {
-    /// The parent's quoted, possibly schema-qualified name.
+    /// The parent's schema: the declared one, or [`DEFAULT_SCHEMA`].
+    pub fn schema_or_default(&self) -> &str {
+        self.schema.as_deref().unwrap_or(DEFAULT_SCHEMA)
+    }
+
+    /// The parent's quoted, schema-qualified name.
     pub fn qualified_name(&self) -> String {
-        qualified_name(self.schema.as_deref(), &self.name)
+        qualified_name(Some(self.schema_or_default()), &self.name)
     }
 
     /// The partition of this table for the tenant with partition suffix
@@ -441,7 +452,7 @@ impl TableSchema {
 
     /// The partition's quoted, schema-qualified name.
     pub fn qualified_partition_name(&self, suffix: &str) -> String {
-        qualified_name(self.schema.as_deref(), &self.partition_name(suffix))
+        qualified_name(Some(self.schema_or_default()), &self.partition_name(suffix))
     }
 
     /// The names of the tables this one references with a foreign key.
@@ -536,7 +547,7 @@ impl TableSchema {
     /// here; callers must have rejected ids PostgreSQL text cannot hold (NUL).
     pub fn partition_ddl(&self, suffix: &str, tenant_id: &str) -> PartitionDdl {
         let partition = self.partition_name(suffix);
-        let qualified_partition = qualified_name(self.schema.as_deref(), &partition);
+        let qualified_partition = qualified_name(Some(self.schema_or_default()), &partition);
         let tenant = quote_ident(&self.tenant_column);
         let value = quote_literal(tenant_id);
         PartitionDdl {
@@ -556,7 +567,7 @@ impl TableSchema {
                         "ALTER TABLE {qualified_partition} ADD FOREIGN KEY ({}) REFERENCES {} ({})",
                         column_list(&self.tenant_column, &fk.columns),
                         qualified_name(
-                            self.schema.as_deref(),
+                            Some(self.schema_or_default()),
                             &partition_name(&fk.ref_table, suffix)
                         ),
                         column_list(&self.tenant_column, &fk.ref_columns),
@@ -576,8 +587,10 @@ impl TableSchema {
     }
 }
 
-/// The PostgreSQL setting row-level-security policies read: the runtime's
-/// tenant transaction sets it with `set_config(.., true)` (transaction-local).
+/// The PostgreSQL setting a tenant transaction also sets to the tenant id
+/// (transaction-local), for the application's own SQL to read. Policies do
+/// not read it: SQL inside the transaction could change it. They call the
+/// registry's verifying function instead (see [`TableSchema::row_level_security_ddl`]).
 pub const TENANT_SETTING: &str = "app.tenant_id";
 
 /// The name of the policy [`TableSchema::row_level_security_ddl`] creates.
@@ -586,25 +599,28 @@ pub const POLICY_NAME: &str = "tenant_isolation";
 impl TableSchema {
     /// Row-level security for the parent: ENABLE and FORCE (so the owner is
     /// subject to it too; superusers and BYPASSRLS roles never are) and a
-    /// policy that admits only rows of the tenant in [`TENANT_SETTING`], for
-    /// reading and writing. The sub-select makes PostgreSQL evaluate the
-    /// setting once per query (an InitPlan), not once per row. With no
-    /// tenant set, the setting is NULL or empty and no row matches.
-    pub fn row_level_security_ddl(&self) -> Vec<String> {
-        self.rls_statements(&self.qualified_name())
+    /// policy that admits only rows of the tenant `tenant_function` returns
+    /// (the runtime's registry function `tenancy.current_tenant()`, which
+    /// returns the tenant of the transaction only when the runtime's tenant
+    /// transaction set it), for reading and writing. The sub-select makes
+    /// PostgreSQL evaluate it once per query (an InitPlan), not once per
+    /// row. With no tenant it is NULL, and no row matches.
+    pub fn row_level_security_ddl(&self, tenant_function: &str) -> Vec<String> {
+        self.rls_statements(&self.qualified_name(), tenant_function)
     }
 
     /// The same policy on one tenant's partition: a query that names the
     /// partition directly (routed queries do) is checked against the
     /// partition's own policies, not the parent's.
-    pub fn partition_row_level_security_ddl(&self, suffix: &str) -> Vec<String> {
-        self.rls_statements(&qualified_name(
-            self.schema.as_deref(),
-            &self.partition_name(suffix),
-        ))
+    pub fn partition_row_level_security_ddl(
+        &self,
+        suffix: &str,
+        tenant_function: &str,
+    ) -> Vec<String> {
+        self.rls_statements(&self.qualified_partition_name(suffix), tenant_function)
     }
 
-    fn rls_statements(&self, table: &str) -> Vec<String> {
+    fn rls_statements(&self, table: &str, tenant_function: &str) -> Vec<String> {
         let column = quote_ident(&self.tenant_column);
         // Compare in the column's own type so the tenant index stays usable.
         let cast = self
@@ -615,10 +631,7 @@ impl TableSchema {
             .filter(|t| !matches!(t.as_str(), "text" | "varchar" | "character varying"))
             .map(|t| format!("::{t}"))
             .unwrap_or_default();
-        let predicate = format!(
-            "{column} = (SELECT current_setting({}, true)){cast}",
-            quote_literal(TENANT_SETTING)
-        );
+        let predicate = format!("{column} = (SELECT {tenant_function}){cast}");
         let policy = quote_ident(POLICY_NAME);
         vec![
             format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
@@ -636,18 +649,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn row_level_security_policy_reads_the_setting_once_per_query() {
-        let ddl = forms().row_level_security_ddl();
-        assert_eq!(ddl[0], "ALTER TABLE forms ENABLE ROW LEVEL SECURITY");
-        assert_eq!(ddl[1], "ALTER TABLE forms FORCE ROW LEVEL SECURITY");
+    fn row_level_security_policy_reads_the_verified_tenant_once_per_query() {
+        let ddl = forms().row_level_security_ddl("tenancy.current_tenant()");
+        assert_eq!(ddl[0], "ALTER TABLE public.forms ENABLE ROW LEVEL SECURITY");
+        assert_eq!(ddl[1], "ALTER TABLE public.forms FORCE ROW LEVEL SECURITY");
         assert_eq!(
             ddl[3],
-            "CREATE POLICY tenant_isolation ON forms USING (tenant_id = (SELECT current_setting('app.tenant_id', true))) WITH CHECK (tenant_id = (SELECT current_setting('app.tenant_id', true)))"
+            "CREATE POLICY tenant_isolation ON public.forms USING (tenant_id = (SELECT tenancy.current_tenant())) WITH CHECK (tenant_id = (SELECT tenancy.current_tenant()))"
         );
         let mut uuid_keyed = forms();
         uuid_keyed.columns[0].sql_type = "uuid".into();
-        assert!(uuid_keyed.partition_row_level_security_ddl("t7")[3]
-            .contains("ON forms_t7 USING (tenant_id = (SELECT current_setting('app.tenant_id', true))::uuid)"));
+        assert!(
+            uuid_keyed.partition_row_level_security_ddl("t7", "tenancy.current_tenant()")[3]
+                .contains(
+                "ON public.forms_t7 USING (tenant_id = (SELECT tenancy.current_tenant())::uuid)"
+            )
+        );
     }
 
     fn column(name: &str, sql_type: &str, nullable: bool, default: Option<&str>) -> ColumnDef {
@@ -733,11 +750,11 @@ mod tests {
         assert_eq!(ddl.len(), 2);
         assert_eq!(
             ddl[0],
-            "CREATE TABLE IF NOT EXISTS forms (\n    tenant_id text NOT NULL,\n    id bigint NOT NULL,\n    title text NOT NULL,\n    slug text,\n    created_at timestamptz NOT NULL DEFAULT now(),\n    PRIMARY KEY (tenant_id, id),\n    UNIQUE (tenant_id, slug)\n) PARTITION BY LIST (tenant_id)"
+            "CREATE TABLE IF NOT EXISTS public.forms (\n    tenant_id text NOT NULL,\n    id bigint NOT NULL,\n    title text NOT NULL,\n    slug text,\n    created_at timestamptz NOT NULL DEFAULT now(),\n    PRIMARY KEY (tenant_id, id),\n    UNIQUE (tenant_id, slug)\n) PARTITION BY LIST (tenant_id)"
         );
         assert_eq!(
             ddl[1],
-            "CREATE INDEX IF NOT EXISTS forms_created_at_idx ON forms (tenant_id, created_at)"
+            "CREATE INDEX IF NOT EXISTS forms_created_at_idx ON public.forms (tenant_id, created_at)"
         );
     }
 

@@ -83,6 +83,25 @@ pub enum Error {
         /// PostgreSQL's message.
         reason: String,
     },
+    /// A tenant transaction under row-level security needs the application's
+    /// tenant key, and this tenancy has not loaded it.
+    #[error("the tenant key of registry {schema} is not loaded: run install, Tenancy::load_tenant_key with a connection of the tables' owner, or give it to TenancyBuilder::tenant_key")]
+    TenantKeyMissing {
+        /// The registry's schema.
+        schema: String,
+    },
+    /// A table named like one of a tenant's partitions belongs to another
+    /// tenant (or to nobody the registry knows): the runtime refuses to
+    /// attach, detach, drop or change it.
+    #[error("{table} is not tenant {tenant:?}'s partition (it is {owner}); the registry and the tables disagree: nothing was changed")]
+    PartitionOwnedByAnother {
+        /// The tenant the operation was for.
+        tenant: String,
+        /// The table.
+        table: String,
+        /// What the catalog says it is (its partition bound, or its comment).
+        owner: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

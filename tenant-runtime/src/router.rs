@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tenant_core::route::{RouteSlot, RouteTemplate};
-use tenant_core::schema::{qualified_name, TableSchema};
+use tenant_core::schema::{qualified_name, TableSchema, DEFAULT_SCHEMA};
 
 use crate::routing::StatementCaching;
 
@@ -76,6 +76,11 @@ pub(crate) struct Router {
     pub(crate) enabled: bool,
     pub(crate) caching: StatementCaching,
     tables: Vec<(Option<String>, String)>,
+    /// Quoted, qualified parent name per table (same order).
+    parents: Vec<String>,
+    /// Each macro query on the parents, their names qualified (keyed by the
+    /// `static`'s address, which never changes nor is reused).
+    parent_sql: elsa::sync::FrozenMap<usize, Box<str>>,
 }
 
 impl Router {
@@ -87,6 +92,32 @@ impl Router {
                 .iter()
                 .map(|t| (t.schema.clone(), t.name.clone()))
                 .collect(),
+            parents: tables.iter().map(TableSchema::qualified_name).collect(),
+            parent_sql: elsa::sync::FrozenMap::new(),
+        }
+    }
+
+    /// `template` on the parents, each tenancy table named with its schema
+    /// (`forms` as `public.forms`), so that no `search_path` entry, the
+    /// session's temporary schema included, can stand in for it. Falls back
+    /// to the SQL as written when the qualified form does not parse back.
+    pub(crate) fn render_parents(&self, template: &RouteTemplate) -> String {
+        template
+            .render_in_place_checked(|slot| {
+                self.table_of(slot).map(|index| self.parents[index].clone())
+            })
+            .unwrap_or_else(|| template.parent_sql())
+    }
+
+    /// A macro query on the parents, qualified (see
+    /// [`render_parents`](Self::render_parents)), rendered once per process.
+    pub(crate) fn parents(&self, query: &'static RoutedQuery) -> &str {
+        let key = query as *const RoutedQuery as usize;
+        match self.parent_sql.get(&key) {
+            Some(sql) => sql,
+            None => self
+                .parent_sql
+                .insert(key, self.render_parents(&query.template).into_boxed_str()),
         }
     }
 
@@ -154,8 +185,11 @@ impl TenantRoutes {
             .tables
             .iter()
             .map(|(schema, name)| {
+                // Always qualified: an unqualified name would let a
+                // temporary table of that name (pg_temp is searched first)
+                // take the tenant's queries on a pooled connection.
                 qualified_name(
-                    schema.as_deref(),
+                    Some(schema.as_deref().unwrap_or(DEFAULT_SCHEMA)),
                     &tenant_core::schema::partition_name(name, suffix),
                 )
             })
@@ -173,6 +207,20 @@ impl TenantRoutes {
         self.router.enabled
     }
 
+    /// A macro's query on the parents (qualified): a `via_parents` handle,
+    /// routing turned off, or a statement routing would change.
+    pub(crate) fn on_parents(&self, query: &'static RoutedQuery) -> Routed<'_> {
+        Routed {
+            sql: self.router.parents(query),
+            persistent: true,
+        }
+    }
+
+    /// A run-time template on the parents (qualified).
+    pub(crate) fn render_parents(&self, template: &RouteTemplate) -> String {
+        self.router.render_parents(template)
+    }
+
     /// The SQL of `template` on this tenant's partitions.
     pub(crate) fn render(&self, template: &RouteTemplate) -> String {
         template.render(|slot| {
@@ -185,10 +233,7 @@ impl TenantRoutes {
     /// The routed SQL of a macro's static query, rendered once per handle.
     pub(crate) fn route(&self, query: &'static RoutedQuery) -> Routed<'_> {
         if !self.router.enabled || !query.template.is_routable() {
-            return Routed {
-                sql: query.parent_sql,
-                persistent: true,
-            };
+            return self.on_parents(query);
         }
         let rendered = self.rendered(query);
         let persistent = match self.router.caching {
@@ -306,11 +351,11 @@ mod tests {
         for (query, expected) in [
             (
                 slotted,
-                "SELECT id FROM forms_t7 AS forms WHERE tenant_id = $1",
+                "SELECT id FROM public.forms_t7 AS forms WHERE tenant_id = $1",
             ),
             (
                 overflowing,
-                "SELECT f.id FROM forms_t7 f WHERE f.tenant_id = $2 AND f.id = $1",
+                "SELECT f.id FROM public.forms_t7 f WHERE f.tenant_id = $2 AND f.id = $1",
             ),
         ] {
             let first = routes.route(query);
@@ -334,7 +379,7 @@ mod tests {
         );
         assert_eq!(
             routes.route(in_a_later_chunk).sql,
-            "SELECT id FROM forms_t7 AS forms WHERE tenant_id = $1 AND id = 2"
+            "SELECT id FROM public.forms_t7 AS forms WHERE tenant_id = $1 AND id = 2"
         );
         assert!(routes.more_slots[0].get().is_some());
         assert!(routes.more_slots[1].get().is_none());
@@ -354,11 +399,11 @@ mod tests {
         let other = TenantRoutes::new(Arc::clone(&routes.router), "t8");
         assert_eq!(
             other.route(select).sql,
-            "SELECT id FROM forms_t8 AS forms WHERE tenant_id = $1"
+            "SELECT id FROM public.forms_t8 AS forms WHERE tenant_id = $1"
         );
         assert_eq!(
             routes.route(select).sql,
-            "SELECT id FROM forms_t7 AS forms WHERE tenant_id = $1"
+            "SELECT id FROM public.forms_t7 AS forms WHERE tenant_id = $1"
         );
     }
 }

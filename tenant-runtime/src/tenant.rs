@@ -1,6 +1,6 @@
 //! The tenant handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::{PgPool, Postgres, Transaction};
 use tenant_core::route::RouteTemplate;
@@ -8,6 +8,20 @@ use tenant_core::route::RouteTemplate;
 use crate::error::Error;
 use crate::id::TENANT_SETTING;
 use crate::router::{Routed, RoutedQuery, TenantRoutes};
+
+/// How a tenancy's tenant transactions name their tenant, shared by every
+/// handle of the tenancy.
+#[derive(Debug)]
+pub(crate) struct TenantSession {
+    /// `SELECT registry.enter($1, $2)` when row-level security reads the
+    /// verified tenant; `None` when only the plain setting is set.
+    pub(crate) enter_sql: Option<String>,
+    /// The application's tenant key (see the tenancy's `session` module),
+    /// once loaded.
+    pub(crate) key: OnceLock<Vec<u8>>,
+    /// The registry schema, for error messages.
+    pub(crate) registry_schema: String,
+}
 
 /// A known, onboarded tenant: what the query macros bind as "the requesting
 /// tenant". Only the runtime makes one ([`Tenancy::tenant`]), so holding a
@@ -23,6 +37,7 @@ pub struct Tenant {
     id: Arc<str>,
     partition_suffix: Arc<str>,
     routes: Arc<TenantRoutes>,
+    session: Arc<TenantSession>,
     /// False for a handle from [`Tenant::via_parents`].
     routed: bool,
 }
@@ -43,12 +58,18 @@ impl std::hash::Hash for Tenant {
 }
 
 impl Tenant {
-    pub(crate) fn new(id: &str, partition_suffix: &str, routes: TenantRoutes) -> Tenant {
+    pub(crate) fn new(
+        id: &str,
+        partition_suffix: &str,
+        routes: TenantRoutes,
+        session: Arc<TenantSession>,
+    ) -> Tenant {
         Tenant {
             id: id.into(),
             partition_suffix: partition_suffix.into(),
             routed: routes.enabled(),
             routes: Arc::new(routes),
+            session,
         }
     }
 
@@ -87,10 +108,10 @@ impl Tenant {
     /// time from [`RouteTemplate::from_analysis`]; the macros use a cached
     /// path.
     pub fn route_sql(&self, template: &RouteTemplate) -> String {
-        if self.routed {
+        if self.routed && template.is_routable() {
             self.routes.render(template)
         } else {
-            template.parent_sql()
+            self.routes.render_parents(template)
         }
     }
 
@@ -99,24 +120,53 @@ impl Tenant {
         if self.routed {
             self.routes.route(query)
         } else {
-            Routed {
-                sql: query.parent_sql,
-                persistent: true,
-            }
+            self.routes.on_parents(query)
         }
     }
 
-    /// Begins a transaction in which `app.tenant_id` is this tenant's id.
-    /// The setting is transaction-local (`set_config(.., true)`), so it never
-    /// leaks to the next user of the pooled connection, and is safe behind a
-    /// transaction-pooling proxy.
+    /// Begins a transaction for this tenant, in which `app.tenant_id` is
+    /// the tenant's id. Everything it sets is transaction-local
+    /// (`set_config(.., true)`), so nothing leaks to the next user of the
+    /// pooled connection, and it is safe behind a transaction-pooling proxy.
+    ///
+    /// With row-level security, the transaction is entered through the
+    /// registry's `enter` function with the application's tenant key: the
+    /// policies then admit this tenant's rows only, and SQL run inside the
+    /// transaction cannot switch to another tenant (a changed setting has
+    /// no proof; see the book's security page). Without the key loaded
+    /// (`install`, [`Tenancy::load_tenant_key`](crate::Tenancy::load_tenant_key)
+    /// or [`TenancyBuilder::tenant_key`](crate::TenancyBuilder::tenant_key)),
+    /// this is [`Error::TenantKeyMissing`].
     pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
+        let key = match &self.session.enter_sql {
+            Some(enter) => Some((
+                enter,
+                self.session
+                    .key
+                    .get()
+                    .ok_or_else(|| Error::TenantKeyMissing {
+                        schema: self.session.registry_schema.clone(),
+                    })?,
+            )),
+            None => None,
+        };
         let mut transaction = pool.begin().await?;
-        sqlx::query("SELECT set_config($1, $2, true)")
-            .bind(TENANT_SETTING)
-            .bind(self.id())
-            .execute(&mut *transaction)
-            .await?;
+        match key {
+            Some((enter, key)) => {
+                sqlx::query(enter)
+                    .bind(self.id())
+                    .bind(key.as_slice())
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            None => {
+                sqlx::query("SELECT set_config($1, $2, true)")
+                    .bind(TENANT_SETTING)
+                    .bind(self.id())
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+        }
         Ok(transaction)
     }
 }

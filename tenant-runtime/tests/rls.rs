@@ -191,9 +191,9 @@ fn row_level_security_can_be_chosen_per_table() {
         .collect();
     assert_eq!(
         secured_tables,
-        ["ALTER TABLE forms ENABLE ROW LEVEL SECURITY"]
+        ["ALTER TABLE public.forms ENABLE ROW LEVEL SECURITY"]
     );
     assert!(ddl
         .iter()
-        .any(|s| s.starts_with("CREATE POLICY tenant_isolation ON forms ")));
+        .any(|s| s.starts_with("CREATE POLICY tenant_isolation ON public.forms ")));
 }

@@ -100,7 +100,9 @@ async fn queries_name_the_tenants_partition_and_are_prepared_from_the_second_run
         "{statements:?}"
     );
     assert!(
-        !statements.iter().any(|s| s.contains("FROM forms WHERE")),
+        !statements
+            .iter()
+            .any(|s| s.contains("FROM public.forms WHERE")),
         "{statements:?}"
     );
 }
@@ -190,7 +192,7 @@ async fn queries_from_sql_files_run_on_the_tenants_partitions() {
     }
     let statements = prepared(&pool).await;
     let routed_join = format!(
-        "FROM forms_{} AS forms\nJOIN form_submissions_{} s",
+        "FROM public.forms_{} AS forms\nJOIN public.form_submissions_{} s",
         alpha.partition_suffix(),
         alpha.partition_suffix()
     );
@@ -224,7 +226,9 @@ async fn via_parents_and_the_tenancy_switch_name_the_parents() {
     assert_eq!(title(&pool, &parents).await.as_deref(), Some("alpha form"));
     let statements = prepared(&pool).await;
     assert!(
-        statements.iter().any(|s| s.contains("FROM forms WHERE")),
+        statements
+            .iter()
+            .any(|s| s.contains("FROM public.forms WHERE")),
         "{statements:?}"
     );
     assert!(
@@ -246,7 +250,7 @@ async fn via_parents_and_the_tenancy_switch_name_the_parents() {
     assert!(prepared(&pool2)
         .await
         .iter()
-        .any(|s| s.contains("FROM forms WHERE")));
+        .any(|s| s.contains("FROM public.forms WHERE")));
 }
 
 /// The query of [`a_failing_condition_reveals_nothing_when_routed`]: accepted

@@ -872,8 +872,11 @@ async fn every_safe_corpus_statement_returns_the_same_rows_routed_and_on_the_par
                             );
                         }
                     }
-                } else if routed_sql != parent_sql {
-                    problems.push_str("\n    a template without slots was rendered differently");
+                } else if routed_sql.replace("public.", "") != parent_sql.replace("public.", "") {
+                    // Not routable: on the parents, named with their schema.
+                    problems.push_str(
+                        "\n    a template that cannot be routed was rendered other than on the parents",
+                    );
                 }
                 let values = |candidate| Values {
                     candidate,

@@ -15,11 +15,14 @@ use tenant_core::Config;
 use super::catalog;
 use super::install::DEFAULT_REGISTRY_SCHEMA;
 use super::registry::DEFAULT_TENANT_CACHE_TTL;
+use super::session::enter_function;
 use super::{Inner, Tenancy};
 use crate::error::Error;
+use crate::id::TenantIds;
 use crate::router::Router;
 use crate::routing::{StatementCaching, DEFAULT_STATEMENT_CACHE_CAPACITY};
 use crate::table::TenantTable;
+use crate::tenant::TenantSession;
 
 /// Builds a [`Tenancy`]: from [`TenantTable`] types, hand-made
 /// [`TableSchema`]s, or tables discovered in a database.
@@ -36,6 +39,8 @@ pub struct TenancyBuilder {
     statement_caching: StatementCaching,
     statement_cache_capacity: usize,
     tenant_cache_ttl: Duration,
+    tenant_key: Option<Vec<u8>>,
+    allow_invisible_tenant_ids: bool,
 }
 
 impl TenancyBuilder {
@@ -149,6 +154,25 @@ impl TenancyBuilder {
         self
     }
 
+    /// The application's tenant key, for a process that runs tenant
+    /// transactions under row-level security but never installs (and whose
+    /// role may not read the key): the bytes of the registry's
+    /// `tenant_key.app_key`, as [`Tenancy::load_tenant_key`] reads them.
+    /// Keep it secret: it lets whoever has it enter any tenant.
+    pub fn tenant_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.tenant_key = Some(key.into());
+        self
+    }
+
+    /// Accept tenant ids with invisible or bidirectional formatting
+    /// characters (a zero-width joiner in an emoji, a right-to-left mark in
+    /// an Arabic name). Off by default: such characters make two ids that
+    /// look the same different tenants.
+    pub fn allow_invisible_tenant_ids(mut self, allow: bool) -> Self {
+        self.allow_invisible_tenant_ids = allow;
+        self
+    }
+
     /// Checks the tables and builds the tenancy.
     pub fn build(self) -> Result<Tenancy, Error> {
         if self.registry_schema.is_empty() {
@@ -204,6 +228,18 @@ impl TenancyBuilder {
             .collect();
         let registry = qualified_name(Some(&self.registry_schema), "tenants");
         let router = Arc::new(Router::new(self.routing, self.statement_caching, &tables));
+        // Row-level security on any table means its policies read the
+        // verified tenant: tenant transactions enter through the registry.
+        let verified = self.row_level_security || tables.iter().any(|t| t.row_level_security);
+        let session = Arc::new(TenantSession {
+            enter_sql: verified
+                .then(|| format!("SELECT {}($1, $2)", enter_function(&self.registry_schema))),
+            key: std::sync::OnceLock::new(),
+            registry_schema: self.registry_schema.clone(),
+        });
+        if let Some(key) = self.tenant_key {
+            let _ = session.key.set(key);
+        }
         Ok(Tenancy {
             inner: Arc::new(Inner {
                 router,
@@ -214,6 +250,10 @@ impl TenancyBuilder {
                 retry_budget: self.retry_budget,
                 select_tenant: format!(
                     "SELECT partition_suffix, state FROM {registry} WHERE id = $1"
+                ),
+                lookup_tenant: format!(
+                    "SELECT partition_suffix, state FROM {}($1)",
+                    qualified_name(Some(&self.registry_schema), "lookup_tenant")
                 ),
                 registry_sequence: qualified_name(
                     Some(&self.registry_schema),
@@ -226,6 +266,10 @@ impl TenancyBuilder {
                 tenant_cache_ttl: self.tenant_cache_ttl,
                 row_level_security: self.row_level_security,
                 app_role: self.app_role,
+                ids: TenantIds {
+                    allow_invisible: self.allow_invisible_tenant_ids,
+                },
+                session,
             }),
         })
     }
@@ -234,10 +278,14 @@ impl TenancyBuilder {
 impl Tenancy {
     /// Starts a builder with `config` (which names the tenant column).
     pub fn builder(config: Config) -> TenancyBuilder {
+        let registry_schema = config
+            .registry_schema
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REGISTRY_SCHEMA.to_string());
         TenancyBuilder {
             config,
             tables: Vec::new(),
-            registry_schema: DEFAULT_REGISTRY_SCHEMA.to_string(),
+            registry_schema,
             lock_timeout: Duration::from_secs(2),
             retry_budget: Duration::from_secs(30),
             row_level_security: false,
@@ -246,6 +294,8 @@ impl Tenancy {
             statement_caching: StatementCaching::default(),
             statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
             tenant_cache_ttl: DEFAULT_TENANT_CACHE_TTL,
+            tenant_key: None,
+            allow_invisible_tenant_ids: false,
         }
     }
 

@@ -129,8 +129,8 @@ pub(super) fn partition_keys_table(registry_schema: &str) -> String {
 /// A recorded partition key, tenant column left out.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct RecordedKey {
-    /// Schema of the referencing table (for an unqualified table, the
-    /// recording session's `current_schema()`).
+    /// Schema of the referencing table (`public` for a table declared
+    /// without one).
     #[sqlx(rename = "table_schema")]
     pub schema: String,
     /// The referencing table.

@@ -28,13 +28,17 @@ pub(super) async fn execute_ddl(
     Ok(())
 }
 
-/// Turns "relation does not exist" from a registry query into
-/// [`Error::NotInstalled`].
+/// Turns "relation (or function, or schema) does not exist" from a registry
+/// query into [`Error::NotInstalled`].
 pub(super) fn map_registry_error(schema: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |error| match &error {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Error::NotInstalled {
-            schema: schema.to_string(),
-        },
+        sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("42P01" | "42883" | "3F000")) =>
+        {
+            Error::NotInstalled {
+                schema: schema.to_string(),
+            }
+        }
         _ => Error::Database(error),
     }
 }

@@ -6,10 +6,12 @@ use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use sqlx::{PgConnection, PgPool};
-use tenant_core::schema::{quote_ident, quote_literal, ForeignKey, TableSchema};
+use tenant_core::schema::{qualified_name, quote_ident, quote_literal, ForeignKey, TableSchema};
 
 use super::catalog;
 use super::ddl::{execute_ddl, LOCK_CLASS};
+use super::session::{self, current_tenant_function};
+use super::settings;
 use super::Tenancy;
 use crate::error::Error;
 
@@ -18,10 +20,13 @@ pub const DEFAULT_REGISTRY_SCHEMA: &str = "tenancy";
 
 impl Tenancy {
     /// The registry: its schema, the sequence of partition suffixes, the
-    /// table of tenants and the record of partition keys.
+    /// table of tenants, the record of partition keys, its settings, the
+    /// tenant key and the functions of the tenant transaction, and the
+    /// lookup of one tenant the application role may run.
     fn registry_ddl(&self) -> Vec<String> {
         let inner = &self.inner;
-        vec![
+        let schema = &inner.registry_schema;
+        let mut statements = vec![
             format!(
                 "CREATE SCHEMA IF NOT EXISTS {}",
                 quote_ident(&inner.registry_schema)
@@ -49,7 +54,20 @@ impl Tenancy {
                  ref_columns text[] NOT NULL\n)",
                 catalog::partition_keys_table(&inner.registry_schema)
             ),
-        ]
+        ];
+        statements.extend(settings::settings_ddl(schema));
+        statements.push(super::ownership::archive_guard_ddl(schema));
+        statements.extend(session::session_ddl(schema));
+        // The application role finds one tenant by id; it is not granted
+        // the registry itself (every tenant's id).
+        statements.push(format!(
+            "CREATE OR REPLACE FUNCTION {}(tenant text)              RETURNS TABLE (partition_suffix text, state text)              LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+             SELECT t.partition_suffix, t.state FROM {} t WHERE t.id = tenant
+$fn$",
+            qualified_name(Some(schema), "lookup_tenant"),
+            inner.registry
+        ));
+        statements
     }
 
     /// Statements that record the foreign keys of `table`'s partitions in
@@ -57,11 +75,8 @@ impl Tenancy {
     /// discovery finds them again.
     pub(super) fn record_partition_keys_ddl(&self, table: &TableSchema) -> Vec<String> {
         let keys = catalog::partition_keys_table(&self.inner.registry_schema);
-        // An unqualified table lives in the installing session's schema.
-        let schema = table
-            .schema
-            .as_deref()
-            .map_or_else(|| "current_schema()".to_string(), quote_literal);
+        // A table declared without a schema lives in `public`.
+        let schema = quote_literal(table.schema_or_default());
         let name = quote_literal(&table.name);
         let array = |items: &[String]| {
             let items: Vec<String> = items.iter().map(|item| quote_literal(item)).collect();
@@ -93,7 +108,11 @@ impl Tenancy {
             statements.extend(table.parent_ddl());
             statements.extend(self.record_partition_keys_ddl(table));
             if self.inner.row_level_security || table.row_level_security {
-                statements.extend(table.row_level_security_ddl());
+                statements.extend(
+                    table.row_level_security_ddl(&current_tenant_function(
+                        &self.inner.registry_schema,
+                    )),
+                );
             }
         }
         if let Some(role) = &self.inner.app_role {
@@ -102,9 +121,13 @@ impl Tenancy {
         statements
     }
 
-    /// Grants of the application role on the registry and every parent.
-    fn app_role_grants(&self, role: &str) -> Vec<String> {
-        let role = quote_ident(role);
+    /// Grants of the application role on the registry and every parent, and
+    /// the role recorded in the registry for every process's onboardings.
+    /// The role reads nothing of the registry itself: tenants are looked up
+    /// through `lookup_tenant` (earlier versions granted it SELECT on the
+    /// registry's tables, which is revoked).
+    fn app_role_grants(&self, role_name: &str) -> Vec<String> {
+        let role = quote_ident(role_name);
         let mut schemas: Vec<String> = vec![quote_ident(&self.inner.registry_schema)];
         for table in &self.inner.tables {
             let schema = quote_ident(table.schema.as_deref().unwrap_or("public"));
@@ -116,10 +139,14 @@ impl Tenancy {
             .iter()
             .map(|schema| format!("GRANT USAGE ON SCHEMA {schema} TO {role}"))
             .collect();
-        grants.push(format!("GRANT SELECT ON {} TO {role}", self.inner.registry));
+        grants.push(format!("REVOKE ALL ON {} FROM {role}", self.inner.registry));
         grants.push(format!(
-            "GRANT SELECT ON {} TO {role}",
+            "REVOKE ALL ON {} FROM {role}",
             catalog::partition_keys_table(&self.inner.registry_schema)
+        ));
+        grants.push(settings::record_app_role_ddl(
+            &self.inner.registry_schema,
+            role_name,
         ));
         for table in &self.inner.tables {
             grants.push(format!(
@@ -181,7 +208,27 @@ impl Tenancy {
             self.create_app_role(pool, role).await?;
         }
         self.run_locked_ddl(pool, &self.install_ddl()).await?;
+        self.load_tenant_key(pool).await?;
         tracing::info!(tables = self.inner.tables.len(), "tenancy installed");
+        Ok(())
+    }
+
+    /// Loads the application's tenant key from the registry (the role of
+    /// `pool` must be able to read it: the tables' owner), for the tenant
+    /// transactions of this process. [`install`](Self::install) does it; a
+    /// process that does not install calls this with an owner's pool, or
+    /// gets the key through
+    /// [`TenancyBuilder::tenant_key`](super::builder::TenancyBuilder::tenant_key).
+    pub async fn load_tenant_key(&self, pool: &PgPool) -> Result<(), Error> {
+        let mut connection = pool.acquire().await?;
+        let key = session::read_key(&mut connection, &self.inner.registry_schema)
+            .await
+            .map_err(super::ddl::map_registry_error(&self.inner.registry_schema))?
+            .ok_or_else(|| Error::NotInstalled {
+                schema: self.inner.registry_schema.clone(),
+            })?;
+        // A key given to the builder stays: it must be the same one.
+        let _ = self.inner.session.key.set(key);
         Ok(())
     }
 
@@ -211,16 +258,12 @@ impl Tenancy {
         if recorded.is_empty() {
             return Ok(Cow::Borrowed(tables));
         }
-        // Where an unqualified table lives (as recorded by install).
-        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(&mut *connection)
-            .await?;
         let mut merged: Option<Vec<TableSchema>> = None;
         for key in recorded {
             let position = |name: &str| {
-                tables.iter().position(|table| {
-                    table.name == name && table.schema.as_deref().unwrap_or(&schema) == key.schema
-                })
+                tables
+                    .iter()
+                    .position(|table| table.name == name && table.schema_or_default() == key.schema)
             };
             let (Some(at), Some(referenced_at)) = (position(&key.name), position(&key.ref_table))
             else {

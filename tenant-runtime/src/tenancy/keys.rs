@@ -12,6 +12,7 @@ use super::ddl::{
     execute_ddl, is_foreign_key_violation, lock_timeout_setting, message_with_detail,
     tenant_transaction, Retry,
 };
+use super::ownership;
 use super::partition_keys;
 use super::registry::TenantState;
 use super::Tenancy;
@@ -30,6 +31,9 @@ pub struct SyncProgress {
     pub created: usize,
     /// Foreign keys added to its existing partitions.
     pub keys_added: usize,
+    /// Existing partitions given their parent's row-level security or the
+    /// application role's grants, which they lacked.
+    pub secured: usize,
 }
 
 /// What [`Tenancy::move_parent_keys`] did.
@@ -53,6 +57,9 @@ pub struct SyncReport {
     pub partitions_created: usize,
     /// Foreign keys added to existing partitions.
     pub keys_added: usize,
+    /// Existing partitions that lacked their parent's row-level security or
+    /// the application role's grants, and now have them.
+    pub partitions_secured: usize,
 }
 
 impl Tenancy {
@@ -64,6 +71,12 @@ impl Tenancy {
     /// tenant's two partitions), then validated under locks that let the
     /// tenant's queries run; rows that break it stop the sync with
     /// [`Error::PartitionKeyViolated`], and the next sync validates it.
+    ///
+    /// It also repairs what a partition lacks of the security the database
+    /// asks for: the row-level security of its parent (a partition made by
+    /// a process that did not apply it, or before row-level security was
+    /// turned on) and the grants of the application role recorded by
+    /// install, and checks that each partition is the tenant's (its bound).
     pub async fn sync(
         &self,
         pool: &PgPool,
@@ -84,33 +97,40 @@ impl Tenancy {
         let mut report = SyncReport::default();
         let total = tenants.len();
         for (index, id) in tenants.into_iter().enumerate() {
-            let (created, keys_added) = match self.onboard(pool, &id).await {
+            let (created, keys_added, secured) = match self.onboard(pool, &id).await {
                 Ok(outcome) => {
                     let suffix = outcome.tenant.partition_suffix();
                     let keys_added = self
                         .add_missing_partition_keys(pool, &id, suffix, &tables)
                         .await?;
-                    (outcome.created_partitions.len(), keys_added)
+                    (
+                        outcome.created_partitions.len(),
+                        keys_added,
+                        outcome.secured_partitions.len(),
+                    )
                 }
                 // Offboarded meanwhile: nothing to do.
-                Err(Error::OffboardInProgress { .. }) => (0, 0),
+                Err(Error::OffboardInProgress { .. }) => (0, 0, 0),
                 Err(error) => return Err(error),
             };
             report.tenants += 1;
             report.partitions_created += created;
             report.keys_added += keys_added;
+            report.partitions_secured += secured;
             progress(&SyncProgress {
                 done: index + 1,
                 total,
                 tenant: id,
                 created,
                 keys_added,
+                secured,
             });
         }
         tracing::info!(
             tenants = report.tenants,
             partitions = report.partitions_created,
             keys = report.keys_added,
+            secured = report.partitions_secured,
             "tenancy synced"
         );
         Ok(report)
@@ -336,6 +356,7 @@ impl Tenancy {
         if !still_active {
             return Ok(0);
         }
+        ownership::verify(&mut transaction, &table.qualified_name(), &partition, id).await?;
         let missing = partition_keys::missing_keys(&mut transaction, table, suffix).await?;
         let statements = table.partition_ddl(suffix, id).add_foreign_keys;
         for index in &missing {

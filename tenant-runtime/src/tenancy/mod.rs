@@ -10,6 +10,9 @@
 //!   retry and the runtime's advisory locks. Imports nothing else here.
 //! - [`catalog`] and [`partition_keys`]: what PostgreSQL's catalog (and the
 //!   registry's record of partition keys) says about the tables.
+//! - [`settings`]: what the registry records for every process (its tag,
+//!   the application role); [`ownership`]: whose partition a table is;
+//!   [`session`]: the tenant transaction unchecked SQL cannot switch.
 //! - [`held_rows`]: moving a partition's rows aside so that it can detach.
 //! - [`registry`]: tenant handles, their cache, `list`, partition status.
 //! - [`install`]: the registry and the parents, and the record of partition
@@ -31,8 +34,11 @@ pub(crate) mod install;
 pub(crate) mod keys;
 pub(crate) mod offboard;
 pub(crate) mod onboard;
+pub(crate) mod ownership;
 pub(crate) mod partition_keys;
 pub(crate) mod registry;
+pub(crate) mod session;
+pub(crate) mod settings;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -43,8 +49,9 @@ use sqlx::postgres::PgConnectOptions;
 use tenant_core::schema::TableSchema;
 use tenant_core::Config;
 
+use crate::id::TenantIds;
 use crate::router::Router;
-use crate::tenant::Tenant;
+use crate::tenant::{Tenant, TenantSession};
 
 /// The tenancy of one application: its tenant tables (LIST-partitioned
 /// parents) and the registry of tenants, with the operations that install,
@@ -67,6 +74,9 @@ struct Inner {
     registry: String,
     registry_sequence: String,
     select_tenant: String,
+    /// The tenant lookup the application role may run (a definer function:
+    /// it reads one tenant, not the whole registry).
+    lookup_tenant: String,
     lock_timeout: Duration,
     retry_budget: Duration,
     registry_ready: AtomicBool,
@@ -74,6 +84,10 @@ struct Inner {
     tenant_cache_ttl: Duration,
     row_level_security: bool,
     app_role: Option<String>,
+    /// How tenant ids are taken.
+    ids: TenantIds,
+    /// How tenant transactions name their tenant (shared with the handles).
+    session: Arc<TenantSession>,
 }
 
 /// A handle in the tenancy's cache, and when the registry last confirmed it.

@@ -25,18 +25,20 @@ use super::ddl::{
     message_with_detail, Retry, LOCK_CLASS,
 };
 use super::held_rows;
+use super::ownership;
 use super::registry::{partition_status, PartitionStatus, TenantState};
 use super::Tenancy;
 use crate::error::Error;
-use crate::id::validate_tenant_id;
 
 /// What to do with a tenant's partitions when it leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offboard {
     /// Detach them and keep them as standalone, read-only archive tables
     /// (a `COMMENT` names the tenant; a `CHECK (false) NOT VALID` constraint
-    /// named `tenancy_archived` refuses new rows, so a stale handle's routed
-    /// write fails instead of landing in the archive).
+    /// named `tenancy_archived` refuses new and changed rows, and triggers
+    /// refuse DELETE and TRUNCATE, so a stale handle's routed write fails
+    /// instead of changing the archive; the application role loses its
+    /// privileges on it).
     Keep,
     /// Detach and drop them.
     Drop,
@@ -78,8 +80,14 @@ impl Tenancy {
     /// processes' [`Tenancy::tenant`] find the tenant unknown once their
     /// cached handle is older than
     /// [`TenancyBuilder::tenant_cache_ttl`](super::builder::TenancyBuilder::tenant_cache_ttl).
+    ///
+    /// Before anything changes, every partition the registry names for the
+    /// tenant is checked to be the tenant's (its bound, or once detached
+    /// its comment): a table of another tenant under that name is
+    /// [`Error::PartitionOwnedByAnother`], and nothing is detached or
+    /// dropped.
     pub async fn offboard(&self, pool: &PgPool, id: &str, mode: Offboard) -> Result<(), Error> {
-        validate_tenant_id(id)?;
+        let id = &self.inner.ids.accept(id)?;
         self.cache_remove(id);
         // A dedicated connection: its session settings and session advisory
         // lock die with it, and it is never handed back to the pool.
@@ -162,6 +170,16 @@ impl Tenancy {
         let Some((suffix, state)) = existing else {
             return Err(Error::UnknownTenant { id: id.to_string() });
         };
+        // Whose tables these are, before anything changes.
+        for table in &inner.tables {
+            ownership::verify(
+                connection,
+                &table.qualified_name(),
+                &table.qualified_partition_name(&suffix),
+                id,
+            )
+            .await?;
+        }
         if TenantState::parse(&state) == TenantState::Active {
             sqlx::query(&format!(
                 "UPDATE {} SET state = 'offboarding', updated_at = now() WHERE id = $1",
@@ -230,16 +248,24 @@ impl Tenancy {
         loop {
             let step = match partition_status(connection, &parent, &partition).await {
                 Ok(PartitionStatus::Attached { detach_pending }) => {
+                    ownership::verify(connection, &parent, &partition, id).await?;
                     let how = if detach_pending {
                         "FINALIZE"
                     } else {
                         "CONCURRENTLY"
                     };
-                    execute_ddl(
-                        connection,
-                        &format!("ALTER TABLE {parent} DETACH PARTITION {partition} {how}"),
-                    )
-                    .await
+                    // Marked first: once detached, the comment is what says
+                    // whose table it is (a resumed offboarding checks it).
+                    match execute_ddl(connection, &ownership::mark_ddl(&partition, id)).await {
+                        Ok(()) => {
+                            execute_ddl(
+                                connection,
+                                &format!("ALTER TABLE {parent} DETACH PARTITION {partition} {how}"),
+                            )
+                            .await
+                        }
+                        Err(error) => Err(error),
+                    }
                 }
                 Ok(_) => return Ok(()),
                 Err(error) => Err(error),
@@ -400,9 +426,16 @@ impl Tenancy {
         for table in &self.inner.tables {
             let partition = table.qualified_partition_name(suffix);
             if catalog::relation_exists(&mut *connection, &partition).await? {
+                ownership::verify(connection, &table.qualified_name(), &partition, id).await?;
                 existing.push(partition);
             }
         }
+        let app_role = self.inner.app_role.clone().or(super::settings::read(
+            connection,
+            &self.inner.registry_schema,
+        )
+        .await?
+        .app_role);
         loop {
             let step = match mode {
                 Offboard::Drop if !existing.is_empty() => {
@@ -414,10 +447,17 @@ impl Tenancy {
                 }
                 Offboard::Drop => Ok(()),
                 Offboard::Keep => {
-                    let comment = quote_literal(&format!("tenancy archive of tenant {id}"));
+                    let comment = quote_literal(&ownership::archive_comment(id));
                     let mut result = Ok(());
                     for partition in &existing {
-                        result = archive(connection, partition, &comment).await;
+                        result = archive(
+                            connection,
+                            partition,
+                            &comment,
+                            &self.inner.registry_schema,
+                            app_role.as_deref(),
+                        )
+                        .await;
                         if result.is_err() {
                             break;
                         }
@@ -493,10 +533,16 @@ async fn drop_outside_foreign_keys(
 /// tenant handle (held across the offboarding) cannot write into the archive
 /// through a routed query. Its rows stay readable. Idempotent, for resumed
 /// offboardings.
+/// Makes a detached partition a read-only archive: its comment, a
+/// `CHECK (false) NOT VALID` against inserted and updated rows, triggers
+/// against DELETE and TRUNCATE (which a CHECK does not see), and no
+/// privileges for the application role. Idempotent.
 async fn archive(
     connection: &mut PgConnection,
     partition: &str,
     comment: &str,
+    registry_schema: &str,
+    app_role: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     execute_ddl(
         connection,
@@ -518,6 +564,37 @@ async fn archive(
             ),
         )
         .await?;
+    }
+    let refuse = ownership::archive_guard_function(registry_schema);
+    execute_ddl(
+        connection,
+        &format!(
+            "CREATE OR REPLACE TRIGGER tenancy_archive_no_delete BEFORE DELETE ON {partition} \
+             FOR EACH ROW EXECUTE FUNCTION {refuse}()"
+        ),
+    )
+    .await?;
+    execute_ddl(
+        connection,
+        &format!(
+            "CREATE OR REPLACE TRIGGER tenancy_archive_no_truncate BEFORE TRUNCATE ON {partition} \
+             FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()"
+        ),
+    )
+    .await?;
+    if let Some(role) = app_role {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(role)
+                .fetch_one(&mut *connection)
+                .await?;
+        if exists {
+            execute_ddl(
+                connection,
+                &format!("REVOKE ALL ON {partition} FROM {}", quote_ident(role)),
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -1,14 +1,15 @@
 //! Onboarding: a tenant's registry row and its partition of every parent,
 //! in one transaction, without an ACCESS EXCLUSIVE lock on any parent.
 
-use sqlx::{PgConnection, PgPool};
-use tenant_core::schema::{quote_ident, quote_literal};
+use sqlx::{PgConnection, PgPool, Row};
+use tenant_core::schema::{quote_ident, quote_literal, TableSchema, POLICY_NAME};
 
 use super::ddl::{execute_ddl, map_registry_error, tenant_transaction, Retry};
 use super::registry::{partition_status, PartitionStatus, TenantState};
-use super::Tenancy;
+use super::session::current_tenant_function;
+use super::{ownership, settings, Tenancy};
 use crate::error::Error;
-use crate::id::validate_tenant_id;
+use crate::id::InvalidTenantId;
 use crate::tenant::Tenant;
 
 /// The result of [`Tenancy::onboard`].
@@ -19,6 +20,10 @@ pub struct OnboardOutcome {
     /// The partitions created by this call (unquoted names); empty when the
     /// tenant was already fully onboarded.
     pub created_partitions: Vec<String>,
+    /// Existing partitions that lacked the row-level security of their
+    /// parent or the application role's grants, and now have them (see
+    /// [`Tenancy::sync`]).
+    pub secured_partitions: Vec<String>,
 }
 
 impl Tenancy {
@@ -39,8 +44,16 @@ impl Tenancy {
     /// registry records that the model lacks (moved there by
     /// [`move_parent_keys`](Self::move_parent_keys) after this tenancy was
     /// built).
+    ///
+    /// Every partition that already exists is checked to be this tenant's
+    /// (its bound, not its name: [`Error::PartitionOwnedByAnother`]) and
+    /// given what the parent's row-level security and the registry's
+    /// application role ask for, if it lacks it. For a tenant column of
+    /// another type than text (uuid, bigint, ..), the id must be the
+    /// canonical text of its value (`'7'`, not `'007'`): two ids that read
+    /// as one value would be one tenant.
     pub async fn onboard(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
-        validate_tenant_id(id)?;
+        let id = &self.inner.ids.accept(id)?;
         self.ensure_registry(pool).await?;
         let mut retry = Retry::new(format!("onboarding tenant {id:?}"), self.inner.retry_budget);
         loop {
@@ -67,8 +80,14 @@ impl Tenancy {
     /// lock timeout rolls back whole.
     async fn onboard_once(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
         let mut transaction = tenant_transaction(pool, id, self.inner.lock_timeout).await?;
+        self.check_canonical_id(&mut transaction, id).await?;
         let suffix = self.register(&mut transaction, id).await?;
-        let missing = self.missing_partitions(&mut transaction, &suffix).await?;
+        let missing = self
+            .missing_partitions(&mut transaction, id, &suffix)
+            .await?;
+        let secured = self
+            .secure_partitions(&mut transaction, &suffix, &missing)
+            .await?;
         let created = if missing.is_empty() {
             Vec::new()
         } else {
@@ -79,7 +98,54 @@ impl Tenancy {
         Ok(OnboardOutcome {
             tenant: self.make_tenant(id, &suffix),
             created_partitions: created,
+            secured_partitions: secured,
         })
+    }
+
+    /// For a tenant column whose type is not text, `id` must be the text
+    /// that value reads back as: `'007'` and `'7'` are one bigint, and a
+    /// partition bound holds the value, not the text.
+    async fn check_canonical_id(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+    ) -> Result<(), Error> {
+        let mut checked: Vec<&str> = Vec::new();
+        for table in &self.inner.tables {
+            let Some(sql_type) = tenant_column_type(table) else {
+                continue;
+            };
+            if checked.contains(&sql_type) {
+                continue;
+            }
+            checked.push(sql_type);
+            // The type comes from the model (code or the catalog), never
+            // from a request; the id is a bind parameter.
+            let canonical: Result<String, sqlx::Error> =
+                sqlx::query_scalar(&format!("SELECT ($1::text)::{sql_type}::text"))
+                    .bind(id)
+                    .fetch_one(&mut *connection)
+                    .await;
+            let canonical = match canonical {
+                Ok(canonical) => canonical,
+                Err(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("22")) => {
+                    return Err(InvalidTenantId::NotOfColumnType {
+                        sql_type: sql_type.to_string(),
+                        reason: e.message().to_string(),
+                    }
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if canonical != id {
+                return Err(InvalidTenantId::NotCanonical {
+                    sql_type: sql_type.to_string(),
+                    canonical,
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// The tenant's partition suffix: from its registry row, or drawn from
@@ -104,7 +170,10 @@ impl Tenancy {
                 ))
                 .fetch_one(&mut *connection)
                 .await?;
-                let suffix = format!("t{number}");
+                let tag = settings::read(connection, &inner.registry_schema)
+                    .await?
+                    .tag;
+                let suffix = settings::partition_suffix(number, &tag);
                 sqlx::query(&format!(
                     "INSERT INTO {} (id, partition_suffix, state) VALUES ($1, $2, 'active')",
                     inner.registry
@@ -121,11 +190,13 @@ impl Tenancy {
     /// The indexes (into the tenancy's tables) of the parents that lack the
     /// tenant's partition. Only those need the parents locked and the record
     /// of partition keys read (a sync of an onboarded tenant reads neither).
-    /// A table of the partition's name that is not attached is
-    /// [`Error::PartitionConflict`].
+    /// An attached partition of another tenant under the expected name is
+    /// [`Error::PartitionOwnedByAnother`]; a table of that name that is not
+    /// attached is [`Error::PartitionConflict`].
     async fn missing_partitions(
         &self,
         connection: &mut PgConnection,
+        id: &str,
         suffix: &str,
     ) -> Result<Vec<usize>, Error> {
         let mut missing = Vec::new();
@@ -133,7 +204,9 @@ impl Tenancy {
             let parent = table.qualified_name();
             let partition = table.qualified_partition_name(suffix);
             match partition_status(connection, &parent, &partition).await? {
-                PartitionStatus::Attached { .. } => {}
+                PartitionStatus::Attached { .. } => {
+                    ownership::verify(connection, &parent, &partition, id).await?;
+                }
                 PartitionStatus::Standalone => {
                     return Err(Error::PartitionConflict {
                         parent,
@@ -177,6 +250,7 @@ impl Tenancy {
         .await?;
         // Same tables in the same order, recorded keys added.
         let tables = self.tables_with_recorded_keys(connection).await?;
+        let app_role = self.recorded_app_role(connection).await?;
         let mut created = Vec::new();
         for (table, parent) in missing.iter().map(|&index| &tables[index]).zip(parents) {
             let partition = table.qualified_partition_name(suffix);
@@ -184,25 +258,164 @@ impl Tenancy {
             for step in ddl.steps() {
                 execute_ddl(connection, step).await?;
             }
+            execute_ddl(connection, &ownership::mark_ddl(&partition, id)).await?;
             share_identity_sequences(connection, &parent, &partition).await?;
             // The partition is new and seen by no one else yet: securing it
-            // here takes no lock any other tenant waits on.
-            if inner.row_level_security || table.row_level_security {
-                for step in table.partition_row_level_security_ddl(suffix) {
+            // here takes no lock any other tenant waits on. Row-level
+            // security follows the parent's (the database says, not this
+            // process's settings), so whoever onboards secures alike.
+            let rls = self
+                .parent_has_row_level_security(connection, &parent)
+                .await?
+                || inner.row_level_security
+                || table.row_level_security;
+            if rls {
+                for step in self.partition_rls_ddl(table, suffix) {
                     execute_ddl(connection, &step).await?;
                 }
             }
-            if let Some(role) = &inner.app_role {
-                let grant = format!(
-                    "GRANT SELECT, INSERT, UPDATE, DELETE ON {partition} TO {}",
-                    quote_ident(role)
-                );
-                execute_ddl(connection, &grant).await?;
+            if let Some(role) = &app_role {
+                execute_ddl(connection, &grant_ddl(&partition, role)).await?;
             }
             created.push(ddl.partition);
         }
         Ok(created)
     }
+
+    /// The policy DDL of `table`'s partition for `suffix`.
+    fn partition_rls_ddl(&self, table: &TableSchema, suffix: &str) -> Vec<String> {
+        table.partition_row_level_security_ddl(
+            suffix,
+            &current_tenant_function(&self.inner.registry_schema),
+        )
+    }
+
+    /// The application role recorded in the registry (by install), or this
+    /// tenancy's own.
+    async fn recorded_app_role(
+        &self,
+        connection: &mut PgConnection,
+    ) -> Result<Option<String>, Error> {
+        let recorded = settings::read(connection, &self.inner.registry_schema)
+            .await?
+            .app_role;
+        Ok(recorded.or_else(|| self.inner.app_role.clone()))
+    }
+
+    async fn parent_has_row_level_security(
+        &self,
+        connection: &mut PgConnection,
+        parent: &str,
+    ) -> Result<bool, Error> {
+        let rls: Option<bool> =
+            sqlx::query_scalar("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass($1)")
+                .bind(parent)
+                .fetch_optional(&mut *connection)
+                .await?;
+        Ok(rls.unwrap_or(false))
+    }
+
+    /// Gives the tenant's existing partitions (all but `missing`) what their
+    /// parent's row-level security and the recorded application role ask
+    /// for, where they lack it: partitions onboarded by a process that did
+    /// not know (the `tenant` command before this check existed), or made
+    /// before row-level security was turned on. Returns their names.
+    async fn secure_partitions(
+        &self,
+        connection: &mut PgConnection,
+        suffix: &str,
+        missing: &[usize],
+    ) -> Result<Vec<String>, Error> {
+        let app_role = self.recorded_app_role(connection).await?;
+        let mut secured = Vec::new();
+        for (index, table) in self.inner.tables.iter().enumerate() {
+            if missing.contains(&index) {
+                continue;
+            }
+            let parent = table.qualified_name();
+            let partition = table.qualified_partition_name(suffix);
+            let state =
+                partition_security(connection, &parent, &partition, app_role.as_deref()).await?;
+            let mut fixed = false;
+            if (state.parent_rls || self.inner.row_level_security || table.row_level_security)
+                && !state.rls_ok
+            {
+                for step in self.partition_rls_ddl(table, suffix) {
+                    execute_ddl(connection, &step).await?;
+                }
+                fixed = true;
+            }
+            if let (Some(role), false) = (&app_role, state.grants_ok) {
+                execute_ddl(connection, &grant_ddl(&partition, role)).await?;
+                fixed = true;
+            }
+            if fixed {
+                tracing::warn!(
+                    partition,
+                    "partition lacked its parent's row-level security or the application role's grants; fixed"
+                );
+                secured.push(table.partition_name(suffix));
+            }
+        }
+        Ok(secured)
+    }
+}
+
+/// `GRANT` of the application's privileges on a partition.
+fn grant_ddl(partition: &str, role: &str) -> String {
+    format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {partition} TO {}",
+        quote_ident(role)
+    )
+}
+
+/// The tenant column's type when it is not text (whose values are their
+/// own canonical text).
+fn tenant_column_type(table: &TableSchema) -> Option<&str> {
+    let column = table
+        .columns
+        .iter()
+        .find(|c| c.name == table.tenant_column)?;
+    let sql_type = column.sql_type.trim();
+    let lower = sql_type.to_ascii_lowercase();
+    let text_like = matches!(lower.as_str(), "text" | "varchar" | "character varying")
+        || lower.starts_with("varchar(")
+        || lower.starts_with("character varying(");
+    (!text_like).then_some(sql_type)
+}
+
+/// What a partition has of the security its parent and the registry ask for.
+pub(super) struct PartitionSecurity {
+    /// The parent has row-level security enabled.
+    pub(super) parent_rls: bool,
+    /// The partition has row-level security enabled and forced, and the
+    /// runtime's policy reading the verified tenant.
+    pub(super) rls_ok: bool,
+    /// The application role (when one is recorded) has its privileges on it.
+    pub(super) grants_ok: bool,
+}
+
+/// Reads [`PartitionSecurity`] of one partition from the catalog.
+pub(super) async fn partition_security(
+    connection: &mut PgConnection,
+    parent: &str,
+    partition: &str,
+    app_role: Option<&str>,
+) -> Result<PartitionSecurity, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT coalesce(p.relrowsecurity, false) AS parent_rls,                 coalesce(c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (                     SELECT 1 FROM pg_policy pol                      WHERE pol.polrelid = c.oid AND pol.polname = $3                        AND pg_get_expr(pol.polqual, pol.polrelid) LIKE '%current_tenant()%'), false) AS rls_ok,                 coalesce($4::text IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $4) OR (                     has_table_privilege($4, c.oid, 'SELECT') AND has_table_privilege($4, c.oid, 'INSERT')                     AND has_table_privilege($4, c.oid, 'UPDATE') AND has_table_privilege($4, c.oid, 'DELETE')), true) AS grants_ok            FROM (SELECT to_regclass($1) AS parent, to_regclass($2) AS part) n            LEFT JOIN pg_class p ON p.oid = n.parent            LEFT JOIN pg_class c ON c.oid = n.part",
+    )
+    .bind(parent)
+    .bind(partition)
+    .bind(POLICY_NAME)
+    .bind(app_role)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(PartitionSecurity {
+        parent_rls: row.try_get("parent_rls")?,
+        rls_ok: row.try_get("rls_ok")?,
+        grants_ok: row.try_get("grants_ok")?,
+    })
 }
 
 /// Points each identity column of a new partition at the parent's identity

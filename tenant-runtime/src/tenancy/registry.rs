@@ -10,7 +10,6 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::ddl::map_registry_error;
 use super::{CachedTenant, Tenancy};
 use crate::error::Error;
-use crate::id::validate_tenant_id;
 use crate::router::TenantRoutes;
 use crate::tenant::Tenant;
 
@@ -118,15 +117,21 @@ impl Tenancy {
     /// after the registry last confirmed it; then the registry is read
     /// again, so onboarding and offboarding by other processes reach this
     /// one within that time.
+    ///
+    /// The id is taken in Unicode normal form C; an id with invisible
+    /// characters is refused unless the tenancy allows them (see
+    /// [`crate::id`]). The registry is read through its `lookup_tenant`
+    /// function, so an application role needs no access to the registry's
+    /// table (every tenant's id).
     pub async fn tenant(&self, pool: &PgPool, id: &str) -> Result<Tenant, Error> {
-        validate_tenant_id(id)?;
+        let id = &self.inner.ids.accept(id)?;
         let cached = self.cache_get(id);
         if let Some(entry) = &cached {
             if entry.confirmed.elapsed() < self.inner.tenant_cache_ttl {
                 return Ok(entry.tenant.clone());
             }
         }
-        let found: Option<(String, String)> = sqlx::query_as(&self.inner.select_tenant)
+        let found: Option<(String, String)> = sqlx::query_as(&self.inner.lookup_tenant)
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -168,12 +173,54 @@ impl Tenancy {
             .collect())
     }
 
+    /// The partitions of this tenancy's parents that lack what their parent
+    /// and the registry ask for: the parent's row-level security (enabled,
+    /// forced, the runtime's policy reading the verified tenant) or the
+    /// recorded application role's privileges. [`sync`](Self::sync)
+    /// repairs them. One catalog query for every tenant.
+    pub async fn unsecured_partitions(&self, pool: &PgPool) -> Result<Vec<String>, Error> {
+        let mut connection = pool.acquire().await?;
+        let app_role = super::settings::read(&mut connection, &self.inner.registry_schema)
+            .await
+            .map_err(map_registry_error(&self.inner.registry_schema))?
+            .app_role
+            .or_else(|| self.inner.app_role.clone());
+        let parents: Vec<String> = self
+            .inner
+            .tables
+            .iter()
+            .map(|t| t.qualified_name())
+            .collect();
+        let unsecured: Vec<String> = sqlx::query_scalar(
+            "SELECT c.oid::regclass::text \
+               FROM pg_inherits i \
+               JOIN pg_class p ON p.oid = i.inhparent \
+               JOIN pg_class c ON c.oid = i.inhrelid \
+              WHERE i.inhparent = ANY (ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) x)) \
+                AND ((p.relrowsecurity AND NOT (c.relrowsecurity AND c.relforcerowsecurity AND EXISTS ( \
+                        SELECT 1 FROM pg_policy pol \
+                         WHERE pol.polrelid = c.oid AND pol.polname = $2 \
+                           AND pg_get_expr(pol.polqual, pol.polrelid) LIKE '%current_tenant()%'))) \
+                  OR ($3::text IS NOT NULL AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $3) \
+                      AND NOT (has_table_privilege($3, c.oid, 'SELECT') AND has_table_privilege($3, c.oid, 'INSERT') \
+                           AND has_table_privilege($3, c.oid, 'UPDATE') AND has_table_privilege($3, c.oid, 'DELETE')))) \
+              ORDER BY 1",
+        )
+        .bind(&parents)
+        .bind(tenant_core::schema::POLICY_NAME)
+        .bind(app_role)
+        .fetch_all(&mut *connection)
+        .await?;
+        Ok(unsecured)
+    }
+
     /// A new handle of tenant `id`, whose partitions have suffix `suffix`.
     pub(super) fn make_tenant(&self, id: &str, suffix: &str) -> Tenant {
         Tenant::new(
             id,
             suffix,
             TenantRoutes::new(Arc::clone(&self.inner.router), suffix),
+            Arc::clone(&self.inner.session),
         )
     }
 

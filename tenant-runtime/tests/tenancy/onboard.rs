@@ -135,7 +135,7 @@ async fn a_connection_killed_mid_onboarding_leaves_nothing_and_a_retry_succeeds(
         victim = sqlx::query_scalar::<_, i32>(
             "SELECT pid FROM pg_stat_activity \
               WHERE datname = current_database() AND wait_event_type = 'Lock' \
-                AND query LIKE 'ALTER TABLE follow_ups ATTACH PARTITION%'",
+                AND query LIKE 'ALTER TABLE public.follow_ups ATTACH PARTITION%'",
         )
         .fetch_optional(&db.pool)
         .await
