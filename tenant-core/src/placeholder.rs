@@ -27,6 +27,11 @@ pub struct Rewritten {
     pub tenant_param: Option<u32>,
     /// The highest `$n` in the rewritten SQL (0 when there is none).
     pub param_count: u32,
+    /// Byte offsets, in the SQL passed in, of string literals that hold a
+    /// backslash and are not escape strings (`'a\b'`): PostgreSQL reads
+    /// them differently when `standard_conforming_strings` is off (rule
+    /// `placeholder-lexing`), so the analyzer cannot know what they mean.
+    pub backslash_literals: Vec<usize>,
     /// Each replacement: (offset in the rewritten SQL, length there, length in
     /// the original), in order, used to map positions back.
     edits: Vec<(usize, usize, usize)>,
@@ -49,11 +54,12 @@ impl Rewritten {
         (rewritten_offset as isize + delta).max(0) as usize
     }
 
-    fn unchanged(sql: &str, param_count: u32) -> Rewritten {
+    fn unchanged(sql: &str, param_count: u32, backslash_literals: Vec<usize>) -> Rewritten {
         Rewritten {
             sql: sql.to_string(),
             tenant_param: None,
             param_count,
+            backslash_literals,
             edits: Vec::new(),
         }
     }
@@ -65,18 +71,35 @@ impl Rewritten {
 /// SQL the lexer refuses (an unterminated quote, a NUL byte) is returned
 /// unchanged: the parser then reports the error with its position.
 pub fn rewrite(sql: &str) -> Rewritten {
-    // Without a `$`, there is neither a parameter nor a placeholder.
-    if !sql.contains('$') {
-        return Rewritten::unchanged(sql, 0);
+    // Without a `$`, there is neither a parameter nor a placeholder, and
+    // without a backslash no literal reads two ways.
+    if !sql.contains('$') && !sql.contains('\\') {
+        return Rewritten::unchanged(sql, 0, Vec::new());
     }
     let Ok(scanned) = pg_query::scan(sql) else {
-        return Rewritten::unchanged(sql, 0);
+        return Rewritten::unchanged(sql, 0, Vec::new());
     };
     let tokens = scanned.tokens;
     let text = |t: &pg_query::protobuf::ScanToken| {
         let (start, end) = (usize::try_from(t.start).ok()?, usize::try_from(t.end).ok()?);
         sql.get(start..end)
     };
+    let mut backslash_literals = Vec::new();
+    for token in &tokens {
+        if token.token != Token::Sconst as i32 {
+            continue;
+        }
+        let Some(literal) = text(token) else { continue };
+        // `E'..'` escape strings read the same either way; `'..'`, `N'..'`
+        // and the like read a backslash as itself only when
+        // standard_conforming_strings is on. (Dollar quotes hold no escapes.)
+        let standard = literal.starts_with('\'')
+            || literal.starts_with("N'")
+            || literal.starts_with("n'");
+        if standard && literal.contains('\\') {
+            backslash_literals.push(usize::try_from(token.start).unwrap_or(0));
+        }
+    }
     let mut highest = 0u32;
     for token in &tokens {
         if token.token == Token::Param as i32 {
@@ -106,7 +129,7 @@ pub fn rewrite(sql: &str) -> Rewritten {
         }
     }
     if placeholders.is_empty() {
-        return Rewritten::unchanged(sql, highest);
+        return Rewritten::unchanged(sql, highest, backslash_literals);
     }
     let tenant_param = highest.saturating_add(1);
     let replacement = format!("${tenant_param}");
@@ -124,6 +147,7 @@ pub fn rewrite(sql: &str) -> Rewritten {
         sql: out,
         tenant_param: Some(tenant_param),
         param_count: tenant_param,
+        backslash_literals,
         edits,
     }
 }
@@ -200,6 +224,16 @@ mod tests {
         assert_eq!(r.tenant_param, None);
         // Case matters, as for any placeholder.
         assert_eq!(rewrite("SELECT $Tenant").tenant_param, None);
+    }
+
+    /// Literals whose meaning depends on standard_conforming_strings.
+    #[test]
+    fn backslashes_in_standard_strings_are_reported() {
+        let sql = r"SELECT 'a\b', E'b\\', $$c\$$, 'plain' FROM t WHERE tenant_id = $tenant";
+        let r = rewrite(sql);
+        assert_eq!(r.backslash_literals, [sql.find("'a").unwrap()]);
+        assert!(rewrite(r"SELECT 'x\y'").backslash_literals.len() == 1);
+        assert!(rewrite("SELECT 'x'").backslash_literals.is_empty());
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Analyzer {
             let text = sql.get(orig_start..orig_end).unwrap_or_default();
             // PostgreSQL's statement range includes leading whitespace and comments.
             let lead = text.len() - text.trim_start().len();
-            let violations = checker
+            let mut violations: Vec<Violation> = checker
                 .found
                 .into_iter()
                 .map(|f| Violation {
@@ -131,6 +131,13 @@ impl Analyzer {
                     position: Position::at(sql, to_original(f.offset.max(start))),
                 })
                 .collect();
+            violations.extend(
+                rewritten
+                    .backslash_literals
+                    .iter()
+                    .filter(|&&at| at >= orig_start && at < orig_end)
+                    .map(|&at| backslash_literal(sql, at)),
+            );
             let mut tenant_values: Vec<String> = Vec::new();
             for (value, _) in &checker.bound_values {
                 if !tenant_values.contains(&value.key) {
@@ -230,6 +237,23 @@ impl Analyzer {
             out.extend(nodes);
         }
         out
+    }
+}
+
+/// Rule `placeholder-lexing`: a standard string literal with a backslash
+/// reads as a different statement when `standard_conforming_strings` is off
+/// (`'a\' OR true --'` is one string with it on, and a string followed by
+/// `OR true` with it off), which a connection, a database default or
+/// `PGOPTIONS` can set. The analyzer cannot know which reading the server
+/// will use, so it refuses the literal.
+fn backslash_literal(sql: &str, at: usize) -> Violation {
+    Violation {
+        rule: Rule::UnsupportedConstruct,
+        table: None,
+        alias: None,
+        message: "a backslash in this string literal reads differently when `standard_conforming_strings` is off, which a connection or database setting can do".into(),
+        fix: "write it as an escape string, `E'..'` with `\\\\` for each backslash, or pass the value as a parameter".into(),
+        position: Position::at(sql, at),
     }
 }
 

@@ -18,6 +18,14 @@
 //!
 //! [`GuardedPool`] applies the guard to every query sent through it, so an
 //! existing sqlx application adopts it by swapping `&pool` for `&guarded`.
+//! [`GuardedPool::for_tenant`] binds the guard to one tenant: its queries
+//! are checked in strict mode (`$tenant` is the only tenant value), and
+//! `$tenant` is filled in with that tenant's id, so a query can neither
+//! name another tenant nor forget to name one.
+
+mod tenant;
+
+pub use tenant::{TenantGuard, TenantQuery};
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +93,11 @@ pub struct GuardStats {
 
 struct Inner {
     cache: AnalysisCache,
+    /// The same rules in strict mode, for [`GuardedPool::for_tenant`]
+    /// (made on first use when the guard itself is lenient).
+    strict_cache: std::sync::OnceLock<AnalysisCache>,
+    config: Config,
+    capacity: usize,
     mode: GuardMode,
     checked: AtomicU64,
     refused: AtomicU64,
@@ -145,10 +158,17 @@ impl GuardBuilder {
 
     /// The guard.
     pub fn build(self) -> Guard {
-        let analyzer = Analyzer::new(self.config).with_binding(self.binding);
+        let analyzer = Analyzer::new(self.config.clone()).with_binding(self.binding);
+        let strict_cache = std::sync::OnceLock::new();
+        if self.binding == Binding::Strict {
+            let _ = strict_cache.set(AnalysisCache::new(analyzer.clone(), self.capacity));
+        }
         Guard {
             inner: Arc::new(Inner {
                 cache: AnalysisCache::new(analyzer, self.capacity),
+                strict_cache,
+                config: self.config,
+                capacity: self.capacity,
                 mode: self.mode,
                 checked: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
@@ -178,11 +198,33 @@ impl Guard {
     /// Checks one SQL text (one or more statements). In DryRun mode this
     /// never fails: violations are logged and counted instead.
     pub fn check(&self, sql: &str) -> Result<(), GuardError> {
+        self.verdict(&self.inner.cache, sql).map(|_| ())
+    }
+
+    /// The strict analysis cache (see [`GuardedPool::for_tenant`]).
+    pub(crate) fn strict_cache(&self) -> &AnalysisCache {
+        self.inner.strict_cache.get_or_init(|| {
+            AnalysisCache::new(
+                Analyzer::new(self.inner.config.clone()).with_binding(Binding::Strict),
+                self.inner.capacity,
+            )
+        })
+    }
+
+    /// Checks `sql` with `cache`, counting and logging as [`check`](Self::check)
+    /// does; returns the analysis when the statement may run.
+    pub(crate) fn verdict(
+        &self,
+        cache: &AnalysisCache,
+        sql: &str,
+    ) -> Result<tenant_core::cache::CachedResult, GuardError> {
         let inner = &self.inner;
         inner.checked.fetch_add(1, Ordering::Relaxed);
-        let verdict = inner.cache.check(sql);
+        let verdict = cache.check(sql);
+        if matches!(verdict.as_ref(), Ok(analysis) if analysis.is_ok()) {
+            return Ok(verdict);
+        }
         let error = match verdict.as_ref() {
-            Ok(analysis) if analysis.is_ok() => return Ok(()),
             Ok(analysis) => GuardError::Violation {
                 fingerprint: fingerprint(sql),
                 violations: analysis.violations().cloned().collect(),
@@ -203,7 +245,7 @@ impl Guard {
                     inner.dry_run_violations.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::warn!(target: "tenant_runtime::guard", %error, "dry run: statement would be refused");
-                Ok(())
+                Ok(verdict)
             }
         }
     }
