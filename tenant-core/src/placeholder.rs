@@ -93,9 +93,8 @@ pub fn rewrite(sql: &str) -> Rewritten {
         // `E'..'` escape strings read the same either way; `'..'`, `N'..'`
         // and the like read a backslash as itself only when
         // standard_conforming_strings is on. (Dollar quotes hold no escapes.)
-        let standard = literal.starts_with('\'')
-            || literal.starts_with("N'")
-            || literal.starts_with("n'");
+        let standard =
+            literal.starts_with('\'') || literal.starts_with("N'") || literal.starts_with("n'");
         if standard && literal.contains('\\') {
             backslash_literals.push(usize::try_from(token.start).unwrap_or(0));
         }

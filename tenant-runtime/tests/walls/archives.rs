@@ -5,7 +5,7 @@ use tenant_runtime::tenant_core::route::RouteTemplate;
 use tenant_runtime::tenant_core::Analyzer;
 use tenant_runtime::Offboard;
 
-use crate::support::{installed, insert_rows};
+use crate::support::{insert_rows, installed};
 
 #[tokio::test]
 async fn a_stale_handle_cannot_delete_or_truncate_an_archive() {
@@ -40,5 +40,8 @@ async fn a_stale_handle_cannot_delete_or_truncate_an_archive() {
         .await
         .expect_err("and updates");
     assert!(err.to_string().contains("tenancy_archived"), "{err}");
-    assert_eq!(db.count(&format!("SELECT count(*) FROM {archive}")).await, 1);
+    assert_eq!(
+        db.count(&format!("SELECT count(*) FROM {archive}")).await,
+        1
+    );
 }

@@ -9,7 +9,7 @@ use tenant_runtime::tenant_core::route::RouteTemplate;
 use tenant_runtime::tenant_core::Analyzer;
 
 use crate::count;
-use crate::support::{installed, insert_rows};
+use crate::support::{insert_rows, installed};
 
 #[tokio::test]
 async fn a_temporary_table_cannot_capture_routed_or_parent_queries() {
@@ -61,7 +61,10 @@ async fn a_temporary_table_cannot_capture_routed_or_parent_queries() {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    assert_eq!(count(&pool, &format!("SELECT count(*) FROM pg_temp.{partition}")).await, 0);
+    assert_eq!(
+        count(&pool, &format!("SELECT count(*) FROM pg_temp.{partition}")).await,
+        0
+    );
     assert_eq!(count(&pool, "SELECT count(*) FROM pg_temp.forms").await, 0);
     assert_eq!(
         db.count("SELECT count(*) FROM public.forms WHERE tenant_id = 'beta'")

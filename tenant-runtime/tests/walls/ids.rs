@@ -4,7 +4,7 @@
 use tenant_runtime::id::InvalidTenantId;
 use tenant_runtime::{Config, Error, Tenancy};
 
-use crate::support::{forms, installed, insert_rows, TestDb};
+use crate::support::{forms, insert_rows, installed, TestDb};
 use crate::{count, pool_as, Role};
 
 #[tokio::test]
@@ -38,7 +38,10 @@ async fn a_guard_bound_to_a_tenant_fills_in_its_id_and_refuses_any_other() {
         assert!(err.to_string().contains("unbound-table"), "{other}: {err}");
     }
     // The lenient guard itself would have let `$1` through.
-    assert!(guarded.guard().check("SELECT id FROM forms WHERE tenant_id = $1").is_ok());
+    assert!(guarded
+        .guard()
+        .check("SELECT id FROM forms WHERE tenant_id = $1")
+        .is_ok());
 }
 
 #[tokio::test]
@@ -69,10 +72,16 @@ async fn the_application_role_looks_tenants_up_but_cannot_list_them() {
             .execute(&pool)
             .await
             .expect_err("not granted");
-        assert!(err.to_string().contains("permission denied"), "{sql}: {err}");
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
     }
     assert!(tenancy.list(&pool).await.is_err());
-    assert_eq!(count(&db.pool, "SELECT count(*) FROM tenancy.tenants").await, 2);
+    assert_eq!(
+        count(&db.pool, "SELECT count(*) FROM tenancy.tenants").await,
+        2
+    );
     pool.close().await;
 }
 

@@ -10,7 +10,8 @@ use crate::support::{forms, TestDb};
 
 /// Accepted as `title = 'x\'` and `title = ' OR true --'` with the setting
 /// on; with it off, one string then `OR true`.
-const DELETE: &str = r"DELETE FROM forms WHERE tenant_id = $1 AND title = 'x\' AND title = ' OR true --'";
+const DELETE: &str =
+    r"DELETE FROM forms WHERE tenant_id = $1 AND title = 'x\' AND title = ' OR true --'";
 
 #[tokio::test]
 async fn a_literal_read_two_ways_is_refused_by_the_guard() {
@@ -42,7 +43,11 @@ async fn a_literal_read_two_ways_is_refused_by_the_guard() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(deleted.rows_affected(), 2, "with the setting off, OR true reads every row");
+    assert_eq!(
+        deleted.rows_affected(),
+        2,
+        "with the setting off, OR true reads every row"
+    );
     tx.rollback().await.unwrap();
     // The guard refuses the literal, whatever the connection's setting.
     let guarded = tenancy.guard().build().wrap(off.clone());
@@ -51,7 +56,10 @@ async fn a_literal_read_two_ways_is_refused_by_the_guard() {
         .execute(&guarded)
         .await
         .expect_err("refused");
-    assert!(err.to_string().contains("standard_conforming_strings"), "{err}");
+    assert!(
+        err.to_string().contains("standard_conforming_strings"),
+        "{err}"
+    );
     assert_eq!(count(&off, "SELECT count(*) FROM forms").await, 2);
     // The same value as an escape string or a parameter is fine.
     sqlx::query(r"DELETE FROM forms WHERE tenant_id = $1 AND title = E'x\\'")

@@ -50,7 +50,8 @@ async fn a_second_registry_cannot_take_over_a_tenants_partitions() {
         .await
         .expect("mallory offboards");
     assert_eq!(
-        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'").await,
+        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'")
+            .await,
         1,
         "alice's partition survived mallory's offboarding"
     );
@@ -71,7 +72,8 @@ async fn a_second_registry_cannot_take_over_a_tenants_partitions() {
         .await
         .expect("bob offboards");
     assert_eq!(
-        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'").await,
+        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'")
+            .await,
         1
     );
 }
@@ -92,7 +94,11 @@ async fn a_partition_is_checked_by_its_bound_not_its_name() {
     let db = TestDb::new(4).await;
     let first = tenancy(Some("reg_a"));
     first.install(&db.pool).await.expect("install");
-    let alice = first.onboard(&db.pool, "alice").await.expect("alice").tenant;
+    let alice = first
+        .onboard(&db.pool, "alice")
+        .await
+        .expect("alice")
+        .tenant;
     insert_rows_forms_only(&db, "alice").await;
     // A second registry whose registry row for mallory is forged to point
     // at alice's suffix (what a shared sequence used to do by accident).
@@ -125,7 +131,8 @@ async fn a_partition_is_checked_by_its_bound_not_its_name() {
         );
     }
     assert_eq!(
-        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'").await,
+        db.count("SELECT count(*) FROM forms WHERE tenant_id = 'alice'")
+            .await,
         1
     );
     let attached = |table: &TableSchema| {

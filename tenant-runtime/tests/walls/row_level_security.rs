@@ -80,9 +80,8 @@ async fn row_level_security_turned_on_late_is_repaired_by_sync() {
     assert!(app.unsecured_partitions(&db.pool).await.unwrap().is_empty());
     let pool = pool_as(&db, &role.0, 2).await;
     let beta = app.tenant(&pool, "beta").await.unwrap();
-    let alpha_partition = forms().qualified_partition_name(
-        app.tenant(&pool, "alpha").await.unwrap().partition_suffix(),
-    );
+    let alpha_partition = forms()
+        .qualified_partition_name(app.tenant(&pool, "alpha").await.unwrap().partition_suffix());
     let mut tx = beta.begin(&pool).await.unwrap();
     assert_eq!(
         count(&mut *tx, &format!("SELECT count(*) FROM {alpha_partition}")).await,
@@ -135,20 +134,26 @@ async fn no_tenant_set_is_no_rows_for_a_uuid_tenant_column() {
         .unwrap();
     tenancy.install(&db.pool).await.unwrap();
     let id = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
-    tenancy.onboard(&db.pool, id).await.expect("a canonical uuid");
+    tenancy
+        .onboard(&db.pool, id)
+        .await
+        .expect("a canonical uuid");
     let err = tenancy
         .onboard(&db.pool, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11")
         .await
         .expect_err("the upper-case spelling is the same uuid");
     assert!(err.to_string().contains("canonical"), "{err}");
-    db.exec(&format!("INSERT INTO notes VALUES ('{id}', 1)")).await;
+    db.exec(&format!("INSERT INTO notes VALUES ('{id}', 1)"))
+        .await;
     let pool = pool_as(&db, &role.0, 1).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM notes").await, 0);
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('tenancy.tenant', '', true), set_config('app.tenant_id', '', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "SELECT set_config('tenancy.tenant', '', true), set_config('app.tenant_id', '', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     assert_eq!(count(&mut *tx, "SELECT count(*) FROM notes").await, 0);
     tx.rollback().await.unwrap();
     let tenant = tenancy.tenant(&pool, id).await.unwrap();

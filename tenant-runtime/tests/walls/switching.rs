@@ -105,12 +105,14 @@ async fn raw_sql_cannot_switch_the_tenant_of_a_tenant_transaction() {
     .unwrap();
     tx.commit().await.unwrap();
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('tenancy.tenant', $1, true), set_config('tenancy.proof', $2, true)")
-        .bind(&tenant)
-        .bind(&proof)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "SELECT set_config('tenancy.tenant', $1, true), set_config('tenancy.proof', $2, true)",
+    )
+    .bind(&tenant)
+    .bind(&proof)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     assert_eq!(count(&mut *tx, "SELECT count(*) FROM forms").await, 0);
     tx.rollback().await.unwrap();
     pool.close().await;
