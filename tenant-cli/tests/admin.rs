@@ -208,3 +208,71 @@ fn admin_subcommands_on_a_database_without_tenant_tables_say_so() {
         "{stderr}"
     );
 }
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    block_on(async {
+        let mut connection = PgConnection::connect(&db.url)
+            .await
+            .expect("connect to the test database");
+        let count: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        connection.close().await.ok();
+        count
+    })
+}
+
+/// How many registry tags the database's partition names carry.
+const PARTITION_TAGS: &str =
+    "SELECT count(DISTINCT substring(c.relname from '_t[0-9]+_([a-z0-9]+)$'))
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid";
+
+/// The application's registry (`--registry-schema app_registry`) and the
+/// default one in the same database: each is its own tenancy, their
+/// partitions never collide, and neither can drop the other's tenant.
+#[test]
+fn a_second_registry_cannot_take_over_a_tenants_partitions() {
+    let db = TestDb::new();
+    db.exec(SCHEMA).expect("the schema");
+    let app = ["--registry-schema", "app_registry"];
+    let out = db.tenant_ok(&[&app[..], &["onboard", "alice"]].concat());
+    assert!(out.contains("onboarded tenant \"alice\""), "{out}");
+    add_rows(&db, "alice");
+
+    // The command without the flag is another tenancy. Its first tenant
+    // gets partitions of its own (another suffix); alice is unknown to it.
+    db.tenant_ok(&["onboard", "mallory"]);
+    add_rows(&db, "mallory");
+    let list = db.tenant_ok(&["list"]);
+    assert!(list.contains("\"mallory\""), "{list}");
+    assert!(!list.contains("\"alice\""), "{list}");
+    let refused = db.tenant(&["offboard", "alice"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown tenant \"alice\""));
+
+    // Dropping mallory's partitions leaves alice's rows where they were.
+    // Both are the first tenant of their registry; the tags tell them apart.
+    assert_eq!(count(&db, PARTITION_TAGS), 2, "two registries, two tags");
+    let out = db.tenant_ok(&["offboard", "mallory"]);
+    assert!(out.contains("mallory"), "{out}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM users WHERE tenant_id = 'alice'"),
+        2
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM tasks WHERE tenant_id = 'alice'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM users WHERE tenant_id = 'mallory'"
+        ),
+        0
+    );
+    let list = db.tenant_ok(&[&app[..], &["list"]].concat());
+    assert!(list.contains("\"alice\""), "{list}");
+    // Each partition is named with its registry's own tag.
+    assert_eq!(count(&db, PARTITION_TAGS), 1, "alice's partitions stay");
+}

@@ -240,7 +240,7 @@ impl Analyzer {
     }
 }
 
-/// Rule `placeholder-lexing`: a standard string literal with a backslash
+/// Rule `unsupported-construct`: a standard string literal with a backslash
 /// reads as a different statement when `standard_conforming_strings` is off
 /// (`'a\' OR true --'` is one string with it on, and a string followed by
 /// `OR true` with it off), which a connection, a database default or

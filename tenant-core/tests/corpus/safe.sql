@@ -402,3 +402,6 @@ SELECT n.nspname, c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = 
 
 -- reason: built-in functions that only compute on their arguments
 SELECT lower(name), length(name), coalesce(nullif(name, ''), 'unnamed'), now() FROM forms WHERE tenant_id = $tenant;
+
+-- reason: an escape string and a dollar quote read the same whatever standard_conforming_strings says
+SELECT id FROM forms WHERE tenant_id = $tenant AND name IN (E'a\\b', $$c\d$$);

@@ -10,7 +10,8 @@
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{Arguments, Encode, Postgres, Type};
 
-use super::{GuardError, GuardedPool};
+use super::check::GuardError;
+use super::pool::GuardedPool;
 use crate::error::Error;
 use crate::tenant::Tenant;
 
