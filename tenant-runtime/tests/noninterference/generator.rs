@@ -10,11 +10,39 @@
 //! that fails on another tenant's row tells of that row, a channel the
 //! oracle measures (see `main.rs`).
 //!
+//! A quarter of the statements come from [`hunt`]: productions aimed at
+//! the classes of issue 18, which this general mix never wrote (it names
+//! every relation by a unique alias, never a CTE like a table, never a
+//! schema).
+//!
 //! Deliberately absent, because their results do not depend on the data
 //! alone and would differ between worlds with no leak: `LIMIT`/`OFFSET`
 //! without an `ORDER BY` over every output (which rows survive would depend
 //! on physical order), volatile functions (`random()`, `now()`), sequences
 //! and system columns (`xmin`, `tableoid`).
+
+mod hunt;
+
+pub use hunt::{Class, QUALIFIER};
+
+/// The requesting tenant. Its id looks like a number so that a lossy cast
+/// chain (`$tenant::int8::text`) lands on [`COLLIDING_TENANT`].
+pub const TENANT: &str = "007";
+
+/// Another tenant, with rows in worlds `w1` to `w3` and a plan of the same
+/// id in the global table.
+pub const OTHER_TENANT: &str = "b";
+
+/// The tenant `'007'` becomes through a numeric cast; rows in `w2` and `w3`.
+pub const COLLIDING_TENANT: &str = "7";
+
+/// How many statements in a hundred are written by a hunted class's
+/// production ([`Class`]) rather than the general generator.
+const HUNT_PERCENT: u32 = 25;
+
+/// Columns the general generator never names, created after a table's
+/// [`Table::columns`]: an array for subscripted targets (`tags[..]`).
+pub const EXTRA_COLUMNS: &[(&str, &str)] = &[("submissions", "tags int[] NOT NULL DEFAULT '{}'")];
 
 /// A column type, as far as the generator cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,10 +186,22 @@ impl Generator {
         }
     }
 
-    /// One statement: mostly SELECT, then each kind of DML.
-    pub fn statement(&mut self) -> String {
+    /// One statement and the class it was written for: a quarter from the
+    /// hunted classes' productions, or only `only`'s when given.
+    pub fn statement(&mut self, only: Option<Class>) -> (Class, String) {
         self.next_alias = 0;
         self.ctes.clear();
+        let class = match only {
+            Some(class) => class,
+            None if self.chance(HUNT_PERCENT) => *self.pick(&Class::HUNTED),
+            None => Class::General,
+        };
+        (class, self.hunted(class))
+    }
+
+    /// One statement of the general mix: mostly SELECT, then each kind of
+    /// DML.
+    fn statement_general(&mut self) -> String {
         match self.rng.u32(0..100) {
             0..55 => self.select_statement(),
             55..67 => self.update(&Vec::new(), 0),
@@ -193,8 +233,13 @@ impl Generator {
 
     fn text_literal(&mut self) -> String {
         // Other tenants' ids among them: a wrong literal must show.
-        self.pick(&["'a'", "'b'", "'x'", "'Form 1'", "''"])
-            .to_string()
+        match self.rng.u32(0..5) {
+            0 => format!("'{TENANT}'"),
+            1 => format!("'{OTHER_TENANT}'"),
+            2 => "'x'".to_string(),
+            3 => "'Form 1'".to_string(),
+            _ => "''".to_string(),
+        }
     }
 
     fn table(&mut self) -> &'static Table {

@@ -1,31 +1,41 @@
 //! The analyzer's promise, checked by PostgreSQL: a statement it accepts for
-//! tenant `a` neither reads nor writes another tenant's rows.
+//! the requesting tenant (`007`) neither reads nor writes another tenant's
+//! rows.
 //!
 //! The oracle is noninterference. Random statements ([`generator`]) are
-//! analysed in strict mode and run for tenant `a` in four *worlds*: schemas
-//! `w1` to `w4` with the same tables and the same rows of tenant `a`
-//! (inserted first, so even their physical order is the same), and different
-//! rows of every other tenant (other values, other counts, other tenants,
-//! none at all). A
-//! statement that only reads and writes `a`'s rows (and global tables)
-//! returns the same rows, fails in all of them or in none, leaves `a`'s rows
+//! analysed in strict mode and run for the requesting tenant in four
+//! *worlds*: schemas `w1` to `w4` with the same tables and the same rows of
+//! the requesting tenant (inserted first, so even their physical order is
+//! the same), and different rows of every other tenant (other values, other
+//! counts, other tenants, none at all). A statement that only reads and
+//! writes the requesting tenant's rows (and global tables) returns the same
+//! rows, fails in all of them or in none, leaves the requesting tenant's rows
 //! and the global tables the same in every world, and leaves the other
 //! tenants' rows as they were. Anything else means the other tenants' data
-//! reached tenant `a`'s result or `a`'s statement reached theirs: for an
-//! accepted statement, a false accept of the analyzer and a test failure.
+//! reached the requesting tenant's result or its statement reached theirs:
+//! for an accepted statement, a false accept of the analyzer and a test
+//! failure.
+//!
+//! A quarter of the statements come from productions aimed at the classes
+//! of issue 18 ([`Class`]: DML targets named like CTEs, names a FROM item
+//! cannot see yet, unaliased table functions, schema-qualified names,
+//! recursive CTEs that converge late, clauses a walker can miss, lossy cast
+//! chains); the figures are printed per class. The requesting tenant's id
+//! looks like a number and tenant `7` has rows in two worlds, so
+//! `$tenant::int8::text` reads someone else's rows where it can.
 //!
 //! One difference is not held against the analyzer: a division that fails
 //! on another tenant's row (an error channel: the analyzer does not see the
 //! order in which PostgreSQL evaluates conditions). When the worlds differ
 //! and the statement made total ([`generator::without_failures`]) does not
 //! interfere, the statement counts as an error channel, and its routed form,
-//! which names only tenant `a`'s partitions, must not interfere at all.
+//! which names only the requesting tenant's partitions, must not interfere at all.
 //!
 //! Refused statements run too, for the figures the test prints: how many of
 //! them the worlds show to leak (the oracle sees leaks) and how many showed
 //! nothing: leaks this data cannot reveal, forms the analyzer does not prove
 //! safe (`x.tenant_id = (SELECT $tenant)`), and forms wrong only for other
-//! tenant ids than `a` (`x.tenant_id = lower($tenant)`).
+//! tenant ids than `007` (`x.tenant_id = lower($tenant)`).
 //!
 //! * `cargo test -p tenant-runtime --test noninterference` runs
 //!   `NONINTERFERENCE_CASES` statements (default 1500) of seed
@@ -39,6 +49,8 @@
 //!   --nocapture`).
 //! * A failure names its seed and case; `NONINTERFERENCE_SEED=<seed>
 //!   NONINTERFERENCE_CASE=<case>` reruns that one statement.
+//! * `NONINTERFERENCE_CLASS=<1..7 or name>` writes only statements of that
+//!   class (with `NONINTERFERENCE_CASE`, give the class the failure named).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -54,10 +66,10 @@ use tenant_runtime::tenant_core::route::RouteTemplate;
 use tenant_runtime::tenant_core::schema::quote_ident;
 use tenant_runtime::tenant_core::{Analyzer, Binding, Config};
 
-use generator::{failing_division, without_failures, Generator, TABLES};
-
-/// The requesting tenant.
-const TENANT: &str = "a";
+use generator::{
+    failing_division, without_failures, Class, Generator, COLLIDING_TENANT, EXTRA_COLUMNS,
+    OTHER_TENANT, QUALIFIER, TABLES, TENANT,
+};
 
 const CONFIG: &str = r#"
 tenant_column = "tenant_id"
@@ -71,10 +83,10 @@ tenant_column = "org_id"
 "#;
 
 /// Every tenant that has rows in some world.
-const ALL_TENANTS: [&str; 4] = ["a", "b", "c", "d"];
+const ALL_TENANTS: [&str; 5] = [TENANT, OTHER_TENANT, "c", "d", COLLIDING_TENANT];
 
 /// The tables of [`generator::TABLES`], the tenant tables LIST-partitioned
-/// by their tenant column with one partition per tenant (`forms_a`, ...), as
+/// by their tenant column with one partition per tenant (`forms_007`, ...), as
 /// the runtime builds them. Every key includes the tenant column, as
 /// `#[derive(TenantTable)]` makes it: a unique key across tenants would let
 /// one tenant's insert fail because of another's row, which no analysis of
@@ -99,6 +111,12 @@ fn schema_sql() -> String {
                 };
                 format!("{name} {ty}{not_null}")
             })
+            .chain(
+                EXTRA_COLUMNS
+                    .iter()
+                    .filter(|(extra_table, _)| *extra_table == table.name)
+                    .map(|(_, column)| column.to_string()),
+            )
             .collect();
         let key: Vec<&str> = table.columns[..table.key_len]
             .iter()
@@ -128,21 +146,28 @@ fn schema_sql() -> String {
     sql
 }
 
-/// Tenant `a`'s rows and the global rows: the same in every world.
-const TENANT_A_ROWS: &str = "
-INSERT INTO plans VALUES ('free', 'Free', 0), ('pro', 'Pro', 29);
-INSERT INTO tenants VALUES ('a', 'Tenant a', 'free');
-INSERT INTO users VALUES ('a', 1, 'Ada', NULL), ('a', 2, 'Ben', 1), ('a', 3, 'Cy', 1);
-INSERT INTO forms VALUES ('a', 1, 1, 'Form 1', 10), ('a', 2, 2, 'Form 2', NULL),
-    ('a', 3, 1, 'Old', 30), ('a', 4, 3, 'Poll', 5);
-INSERT INTO submissions VALUES ('a', 1, 1, 7, 'ok'), ('a', 2, 1, NULL, NULL), ('a', 3, 2, 3, 'late'),
-    ('a', 4, 4, 9, 'x'), ('a', 5, 3, 1, 'a'), ('a', 6, 9, 2, 'orphan');
-INSERT INTO audit_log VALUES ('a', 1, 'create'), ('a', 2, 'delete');
-";
+/// The requesting tenant's rows and the global rows: the same in every
+/// world. One plan's id is another tenant's (a global value that names a
+/// tenant, as a schema-qualified reference may read).
+fn tenant_a_rows() -> String {
+    format!(
+        "
+INSERT INTO plans VALUES ('free', 'Free', 0), ('pro', 'Pro', 29), ('{OTHER_TENANT}', 'Basic', 9);
+INSERT INTO tenants VALUES ('{t}', 'Tenant a', 'free');
+INSERT INTO users VALUES ('{t}', 1, 'Ada', NULL), ('{t}', 2, 'Ben', 1), ('{t}', 3, 'Cy', 1);
+INSERT INTO forms VALUES ('{t}', 1, 1, 'Form 1', 10), ('{t}', 2, 2, 'Form 2', NULL),
+    ('{t}', 3, 1, 'Old', 30), ('{t}', 4, 3, 'Poll', 5);
+INSERT INTO submissions VALUES ('{t}', 1, 1, 7, 'ok'), ('{t}', 2, 1, NULL, NULL), ('{t}', 3, 2, 3, 'late'),
+    ('{t}', 4, 4, 9, 'x'), ('{t}', 5, 3, 1, 'a'), ('{t}', 6, 9, 2, 'orphan');
+INSERT INTO audit_log VALUES ('{t}', 1, 'create'), ('{t}', 2, 'delete');
+",
+        t = TENANT
+    )
+}
 
 /// Rows of another tenant: `variant` changes every value that is not a key
 /// and which rows join to which; `rows` is how many per table. Variant 1
-/// copies `a`'s names, so a join on names across tenants matches in one
+/// copies the requesting tenant's names, so a join on names across tenants matches in one
 /// world and not in the others.
 fn other_tenant_rows(tenant: &str, variant: i32, rows: i32) -> String {
     let mut sql = String::new();
@@ -198,15 +223,19 @@ fn worlds() -> Vec<(&'static str, String)> {
     vec![
         (
             "w1",
-            other_tenant_rows("b", 1, 4) + &other_tenant_rows("c", 2, 3),
+            other_tenant_rows(OTHER_TENANT, 1, 4) + &other_tenant_rows("c", 2, 3),
         ),
         (
             "w2",
-            other_tenant_rows("b", 3, 4) + &other_tenant_rows("c", 4, 3),
+            other_tenant_rows(OTHER_TENANT, 3, 4)
+                + &other_tenant_rows("c", 4, 3)
+                + &other_tenant_rows(COLLIDING_TENANT, 7, 3),
         ),
         (
             "w3",
-            other_tenant_rows("b", 5, 7) + &other_tenant_rows("d", 6, 2),
+            other_tenant_rows(OTHER_TENANT, 5, 7)
+                + &other_tenant_rows("d", 6, 2)
+                + &other_tenant_rows(COLLIDING_TENANT, 8, 5),
         ),
         // No other tenant at all: what a statement does here is what it
         // must do everywhere. (A MERGE whose NOT MATCHED depended on other
@@ -222,7 +251,7 @@ type Rows = Vec<Vec<Option<String>>>;
 struct Outcome {
     /// Its rows, sorted, or the SQLSTATE it failed with.
     result: Result<Rows, String>,
-    /// Tenant `a`'s rows and the global tables afterwards (empty on error).
+    /// Tenant the requesting tenant's rows and the global tables afterwards (empty on error).
     visible_state: Rows,
     /// Whether another tenant's rows changed.
     others_changed: bool,
@@ -338,8 +367,9 @@ impl Oracle {
         for (name, others) in worlds() {
             // Tenant a first: its rows sit in the same place in every world.
             let sql = format!(
-                "CREATE SCHEMA {name}; SET search_path TO {name}; {} {TENANT_A_ROWS} {others}",
-                schema_sql()
+                "CREATE SCHEMA {name}; SET search_path TO {name}; {} {} {others}",
+                schema_sql(),
+                tenant_a_rows()
             );
             must(&mut conn, &sql).await;
         }
@@ -384,6 +414,7 @@ impl Oracle {
     /// world, in a transaction that is rolled back. `None`: PREPARE failed.
     async fn run(&mut self, world: usize, sql: &str, uses_tenant: bool) -> Option<Outcome> {
         let name = self.worlds[world];
+        let sql = &in_world(sql, name);
         must(
             &mut self.conn,
             &format!("BEGIN; SET LOCAL search_path TO {name}; SET LOCAL statement_timeout = '5s'"),
@@ -430,7 +461,7 @@ impl Oracle {
     }
 
     /// Partition-direct routing: `routed` (the statement naming tenant
-    /// `a`'s partitions) does in the first world what `parent` does.
+    /// the requesting tenant's partitions) does in the first world what `parent` does.
     async fn compare_routed(
         &mut self,
         parent: &str,
@@ -488,7 +519,7 @@ impl Oracle {
                         describe(&outcomes[0].result)
                     )
                 } else {
-                    "left tenant a's rows or the global tables different".to_string()
+                    "left the requesting tenant's rows or the global tables different".to_string()
                 };
                 let _ = writeln!(differences, "    in {} it {what}", self.worlds[world]);
             }
@@ -503,6 +534,13 @@ impl Oracle {
     }
 }
 
+/// `sql` with its schema-qualified names ([`QUALIFIER`], `public.`) in the
+/// world's schema: every world's tables are the same tables, in its own
+/// schema.
+fn in_world(sql: &str, world: &str) -> String {
+    sql.replace(QUALIFIER, &format!("{world}."))
+}
+
 fn describe(result: &Result<Rows, String>) -> String {
     match result {
         Ok(rows) => {
@@ -513,8 +551,8 @@ fn describe(result: &Result<Rows, String>) -> String {
     }
 }
 
-/// The statement as the macros run it for tenant `a`: on `a`'s partitions
-/// (`forms_a`, ...), as [`schema_sql`] names them.
+/// The statement as the macros run it for the requesting tenant: on its
+/// partitions (`forms_007`, ...), as [`schema_sql`] names them.
 fn on_partitions_of_a(template: &RouteTemplate) -> String {
     template.render(|slot| Some(quote_ident(&format!("{}_{TENANT}", slot.table))))
 }
@@ -609,10 +647,74 @@ impl Tally {
     }
 }
 
+/// What one class of statements came to (see [`Class`]).
+#[derive(Debug, Default)]
+struct ClassTally {
+    generated: u64,
+    /// Strict mode accepted it and every world did the same.
+    strict_accepted_agreeing: u64,
+    /// Lenient mode accepted it, bound to `$1`, and every world did the same.
+    lenient_accepted_agreeing: u64,
+    /// Accepted, routable, and compared on the requesting tenant's
+    /// partitions.
+    routed: u64,
+    /// Strict mode refused it and the worlds showed the leak.
+    refused_leaking: u64,
+    /// Strict mode accepted it and the worlds disagreed.
+    strict_false_accepts: u64,
+    /// Lenient mode accepted it, bound to `$1`, and the worlds disagreed.
+    lenient_false_accepts: u64,
+}
+
+/// `NONINTERFERENCE_CLASS`: only statements of that class, by number (`1`
+/// to `7`, issue 18's classes) or name (`lossy-cast`, `general`).
+fn only_class() -> Option<Class> {
+    let wanted = std::env::var("NONINTERFERENCE_CLASS").ok()?;
+    let class = Class::ALL.into_iter().find(|class| {
+        let name = class.name();
+        name == wanted
+            || name
+                .split_once(' ')
+                .is_some_and(|(number, rest)| number == wanted || rest == wanted)
+    });
+    Some(class.unwrap_or_else(|| {
+        let names: Vec<&str> = Class::ALL.iter().map(|class| class.name()).collect();
+        panic!("NONINTERFERENCE_CLASS={wanted:?} names no class; one of {names:?}")
+    }))
+}
+
+/// The per-class figures as a table.
+fn class_table(tallies: &std::collections::BTreeMap<Class, ClassTally>) -> String {
+    let mut table = format!(
+        "{:<22} {:>9} {:>8} {:>8} {:>7} {:>9} {:>7} {:>7}\n",
+        "class", "generated", "strict", "lenient", "routed", "refused", "FALSE", "FALSE"
+    );
+    let _ = writeln!(
+        table,
+        "{:<22} {:>9} {:>8} {:>8} {:>7} {:>9} {:>7} {:>7}",
+        "", "", "accepted", "accepted", "", "leaking", "strict", "lenient"
+    );
+    for (class, tally) in tallies {
+        let _ = writeln!(
+            table,
+            "{:<22} {:>9} {:>8} {:>8} {:>7} {:>9} {:>7} {:>7}",
+            class.name(),
+            tally.generated,
+            tally.strict_accepted_agreeing,
+            tally.lenient_accepted_agreeing,
+            tally.routed,
+            tally.refused_leaking,
+            tally.strict_false_accepts,
+            tally.lenient_false_accepts
+        );
+    }
+    table
+}
+
 /// Each statement is judged in both binding modes from one execution:
 /// strict mode (the macros) sees `$tenant`, lenient mode (the guard's
 /// default) sees the positional `$1` that strict mode turned it into, and the
-/// worlds run that SQL with `$1` = `a`. Lenient mode accepts a statement bound
+/// worlds run that SQL with `$1` = `007`. Lenient mode accepts a statement bound
 /// throughout to another value, such as `'b'`, by design (it is then that
 /// tenant's statement); so a lenient acceptance is judged when the analysis
 /// says it binds its tenant tables to `$1` (or has none).
@@ -624,6 +726,12 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
         env_number("NONINTERFERENCE_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
     let cases = env_number("NONINTERFERENCE_CASES").unwrap_or(1500);
     let show = std::env::var("NONINTERFERENCE_SHOW").unwrap_or_default();
+    let only = only_class();
+    let mut class_tallies: std::collections::BTreeMap<Class, ClassTally> = Class::ALL
+        .into_iter()
+        .filter(|class| only.is_none_or(|only| only == *class))
+        .map(|class| (class, ClassTally::default()))
+        .collect();
 
     let strict = analyzer(Binding::Strict);
     let lenient = analyzer(Binding::Lenient);
@@ -645,8 +753,10 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
         if done {
             break;
         }
-        let sql = Generator::new(seed.wrapping_add(case)).statement();
+        let (class, sql) = Generator::new(seed.wrapping_add(case)).statement(only);
         case += 1;
+        let class_tally = class_tallies.entry(class).or_default();
+        class_tally.generated += 1;
         if generated > 0 && generated % 500 == 0 {
             oracle.vacuum().await;
         }
@@ -665,7 +775,7 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
             timed_out += 1;
         }
         // Lenient mode binds any single value; judged are the statements it
-        // binds to `$1`, the parameter carrying tenant `a`.
+        // binds to `$1`, the parameter carrying the requesting tenant.
         let lenient_binds_tenant_a = lenient_analysis
             .statements
             .iter()
@@ -693,6 +803,22 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
         ] {
             let accepted = mode_analysis.is_ok();
             tally.count(accepted, &verdict, judged);
+            match (accepted, judged, &verdict, mode) {
+                (true, true, Verdict::Noninterfering { .. }, "strict") => {
+                    class_tally.strict_accepted_agreeing += 1
+                }
+                (true, true, Verdict::Noninterfering { .. }, _) => {
+                    class_tally.lenient_accepted_agreeing += 1
+                }
+                (true, true, Verdict::Interfering(_), "strict") => {
+                    class_tally.strict_false_accepts += 1
+                }
+                (true, true, Verdict::Interfering(_), _) => class_tally.lenient_false_accepts += 1,
+                (false, _, Verdict::Interfering(_) | Verdict::ErrorChannel(_), "strict") => {
+                    class_tally.refused_leaking += 1
+                }
+                _ => {}
+            }
             let kind = match (accepted, &verdict) {
                 (true, Verdict::ErrorChannel(_)) if show == "error-channel" => "error-channel",
                 (true, _) => "accepted",
@@ -705,14 +831,17 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
             }
             if let (true, true, Verdict::Interfering(differences)) = (accepted, judged, &verdict) {
                 let case = case - 1;
-                false_accepts.push(format!(
-                    "{mode} mode accepted case {case} of seed {seed} \
-                     (NONINTERFERENCE_SEED={seed} NONINTERFERENCE_CASE={case}):\n  {}\n{differences}",
+                false_accepts.push((class, format!(
+                    "{mode} mode accepted case {case} of seed {seed}, class {} \
+                     (NONINTERFERENCE_SEED={seed} NONINTERFERENCE_CASE={case}{}):\n  {}\n{differences}",
+                    class.name(),
+                    only.map(|class| format!(" NONINTERFERENCE_CLASS={:?}", class.name()))
+                        .unwrap_or_default(),
                     mode_analysis.original_sql
-                ));
+                )));
             }
         }
-        // What the macros run: the accepted statement on tenant `a`'s
+        // What the macros run: the accepted statement on the requesting tenant's
         // partitions.
         let template = RouteTemplate::from_analysis(&analysis);
         if analysis.is_ok() && template.is_routable() && matches!(verdict, Verdict::ErrorChannel(_))
@@ -742,6 +871,7 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
         {
             let routed_sql = on_partitions_of_a(&template);
             routed_compared += 1;
+            class_tally.routed += 1;
             if let Err(difference) = oracle
                 .compare_routed(&analysis.sql, &routed_sql, analysis.tenant_param.is_some())
                 .await
@@ -772,17 +902,32 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
         "noninterference, seed {seed}: {generated} statements, {unparsable} unparsable, \
          {timed_out} timed out, {routed_compared} routed and compared, \
          {error_channels_closed_by_routing} error channels closed by routing\n\
-         strict: {strict_tally:#?}\nlenient: {lenient_tally:#?}"
+         strict: {strict_tally:#?}\nlenient: {lenient_tally:#?}\n{}",
+        class_table(&class_tallies)
     );
-    assert!(
-        false_accepts.is_empty(),
-        "{} accepted statement(s) read or wrote other tenants' rows:\n\n{}",
-        false_accepts.len(),
-        false_accepts.join("\n")
-    );
+    if !false_accepts.is_empty() {
+        // Every class's first few: a hunt before a fix finds hundreds.
+        let mut shown = Vec::new();
+        for class in Class::ALL {
+            let of_class: Vec<&String> = false_accepts
+                .iter()
+                .filter(|(c, _)| *c == class)
+                .map(|(_, text)| text)
+                .collect();
+            shown.extend(of_class.iter().take(3).map(|text| text.as_str()));
+            if of_class.len() > 3 {
+                shown.push("  (and more of this class)\n");
+            }
+        }
+        panic!(
+            "{} accepted statement(s) read or wrote other tenants' rows:\n\n{}",
+            false_accepts.len(),
+            shown.join("\n")
+        );
+    }
     assert!(
         routing_failures.is_empty(),
-        "{} statement(s) did something else on tenant a's partitions than on the parents:\n\n{}",
+        "{} statement(s) did something else on the requesting tenant's partitions than on the parents:\n\n{}",
         routing_failures.len(),
         routing_failures.join("\n")
     );
@@ -803,6 +948,16 @@ async fn accepted_statements_never_see_nor_touch_other_tenants_rows() {
             routed_compared * 10 >= generated,
             "too few statements were routed: {routed_compared} of {generated}"
         );
+        // Every hunted class reached both sides: statements the analyzer
+        // accepted and PostgreSQL ran alike in every world, and leaks the
+        // worlds showed and the analyzer refused.
+        for (class, tally) in &class_tallies {
+            assert!(
+                tally.strict_accepted_agreeing > 0 && tally.refused_leaking > 0,
+                "class {} reached only one side: {tally:?}",
+                class.name()
+            );
+        }
     }
 }
 
@@ -899,4 +1054,112 @@ async fn a_failing_division_is_an_error_channel_that_routing_closes() {
         ),
         "routed it does not interfere: {routed}"
     );
+}
+
+/// Issue 18's classes, one leaking statement and its safe twin each: the
+/// worlds show the leak and the analyzer refuses it; the twin is accepted
+/// and the same in every world. (Before the analyzer's fixes, strict mode
+/// accepted every leaking statement here.)
+#[tokio::test]
+async fn each_hunted_class_leaks_in_the_worlds_and_is_refused() {
+    let values: Vec<String> = (1..=16).map(|i| format!("({i})")).collect();
+    let values = values.join(", ");
+    let chain = |last: &str| {
+        let columns: Vec<String> = (1..=12).map(|i| format!("c{i}")).collect();
+        let mut anchor = vec!["$tenant::text".to_string(); 11];
+        anchor.push(last.to_string());
+        let mut step: Vec<String> = columns[1..].iter().map(|c| format!("r.{c}")).collect();
+        step.push("r.c12".to_string());
+        format!(
+            "WITH RECURSIVE r({}, n, name) AS (SELECT {}, 0, NULL::text UNION ALL \
+             SELECT {}, r.n + 1, f.name FROM r JOIN forms f ON f.tenant_id = r.c1 AND f.id = 1 \
+             WHERE r.n < 14) SELECT name FROM r",
+            columns.join(", "),
+            anchor.join(", "),
+            step.join(", ")
+        )
+    };
+    let cases: Vec<(Class, String, String)> = vec![
+        (
+            Class::DmlTargetCte,
+            "WITH forms AS (SELECT $tenant::text AS tenant_id) DELETE FROM forms f WHERE f.id = 1 RETURNING f.id".into(),
+            "WITH forms AS (SELECT $tenant::text AS tenant_id) DELETE FROM forms f WHERE f.id = 1 AND f.tenant_id = $tenant RETURNING f.id".into(),
+        ),
+        (
+            Class::FromVisibility,
+            "SELECT (SELECT count(*) FROM LATERAL (SELECT f.id FROM forms f WHERE f.tenant_id = x.tenant_id) l, forms x \
+             WHERE x.tenant_id = $tenant) FROM (SELECT 'b'::text AS tenant_id) x".into(),
+            "SELECT (SELECT count(*) FROM LATERAL (SELECT f.id FROM forms f WHERE f.tenant_id = x.tenant_id) l, forms x \
+             WHERE x.tenant_id = $tenant) FROM (SELECT $tenant::text AS tenant_id) x".into(),
+        ),
+        (
+            Class::UnaliasedFunction,
+            "SELECT l.n FROM (SELECT $tenant::text AS unnest) unnest, LATERAL (SELECT count(*) AS n \
+             FROM unnest(ARRAY['b']), forms g WHERE g.tenant_id = unnest.unnest) l".into(),
+            "SELECT l.n FROM (SELECT $tenant::text AS unnest) unnest, LATERAL (SELECT count(*) AS n \
+             FROM unnest(ARRAY['b']) AS fn, forms g WHERE g.tenant_id = unnest.unnest) l".into(),
+        ),
+        (
+            Class::SchemaQualified,
+            format!("WITH forms AS (SELECT tenant_id, id FROM forms WHERE tenant_id = $tenant) SELECT x.tenant_id, x.id FROM {QUALIFIER}forms x"),
+            "WITH forms AS (SELECT tenant_id, id FROM forms WHERE tenant_id = $tenant) SELECT x.tenant_id, x.id FROM forms x".into(),
+        ),
+        (Class::RecursiveChain, chain("'b'::text"), chain("$tenant::text")),
+        (
+            Class::UnwalkedClause,
+            format!("VALUES {values} LIMIT (SELECT count(*) FROM forms)"),
+            format!("VALUES {values} LIMIT (SELECT count(*) FROM forms WHERE tenant_id = $tenant)"),
+        ),
+        (
+            Class::LossyCast,
+            "SELECT count(*) FROM forms f WHERE f.tenant_id = $tenant::int8::text".into(),
+            "SELECT count(*) FROM forms f WHERE f.tenant_id = $tenant::text".into(),
+        ),
+    ];
+    assert_eq!(
+        cases.iter().map(|(class, ..)| *class).collect::<Vec<_>>(),
+        Class::HUNTED,
+        "one pair per hunted class"
+    );
+    let strict = analyzer(Binding::Strict);
+    let mut oracle = Oracle::new().await;
+    for (class, leaking, safe) in cases {
+        let class = class.name();
+        let analysis = strict.analyze(&leaking).expect("parses");
+        assert!(!analysis.is_ok(), "{class}: the analyzer refuses {leaking}");
+        match oracle
+            .judge(&analysis.sql, analysis.tenant_param.is_some())
+            .await
+        {
+            Verdict::Interfering(_) => {}
+            Verdict::Noninterfering { .. } => {
+                panic!("{class}: the worlds did not show the leak of {leaking}")
+            }
+            Verdict::Invalid => panic!("{class}: not valid here: {leaking}"),
+            Verdict::TimedOut | Verdict::ErrorChannel(_) => panic!("{class}: {leaking}"),
+        }
+        let analysis = strict.analyze(&safe).expect("parses");
+        assert!(
+            analysis.is_ok(),
+            "{class}: the analyzer accepts {safe}: {:?}",
+            analysis
+                .violations()
+                .map(|v| v.rule.name())
+                .collect::<Vec<_>>()
+        );
+        match oracle
+            .judge(&analysis.sql, analysis.tenant_param.is_some())
+            .await
+        {
+            Verdict::Noninterfering { failed: false } => {}
+            Verdict::Interfering(differences) => {
+                panic!("{class}: the safe twin was judged leaking: {safe}\n{differences}")
+            }
+            Verdict::Noninterfering { failed: true } => {
+                panic!("{class}: the safe twin failed everywhere: {safe}")
+            }
+            Verdict::Invalid => panic!("{class}: not valid here: {safe}"),
+            Verdict::TimedOut | Verdict::ErrorChannel(_) => panic!("{class}: {safe}"),
+        }
+    }
 }
