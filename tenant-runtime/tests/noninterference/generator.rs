@@ -1213,6 +1213,16 @@ impl Generator {
                 }
             }
         };
+        // Two selected rows with one key and DO NOTHING: the first inserted
+        // stays, and which is first follows the plan (the partitions' plan
+        // is not the parents'). Ordered by every output, equal keys arrive
+        // in an order the values decide.
+        let source = if source.starts_with("SELECT") && conflict == " ON CONFLICT DO NOTHING" {
+            let positions: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
+            format!("{source} ORDER BY {}", positions.join(", "))
+        } else {
+            source
+        };
         let mut returning_scope = scope.clone();
         returning_scope.push(vec![target]);
         let returning = self.returning(&returning_scope);
