@@ -9,9 +9,13 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
+use tenant_runtime::connect::connect_pool;
 use tenant_runtime::sqlx::postgres::PgPoolOptions;
 use tenant_runtime::sqlx::PgPool;
 use tenant_runtime::{Offboard, Tenancy};
+
+/// How long the first connection may take before the command gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Subcommands that talk to a database.
 #[derive(Debug, Subcommand)]
@@ -65,13 +69,17 @@ async fn run_async(
     database_url: &str,
     config: &tenant_core::Config,
 ) -> Result<(), String> {
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(database_url)
-        .await
-        // The URL may hold a password: never echo it.
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    // One connection within CONNECT_TIMEOUT first: a wrong URL fails in
+    // seconds and says why (the URL shown without its password).
+    let pool = connect_pool(
+        database_url,
+        PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10)),
+        CONNECT_TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let result = run_command(command, &pool, config).await;
     pool.close().await;
     result

@@ -276,3 +276,71 @@ fn a_second_registry_cannot_take_over_a_tenants_partitions() {
     // Each partition is named with its registry's own tag.
     assert_eq!(count(&db, PARTITION_TAGS), 1, "alice's partitions stay");
 }
+
+/// Runs `tenant ARGS` against `url`; returns stderr and how long it took.
+fn tenant_against(url: &str, args: &[&str]) -> (Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args(["--database-url", url])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("the tenant binary runs");
+    (output, started.elapsed())
+}
+
+#[test]
+fn connection_errors_name_the_server_and_the_cause_fast_and_hide_the_password() {
+    // Port 1: nothing listens there.
+    let (output, took) = tenant_against(
+        "postgres://postgres:hunter2@127.0.0.1:1/postgres",
+        &["list"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("postgres://postgres:***@127.0.0.1:1/postgres")
+            && stderr.contains("connection refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(took.as_secs() < 5, "refused took {took:?}");
+
+    // A database that does not exist on a server that does.
+    let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+    let missing = admin.database("tenant_cli_no_such_database");
+    let url = format!(
+        "postgres://{}@{}:{}/tenant_cli_no_such_database",
+        missing.get_username(),
+        missing.get_host(),
+        missing.get_port()
+    );
+    let (output, _) = tenant_against(&url, &["list"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("tenant_cli_no_such_database") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+
+    // A server that accepts the connection and never answers: the command
+    // gives up after its connect timeout (5 s), not the pool's.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent port");
+    let port = listener.local_addr().expect("its address").port();
+    let holder = std::thread::spawn(move || {
+        // Accept and hold the connection until the command has given up.
+        let accepted = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(8));
+        drop(accepted);
+    });
+    let (output, took) = tenant_against(
+        &format!("postgres://postgres@127.0.0.1:{port}/x"),
+        &["list"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("no answer within 5000 ms"), "{stderr}");
+    assert!(took.as_secs() < 8, "the silent server took {took:?}");
+    holder.join().expect("the holder thread");
+}

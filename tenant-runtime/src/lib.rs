@@ -83,6 +83,7 @@ pub use tenancy::Tenancy;
 pub use tenant::Tenant;
 
 pub mod admin;
+pub mod connect;
 pub mod guard;
 pub mod id;
 pub mod routing;

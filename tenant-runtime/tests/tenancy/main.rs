@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod connect;
 mod discover;
 mod keys;
 mod offboard;
