@@ -58,6 +58,15 @@ fn paths_in(code: &str) -> Vec<String> {
     let mut rest = code;
     while let Some(start) = rest.find("use ") {
         let item = &rest[start + 4..];
+        // A word of its own: not the end of `because ` in a comment.
+        let word_start = rest[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if !word_start {
+            rest = item;
+            continue;
+        }
         let end = item.find(';').unwrap_or(item.len());
         expand(item[..end].trim(), &mut paths);
         rest = &item[end..];
@@ -87,7 +96,12 @@ fn expand(tree: &str, out: &mut Vec<String>) {
         return;
     };
     let prefix = &tree[..open];
-    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    // Not a use tree after all (prose that happened to contain `use `).
+    let close = tree
+        .rfind('}')
+        .filter(|close| *close > open)
+        .unwrap_or(tree.len());
+    let inner = &tree[open + 1..close];
     let mut depth = 0;
     let mut from = 0;
     for (index, c) in inner.char_indices() {
@@ -218,4 +232,13 @@ fn the_cycle_check_sees_use_items_and_paths() {
         Some(vec!["a".into(), "b".into()])
     );
     assert_eq!(target(&module, "std::sync::Arc", &known), None);
+}
+
+#[test]
+fn prose_that_contains_use_is_not_a_use_item() {
+    // `because ` ends in `use `; the braces after it are code, not a tree.
+    // (The path shows twice: as a use item and as a path in the code.)
+    let paths = paths_in("//! the cause: } of it {\nuse super::x::Y;\n");
+    assert!(paths.iter().all(|path| path == "super::x::Y"), "{paths:?}");
+    assert!(!paths.is_empty());
 }
