@@ -1,0 +1,12 @@
+//! The forms API over real HTTP: the example's router on a loopback port,
+//! a real PostgreSQL behind it, requests made with reqwest (and raw TCP for
+//! what reqwest will not send).
+
+mod admin;
+mod hostile;
+mod isolation;
+mod load;
+mod policies;
+mod support;
+mod tokens;
+mod trace;
