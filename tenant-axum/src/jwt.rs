@@ -85,11 +85,7 @@ impl JwtVerifier {
                 min: MIN_HMAC_SECRET_BYTES,
             });
         }
-        let key = DecodingKey::from_secret(secret).map_err(|e| ConfigError::InvalidKey {
-            algorithm: format!("{algorithm:?}"),
-            reason: e.to_string(),
-        })?;
-        Ok(Self::with_key(key, algorithm))
+        Self::with_key(DecodingKey::from_secret(secret), algorithm)
     }
 
     /// RS256 with an RSA public key in PEM (`-----BEGIN PUBLIC KEY-----`
@@ -109,11 +105,7 @@ impl JwtVerifier {
     }
 
     fn rsa(pem: &[u8], algorithm: Algorithm) -> Result<JwtVerifier, ConfigError> {
-        let key = DecodingKey::from_rsa_pem(pem).map_err(|e| ConfigError::InvalidKey {
-            algorithm: format!("{algorithm:?}"),
-            reason: e.to_string(),
-        })?;
-        Ok(Self::with_key(key, algorithm))
+        Self::with_key(DecodingKey::from_rsa_pem(pem), algorithm)
     }
 
     /// ES256 (P-256) with an EC public key in PEM.
@@ -127,22 +119,26 @@ impl JwtVerifier {
     }
 
     fn ec(pem: &[u8], algorithm: Algorithm) -> Result<JwtVerifier, ConfigError> {
-        let key = DecodingKey::from_ec_pem(pem).map_err(|e| ConfigError::InvalidKey {
+        Self::with_key(DecodingKey::from_ec_pem(pem), algorithm)
+    }
+
+    /// The verifier of a parsed key, or why the key did not parse.
+    fn with_key(
+        key: jsonwebtoken::errors::Result<DecodingKey>,
+        algorithm: Algorithm,
+    ) -> Result<JwtVerifier, ConfigError> {
+        let key = key.map_err(|e| ConfigError::InvalidKey {
             algorithm: format!("{algorithm:?}"),
             reason: e.to_string(),
         })?;
-        Ok(Self::with_key(key, algorithm))
-    }
-
-    fn with_key(key: DecodingKey, algorithm: Algorithm) -> JwtVerifier {
-        JwtVerifier {
+        Ok(JwtVerifier {
             key,
             algorithm,
             issuer: Expectation::Unset,
             audience: Expectation::Unset,
             leeway: Duration::from_secs(30),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-        }
+        })
     }
 
     /// The issuer (`iss`) a token must name.

@@ -9,4 +9,3 @@ mod load;
 mod policies;
 mod support;
 mod tokens;
-mod trace;

@@ -34,13 +34,8 @@ async fn all_must_agree_refuses_a_path_or_subdomain_naming_another_tenant() {
     );
 
     let response = server
-        .client
-        .get(format!("{}/forms", server.base))
-        .bearer_auth(&alpha)
-        .header("host", "beta.forms.test")
-        .send()
-        .await
-        .unwrap();
+        .get_with_host("/forms", &alpha, "beta.forms.test")
+        .await;
     let (status, kind, _) = problem(response).await;
     assert_eq!(
         (status, kind.as_str()),
@@ -49,13 +44,8 @@ async fn all_must_agree_refuses_a_path_or_subdomain_naming_another_tenant() {
 
     // Agreeing sources pass.
     let response = server
-        .client
-        .get(format!("{}/t/alpha/forms", server.base))
-        .bearer_auth(&alpha)
-        .header("host", "Alpha.forms.test:8080")
-        .send()
-        .await
-        .unwrap();
+        .get_with_host("/t/alpha/forms", &alpha, "Alpha.forms.test:8080")
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let forms: Vec<Value> = response.json().await.unwrap();
     assert_eq!(forms.len(), 1);

@@ -94,6 +94,17 @@ impl Server {
             .expect("request")
     }
 
+    /// A GET with `Host` set to `host` (the subdomain source reads it).
+    pub async fn get_with_host(&self, path: &str, token: &str, host: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("host", host)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn send_json(
         &self,
         method: reqwest::Method,

@@ -1,4 +1,12 @@
 //! The request span carries the tenant id once the extractor resolved it.
+//!
+//! A test binary of its own: tracing caches per call site whether anyone
+//! listens, and tests of other binaries running beside it without a
+//! subscriber would race with the thread-local one set here.
+
+#[path = "http/support.rs"]
+#[allow(dead_code)] // the other tests' helpers
+mod support;
 
 use std::sync::{Arc, Mutex};
 
