@@ -20,6 +20,7 @@ use proc_macro::TokenStream;
 mod config;
 mod derive;
 mod diag;
+mod from_row;
 mod query;
 mod route;
 
@@ -107,4 +108,18 @@ pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(TenantTable, attributes(tenant))]
 pub fn derive_tenant_table(input: TokenStream) -> TokenStream {
     with_config(|loaded| derive::expand(input.into(), loaded))
+}
+
+/// `#[derive(FromRow)]`: a row type for `tenant_query_as!` (and sqlx's
+/// `query_as`) without a direct sqlx dependency. Each named field is read
+/// from the column of its name, or of `#[row(rename = "column")]`, with
+/// `sqlx::Row::try_get`: an `Option` field accepts NULL, any other field
+/// fails the row on NULL. Tenant tables need it not: `#[derive(TenantTable)]`
+/// implements `FromRow` already.
+#[proc_macro_derive(FromRow, attributes(row))]
+pub fn derive_from_row(input: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(input) {
+        Ok(input) => from_row::expand(input).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }

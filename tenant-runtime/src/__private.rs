@@ -30,12 +30,21 @@ pub fn query(sql: &str) -> Query<'_> {
     sqlx::query(sql)
 }
 
+/// What `tenant_query_as!` decodes rows into: any `sqlx::FromRow` type. A
+/// trait of its own so that a type without the impl gets an error that says
+/// what to derive, on the user's type, instead of a bound deep in here.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a row type: it does not implement `sqlx::FromRow`",
+    label = "rows of the query cannot be read into `{Self}`",
+    note = "add `#[derive(tenant_runtime::FromRow)]` to `{Self}` (or `#[derive(TenantTable)]` if it is a tenant table)"
+)]
+pub trait RowType: for<'r> sqlx::FromRow<'r, PgRow> {}
+
+impl<T> RowType for T where T: for<'r> sqlx::FromRow<'r, PgRow> {}
+
 /// A PostgreSQL query of checked SQL, rows decoded as `O`.
 #[inline]
-pub fn query_as<O>(sql: &str) -> QueryAs<'_, O>
-where
-    O: for<'r> sqlx::FromRow<'r, PgRow>,
-{
+pub fn query_as<O: RowType>(sql: &str) -> QueryAs<'_, O> {
     sqlx::query_as(sql)
 }
 
@@ -58,10 +67,10 @@ pub fn routed_query<'t>(tenant: &'t Tenant, query: &'static RoutedQuery) -> Quer
 
 /// [`routed_query`] with rows decoded as `O`.
 #[inline]
-pub fn routed_query_as<'t, O>(tenant: &'t Tenant, query: &'static RoutedQuery) -> QueryAs<'t, O>
-where
-    O: for<'r> sqlx::FromRow<'r, PgRow>,
-{
+pub fn routed_query_as<'t, O: RowType>(
+    tenant: &'t Tenant,
+    query: &'static RoutedQuery,
+) -> QueryAs<'t, O> {
     let routed = tenant.route(query);
     sqlx::query_as(routed.sql).persistent(routed.persistent)
 }

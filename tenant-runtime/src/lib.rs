@@ -68,12 +68,20 @@ pub use sqlx;
 pub use tenant_core;
 /// The configuration read from `tenancy.toml`.
 pub use tenant_core::Config;
+/// `#[derive(FromRow)]` for row types of `tenant_query_as!` that are not
+/// tenant tables: fields read by name (`#[row(rename = "column")]`), through
+/// this crate's sqlx, so the application needs no sqlx dependency of its own.
+pub use tenant_macros::FromRow;
 /// The checked query macros and the derive; the derive shares its name with
 /// the [`TenantTable`] trait it implements (as serde's `Serialize` does).
 pub use tenant_macros::{
     tenant_query, tenant_query_as, tenant_query_file, tenant_query_file_as,
     tenant_query_file_scalar, tenant_query_scalar, TenantTable,
 };
+
+// The derives name `::tenant_runtime::..`; this makes those paths resolve
+// inside this crate too.
+extern crate self as tenant_runtime;
 
 pub use error::Error;
 pub use table::TenantTable;

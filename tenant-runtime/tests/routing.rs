@@ -107,7 +107,7 @@ async fn queries_name_the_tenants_partition_and_are_prepared_from_the_second_run
     );
 }
 
-#[derive(sqlx::FromRow, Debug, PartialEq)]
+#[derive(tenant_runtime::FromRow, Debug, PartialEq)]
 struct Joined {
     title: String,
     payload: Option<String>,

@@ -127,14 +127,14 @@ pub(super) fn partition_keys_table(registry_schema: &str) -> String {
 }
 
 /// A recorded partition key, tenant column left out.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, crate::FromRow)]
 pub(super) struct RecordedKey {
     /// Schema of the referencing table (`public` for a table declared
     /// without one).
-    #[sqlx(rename = "table_schema")]
+    #[row(rename = "table_schema")]
     pub schema: String,
     /// The referencing table.
-    #[sqlx(rename = "table_name")]
+    #[row(rename = "table_name")]
     pub name: String,
     /// Referencing columns.
     pub columns: Vec<String>,
