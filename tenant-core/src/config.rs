@@ -116,6 +116,31 @@ pub enum TableKind {
 }
 
 impl Config {
+    /// The configuration as compact JSON, the form the macros embed in the
+    /// code they generate (`tenancy_config!`, `TenantTable::CHECKED_CONFIG`).
+    pub fn to_embedded(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A configuration from [`Config::to_embedded`]'s form.
+    pub fn from_embedded(json: &str) -> Result<Config, ConfigError> {
+        serde_json::from_str(json).map_err(|e| ConfigError::Invalid {
+            origin: "the configuration embedded at build time".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Every key whose value differs between `self` and `other`, with both
+    /// values, in key order: `tenant_column: "tenant_id" != "org_id"`.
+    /// Empty when they are the same.
+    pub fn differences(&self, other: &Config) -> Vec<String> {
+        let mine = serde_json::to_value(self).unwrap_or_default();
+        let theirs = serde_json::to_value(other).unwrap_or_default();
+        let mut out = Vec::new();
+        collect_differences("", &mine, &theirs, &mut out);
+        out
+    }
+
     /// Parses a configuration from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         Self::parse(text, FILE_NAME)
@@ -424,5 +449,72 @@ mod tests {
         assert!(!config.forbid_delete);
         assert!(path.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Walks two JSON trees in step, naming each leaf (or missing key) where
+/// they differ by its dotted path.
+fn collect_differences(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let null = Value::Null;
+                collect_differences(
+                    &sub,
+                    x.get(key).unwrap_or(&null),
+                    y.get(key).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: {a} != {b}")),
+    }
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_form_round_trips_and_differences_name_each_key() {
+        let a = Config::from_toml_str(
+            "tenant_column = \"tenant_id\"\nglobal_tables = [\"plans\"]\n[tables.customers]\ntenant_column = \"id\"\n",
+        )
+        .unwrap();
+        assert_eq!(Config::from_embedded(&a.to_embedded()).unwrap(), a);
+        assert!(a.differences(&a.clone()).is_empty());
+        let b =
+            Config::from_toml_str("tenant_column = \"org_id\"\nforbid_delete = true\n").unwrap();
+        let diff = a.differences(&b);
+        assert!(
+            diff.contains(&"tenant_column: \"tenant_id\" != \"org_id\"".to_string()),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter().any(|d| d.starts_with("forbid_delete:")),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter().any(|d| d.starts_with("global_tables:")),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter().any(|d| d.starts_with("tables.customers:")),
+            "{diff:?}"
+        );
+        assert!(Config::from_embedded("{not json").is_err());
     }
 }

@@ -123,3 +123,26 @@ pub fn derive_from_row(input: TokenStream) -> TokenStream {
         Err(e) => e.to_compile_error().into(),
     }
 }
+
+/// `tenancy_config!()`: the configuration these macros checked the crate's
+/// queries against, embedded at build time, as a `tenant_runtime::Config`.
+///
+/// Use it to build the `Tenancy`: a deployed binary then runs with exactly
+/// the `tenancy.toml` its queries were checked against, wherever it runs and
+/// whatever files are beside it. Editing the file rebuilds the crate.
+#[proc_macro]
+pub fn tenancy_config(input: TokenStream) -> TokenStream {
+    if !input.is_empty() {
+        let message = "tenancy_config!() takes no arguments: it embeds the tenancy.toml the query macros use (set TENANCY_CONFIG to choose another file)";
+        return quote::quote!(::core::compile_error!(#message)).into();
+    }
+    with_config(|loaded| {
+        let json = loaded.config.to_embedded();
+        let origin = loaded.origin();
+        let tracking = loaded.tracking_items();
+        quote::quote! {{
+            #tracking
+            ::tenant_runtime::__private::embedded_config(#json, #origin)
+        }}
+    })
+}

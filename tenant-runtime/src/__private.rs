@@ -188,3 +188,15 @@ impl TableSpec {
         }
     }
 }
+
+/// The configuration `tenancy_config!()` embedded; it was produced by
+/// `Config::to_embedded` at compile time, so it reads back.
+pub fn embedded_config(json: &'static str, origin: &'static str) -> tenant_core::Config {
+    match tenant_core::Config::from_embedded(json) {
+        Ok(config) => config,
+        // Written by the macro from a Config of the same tenant-core.
+        Err(e) => unreachable!(
+            "tenancy_config!() embedded an unreadable configuration from {origin}: {e}"
+        ),
+    }
+}

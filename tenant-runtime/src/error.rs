@@ -102,6 +102,15 @@ pub enum Error {
         /// What the catalog says it is (its partition bound, or its comment).
         owner: String,
     },
+    /// The tenancy was built with another configuration than the one the
+    /// derived tables were checked against at compile time.
+    #[error("table {table} was checked at compile time against another configuration than this tenancy's (keys: compiled != given): {}; build the tenancy with tenant_runtime::tenancy_config!() (the compiled configuration), or allow the difference with TenancyBuilder::allow_config_override", differences.join("; "))]
+    ConfigMismatch {
+        /// The derived table.
+        table: String,
+        /// Each key that differs, with both values.
+        differences: Vec<String>,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -68,6 +68,10 @@ pub use sqlx;
 pub use tenant_core;
 /// The configuration read from `tenancy.toml`.
 pub use tenant_core::Config;
+/// `tenancy_config!()`: the configuration the macros checked this crate's
+/// queries against, embedded at build time. Build the [`Tenancy`] with it so
+/// a deployed binary runs with exactly that configuration.
+pub use tenant_macros::tenancy_config;
 /// `#[derive(FromRow)]` for row types of `tenant_query_as!` that are not
 /// tenant tables: fields read by name (`#[row(rename = "column")]`), through
 /// this crate's sqlx, so the application needs no sqlx dependency of its own.

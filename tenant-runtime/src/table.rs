@@ -12,4 +12,9 @@ pub trait TenantTable {
     const TABLE: &'static str;
     /// The table's full schema (columns, keys, indexes, foreign keys).
     fn schema() -> TableSchema;
+    /// The configuration the derive checked this table's SQL against (in
+    /// `tenant_core::Config::to_embedded` form); `None` for a hand-written
+    /// impl. [`TenancyBuilder::build`](crate::TenancyBuilder::build)
+    /// refuses a tenancy whose configuration differs from it.
+    const CHECKED_CONFIG: Option<&'static str> = None;
 }

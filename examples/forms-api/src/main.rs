@@ -51,7 +51,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let mut settings = Settings::hs256(&jwt_secret, &admin_secret)?;
     settings.base_domain = std::env::var("FORMS_API_BASE_DOMAIN").ok();
 
-    let tenancy = setup::tenancy(setup::config()?)?;
+    let tenancy = setup::tenancy(setup::config())?;
     setup::create_database(&url, DATABASE).await?;
     let pool = setup::open(&url, DATABASE, &tenancy, 16).await?;
     for id in ["org-alpha", "org-beta"] {

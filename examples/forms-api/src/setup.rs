@@ -18,9 +18,10 @@ pub fn tenancy(config: Config) -> Result<Tenancy, tenant_runtime::Error> {
         .build()
 }
 
-/// The configuration the macros checked the queries against.
-pub fn config() -> Result<Config, Box<dyn Error>> {
-    Ok(Config::discover(env!("CARGO_MANIFEST_DIR").as_ref(), None)?.0)
+/// The configuration the macros checked the queries against, embedded at
+/// build time.
+pub fn config() -> Config {
+    tenant_runtime::tenancy_config!()
 }
 
 /// Creates database `name` on the server of `url` unless it exists.

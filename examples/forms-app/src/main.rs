@@ -4,15 +4,14 @@
 //!
 //! Run it with `cargo run -p forms-app` (uses `DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; it creates and drops its
-//! own database `tenant_example`).
+//! own database `tenant_example`, or `FORMS_APP_DATABASE`).
 
 use std::error::Error;
 use std::str::FromStr;
 
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{ConnectOptions, Connection, PgPool};
-use tenant_runtime::Config;
-use tenant_runtime::{tenant_query, tenant_query_as, tenant_query_file_scalar};
+use tenant_runtime::{tenancy_config, tenant_query, tenant_query_as, tenant_query_file_scalar};
 use tenant_runtime::{Offboard, Tenancy, Tenant, TenantTable};
 
 /// A form a tenant publishes.
@@ -55,7 +54,10 @@ struct FollowUp {
     note: Option<String>,
 }
 
-const DATABASE: &str = "tenant_example";
+/// The example's own database (`FORMS_APP_DATABASE` changes it).
+fn database() -> String {
+    std::env::var("FORMS_APP_DATABASE").unwrap_or_else(|_| "tenant_example".into())
+}
 
 #[tokio::main]
 async fn main() {
@@ -68,7 +70,13 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let config = Config::discover(env!("CARGO_MANIFEST_DIR").as_ref(), None)?.0;
+    // The tenancy.toml the macros checked the queries against, embedded at
+    // build time: the binary needs no file at run time.
+    let config = tenancy_config!();
+    println!(
+        "configuration (embedded at build time): tenant column {:?}, global tables {:?}",
+        config.tenant_column, config.global_tables
+    );
 
     let tenancy = Tenancy::builder(config)
         .table::<Form>()
@@ -184,7 +192,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     pool.close().await;
     drop_database(&url).await?;
-    println!("\ndone: dropped database {DATABASE}");
+    println!("\ndone: dropped database {}", database());
     Ok(())
 }
 
@@ -237,13 +245,14 @@ async fn fresh_database(url: &str, tenancy: &Tenancy) -> Result<PgPool, Box<dyn 
     let mut conn = admin.connect().await.map_err(|e| {
         format!("PostgreSQL at {url} is not reachable ({e}); run `bash scripts/setup.sh` first")
     })?;
-    tenant_runtime::sqlx::raw_sql(&format!("CREATE DATABASE {DATABASE}"))
+    let quoted = tenant_runtime::schema::quote_ident(&database());
+    tenant_runtime::sqlx::raw_sql(&format!("CREATE DATABASE {quoted}"))
         .execute(&mut conn)
         .await?;
     conn.close().await?;
     Ok(PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(tenancy.connect_options(admin.database(DATABASE)))
+        .connect_with(tenancy.connect_options(admin.database(&database())))
         .await?)
 }
 
@@ -254,7 +263,8 @@ async fn drop_database(url: &str) -> Result<(), Box<dyn Error>> {
         .map_err(|e| {
             format!("PostgreSQL at {url} is not reachable ({e}); run `bash scripts/setup.sh` first")
         })?;
-    tenant_runtime::sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+    let quoted = tenant_runtime::schema::quote_ident(&database());
+    tenant_runtime::sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         .execute(&mut conn)
         .await?;
     conn.close().await?;

@@ -250,6 +250,7 @@ fn generate(model: &Model, statements: Option<&Statements>, loaded: &LoadedConfi
         }
     });
 
+    let checked_config = loaded.config.to_embedded();
     let column_names = model.columns.iter().map(|c| &c.name);
     let methods = crud_methods(model, statements);
     quote! {
@@ -258,6 +259,8 @@ fn generate(model: &Model, statements: Option<&Statements>, loaded: &LoadedConfi
         #[automatically_derived]
         impl #impl_generics ::tenant_runtime::TenantTable for #ident #ty_generics #where_clause {
             const TABLE: &'static str = #table;
+            const CHECKED_CONFIG: ::core::option::Option<&'static str> =
+                ::core::option::Option::Some(#checked_config);
             fn schema() -> ::tenant_runtime::__private::TableSchema {
                 #schema_body
             }

@@ -41,6 +41,9 @@ pub struct TenancyBuilder {
     tenant_cache_ttl: Duration,
     tenant_key: Option<Vec<u8>>,
     allow_invisible_tenant_ids: bool,
+    /// The configurations the derives checked their tables against.
+    checked_configs: Vec<(&'static str, &'static str)>,
+    allow_config_override: bool,
 }
 
 impl TenancyBuilder {
@@ -109,6 +112,20 @@ impl TenancyBuilder {
     /// Adds the table of a `#[derive(TenantTable)]` type.
     pub fn table<T: TenantTable>(mut self) -> Self {
         self.tables.push(T::schema());
+        if let Some(checked) = T::CHECKED_CONFIG {
+            self.checked_configs.push((T::TABLE, checked));
+        }
+        self
+    }
+
+    /// Builds the tenancy with its configuration even where it differs
+    /// from the one the derived tables were checked against at compile
+    /// time (by default [`build`](Self::build) refuses that, naming each
+    /// difference). Only for a configuration that changes nothing the
+    /// checks relied on, such as `registry_schema`; prefer
+    /// `tenancy_config!()`, which is the compiled configuration itself.
+    pub fn allow_config_override(mut self, allow: bool) -> Self {
+        self.allow_config_override = allow;
         self
     }
 
@@ -175,6 +192,9 @@ impl TenancyBuilder {
 
     /// Checks the tables and builds the tenancy.
     pub fn build(self) -> Result<Tenancy, Error> {
+        if !self.allow_config_override {
+            self.check_config_is_the_checked_one()?;
+        }
         if self.registry_schema.is_empty() {
             return Err(Error::Schema("the registry schema name is empty".into()));
         }
@@ -273,6 +293,24 @@ impl TenancyBuilder {
             }),
         })
     }
+
+    /// The tenancy's configuration is the one every derived table was
+    /// checked against, or the error names the table, where its
+    /// configuration came from and each key that differs.
+    fn check_config_is_the_checked_one(&self) -> Result<(), Error> {
+        for (table, checked) in &self.checked_configs {
+            let checked = Config::from_embedded(checked)
+                .map_err(|e| Error::Schema(format!("table {table}: {e}")))?;
+            let differences = checked.differences(&self.config);
+            if !differences.is_empty() {
+                return Err(Error::ConfigMismatch {
+                    table: table.to_string(),
+                    differences,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Tenancy {
@@ -295,6 +333,8 @@ impl Tenancy {
             statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
             tenant_cache_ttl: DEFAULT_TENANT_CACHE_TTL,
             tenant_key: None,
+            checked_configs: Vec::new(),
+            allow_config_override: false,
             allow_invisible_tenant_ids: false,
         }
     }
@@ -313,5 +353,49 @@ impl Tenancy {
     /// the runtime has never seen (tables made with plain SQL).
     pub async fn discover(pool: &PgPool, config: Config) -> Result<Tenancy, Error> {
         Tenancy::builder(config).discover(pool).await?.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Error, Tenancy, TenantTable};
+
+    /// Checked against the defaults: tenant-runtime has no tenancy.toml.
+    #[derive(TenantTable)]
+    #[tenant(table = "notes")]
+    #[allow(dead_code)]
+    struct Note {
+        #[tenant(primary_key)]
+        id: i64,
+        tenant_id: String,
+    }
+
+    #[test]
+    fn a_tenancy_with_another_configuration_than_the_checked_one_is_refused_naming_the_keys() {
+        let checked = crate::tenancy_config!();
+        assert!(Tenancy::builder(checked).table::<Note>().build().is_ok());
+
+        let other =
+            Config::from_toml_str("global_tables = [\"plans\"]\nforbid_delete = true\n").unwrap();
+        match Tenancy::builder(other.clone()).table::<Note>().build() {
+            Err(Error::ConfigMismatch { table, differences }) => {
+                assert_eq!(table, "notes");
+                assert_eq!(differences.len(), 2, "{differences:?}");
+                assert!(
+                    differences[0].starts_with("forbid_delete: false != true"),
+                    "{differences:?}"
+                );
+                assert!(
+                    differences[1].starts_with("global_tables: [] != [\"plans\"]"),
+                    "{differences:?}"
+                );
+            }
+            other => panic!("expected a configuration mismatch, got {other:?}"),
+        }
+        let allowed = Tenancy::builder(other)
+            .table::<Note>()
+            .allow_config_override(true)
+            .build();
+        assert!(allowed.is_ok());
     }
 }

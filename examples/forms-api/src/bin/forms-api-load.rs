@@ -66,7 +66,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     setup::drop_database(&url, DATABASE).await?;
     setup::create_database(&url, DATABASE).await?;
-    let tenancy = setup::tenancy(setup::config()?)?;
+    let tenancy = setup::tenancy(setup::config())?;
     let pool = setup::open(&url, DATABASE, &tenancy, connections as u32).await?;
     let mut handles = Vec::new();
     let mut tokens_by_tenant = Vec::new();

@@ -45,7 +45,7 @@ impl Server {
         setup::create_database(&url, &database)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let tenancy = setup::tenancy(setup::config().expect("config")).expect("tenancy");
+        let tenancy = setup::tenancy(setup::config()).expect("tenancy");
         let pool = setup::open(&url, &database, &tenancy, 24)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
