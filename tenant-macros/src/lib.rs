@@ -26,12 +26,37 @@ mod route;
 
 use query::{Call, Flavor};
 
-fn with_config(f: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream) -> TokenStream {
+/// Runs `expand` with the crate's configuration. When the configuration
+/// cannot be loaded, the first macro of the crate reports it (one error,
+/// naming the file, line and column) and every macro, that one included,
+/// expands to `fallback`: code of the right type with nothing checked, so
+/// the crate shows no cascade of missing methods or mistyped expressions.
+/// The build fails on the one error, so the unchecked code never runs.
+fn with_config(
+    expand: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream,
+    fallback: impl FnOnce() -> proc_macro2::TokenStream,
+) -> TokenStream {
     match config::load() {
-        Ok(loaded) => f(&loaded).into(),
+        Ok(loaded) => expand(&loaded).into(),
         Err(message) => {
-            let message = format!("tenancy configuration: {message}");
-            quote::quote!(::core::compile_error!(#message)).into()
+            let error = config::report_once(&format!("tenancy configuration: {message}"));
+            let fallback = fallback();
+            quote::quote!({ #error #fallback }).into()
+        }
+    }
+}
+
+/// [`with_config`] for a derive: items, not an expression.
+fn with_config_items(
+    expand: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream,
+    fallback: impl FnOnce() -> proc_macro2::TokenStream,
+) -> TokenStream {
+    match config::load() {
+        Ok(loaded) => expand(&loaded).into(),
+        Err(message) => {
+            let error = config::report_once(&format!("tenancy configuration: {message}"));
+            let fallback = fallback();
+            quote::quote!(#error #fallback).into()
         }
     }
 }
@@ -45,21 +70,36 @@ fn with_config(f: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream
 /// tenant's rows is a compile error.
 #[proc_macro]
 pub fn tenant_query(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::inline(Flavor::Query), input.into(), loaded))
+    let call = Call::inline(Flavor::Query);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Like [`tenant_query!`], with rows decoded as a `sqlx::FromRow` type:
 /// `tenant_query_as!(Form, tenant, "SQL", args...)`.
 #[proc_macro]
 pub fn tenant_query_as(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::inline(Flavor::QueryAs), input.into(), loaded))
+    let call = Call::inline(Flavor::QueryAs);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Like [`tenant_query!`], yielding the first column of each row:
 /// `tenant_query_scalar!(tenant, "SQL", args...)`.
 #[proc_macro]
 pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::inline(Flavor::Scalar), input.into(), loaded))
+    let call = Call::inline(Flavor::Scalar);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Like [`tenant_query!`], with the SQL read from a file at compile time:
@@ -71,7 +111,12 @@ pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
 /// (`queries/report.sql:3:6`), and editing the file recompiles the call.
 #[proc_macro]
 pub fn tenant_query_file(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::file(Flavor::Query), input.into(), loaded))
+    let call = Call::file(Flavor::Query);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Like [`tenant_query_as!`], with the SQL read from a file:
@@ -79,7 +124,12 @@ pub fn tenant_query_file(input: TokenStream) -> TokenStream {
 /// The path is resolved as in [`tenant_query_file!`].
 #[proc_macro]
 pub fn tenant_query_file_as(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::file(Flavor::QueryAs), input.into(), loaded))
+    let call = Call::file(Flavor::QueryAs);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Like [`tenant_query_scalar!`], with the SQL read from a file:
@@ -87,7 +137,12 @@ pub fn tenant_query_file_as(input: TokenStream) -> TokenStream {
 /// The path is resolved as in [`tenant_query_file!`].
 #[proc_macro]
 pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
-    with_config(|loaded| query::expand(Call::file(Flavor::Scalar), input.into(), loaded))
+    let call = Call::file(Flavor::Scalar);
+    let fallback_input = input.clone();
+    with_config(
+        |loaded| query::expand(call, input.into(), loaded),
+        || query::fallback(call, fallback_input.into()),
+    )
 }
 
 /// Makes a struct a tenant table: LIST-partitioned on its tenant key, with
@@ -107,7 +162,11 @@ pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
 /// `update` and `delete` (not with `forbid_delete = true`).
 #[proc_macro_derive(TenantTable, attributes(tenant))]
 pub fn derive_tenant_table(input: TokenStream) -> TokenStream {
-    with_config(|loaded| derive::expand(input.into(), loaded))
+    let fallback_input = input.clone();
+    with_config_items(
+        |loaded| derive::expand(input.into(), loaded),
+        || derive::fallback(fallback_input.into()),
+    )
 }
 
 /// `#[derive(FromRow)]`: a row type for `tenant_query_as!` (and sqlx's
@@ -136,13 +195,17 @@ pub fn tenancy_config(input: TokenStream) -> TokenStream {
         let message = "tenancy_config!() takes no arguments: it embeds the tenancy.toml the query macros use (set TENANCY_CONFIG to choose another file)";
         return quote::quote!(::core::compile_error!(#message)).into();
     }
-    with_config(|loaded| {
-        let json = loaded.config.to_embedded();
-        let origin = loaded.origin();
-        let tracking = loaded.tracking_items();
-        quote::quote! {{
-            #tracking
-            ::tenant_runtime::__private::embedded_config(#json, #origin)
-        }}
-    })
+    let defaults = || quote::quote!(::tenant_runtime::Config::default());
+    with_config(
+        |loaded| {
+            let json = loaded.config.to_embedded();
+            let origin = loaded.origin();
+            let tracking = loaded.tracking_items();
+            quote::quote! {{
+                #tracking
+                ::tenant_runtime::__private::embedded_config(#json, #origin)
+            }}
+        },
+        defaults,
+    )
 }

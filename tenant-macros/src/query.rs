@@ -301,6 +301,17 @@ pub fn expand(call: Call, input: TokenStream, loaded: &LoadedConfig) -> TokenStr
     }
 }
 
+/// The call's code with its SQL unchecked (a query of the right type, the
+/// arguments type-checked), for when the configuration cannot be loaded:
+/// the build fails on that error, and this keeps the caller's code from
+/// failing again around the call.
+pub fn fallback(call: Call, input: TokenStream) -> TokenStream {
+    match syn::parse::Parser::parse2(|stream: ParseStream| QueryInput::parse(call, stream), input) {
+        Ok(parsed) => generate_fallback(call.flavor, &parsed),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
 /// Analyses the SQL of one call; the error is spanned on the SQL literal.
 pub fn check(call: Call, input: &QueryInput, loaded: &LoadedConfig) -> syn::Result<Analysis> {
     let name = call.macro_name();

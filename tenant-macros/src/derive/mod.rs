@@ -53,6 +53,25 @@ pub fn expand(input: TokenStream, loaded: &LoadedConfig) -> TokenStream {
     }
 }
 
+/// The derive's items with no SQL checked (methods whose bodies are
+/// unreachable), for when the configuration cannot be loaded: the build
+/// fails on that error, and `insert`, `list`, ... still exist for the code
+/// that calls them. Mistakes in the attributes stay silent here; they show
+/// once the configuration loads.
+pub fn fallback(input: TokenStream) -> TokenStream {
+    let Ok(input) = syn::parse2::<DeriveInput>(input) else {
+        return TokenStream::new();
+    };
+    let cx = Ctxt::new();
+    let defaults = LoadedConfig::fallback();
+    let out = Container::from_ast(&cx, &input).map(|container| {
+        let model = check::check(&cx, &container, &defaults);
+        generate(&model, None, &defaults)
+    });
+    let _ = cx.check();
+    out.unwrap_or_default()
+}
+
 /// Quotes an identifier for PostgreSQL (always: field names such as `order`
 /// or `userId` would otherwise be keywords or folded to lower case).
 pub fn quote_ident(name: &str) -> String {
