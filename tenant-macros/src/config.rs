@@ -162,6 +162,33 @@ fn workspace_root(start: &Path) -> Option<PathBuf> {
     })
 }
 
+/// The configuration errors already reported, by crate being compiled.
+static REPORTED: Mutex<Option<std::collections::HashSet<(String, String)>>> = Mutex::new(None);
+
+/// `compile_error!` with `message` the first time this crate's compilation
+/// meets it, nothing after: a broken `tenancy.toml` is one error per crate,
+/// not one per macro call. Every macro of a crate runs in the same compiler
+/// process (cargo runs one rustc per crate), and that process starts afresh
+/// on each build, so the error is never lost on a rebuild. A long-lived
+/// expander (rust-analyzer's proc-macro server) shows it at the first
+/// expansion only: the build still fails on it.
+pub fn report_once(message: &str) -> TokenStream {
+    let krate = std::env::var("CARGO_CRATE_NAME").unwrap_or_default()
+        + "/"
+        + &std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    let first = match REPORTED.lock() {
+        Ok(mut reported) => reported
+            .get_or_insert_with(Default::default)
+            .insert((krate, message.to_string())),
+        Err(_) => true,
+    };
+    if first {
+        quote! { ::core::compile_error! { #message } }
+    } else {
+        TokenStream::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,32 +221,5 @@ mod tests {
         assert!(tokens.contains("include_bytes"), "{tokens}");
         assert!(tokens.contains("/somewhere/tenancy.toml"), "{tokens}");
         assert!(tokens.contains("TENANCY_CONFIG"), "{tokens}");
-    }
-}
-
-/// The configuration errors already reported, by crate being compiled.
-static REPORTED: Mutex<Option<std::collections::HashSet<(String, String)>>> = Mutex::new(None);
-
-/// `compile_error!` with `message` the first time this crate's compilation
-/// meets it, nothing after: a broken `tenancy.toml` is one error per crate,
-/// not one per macro call. Every macro of a crate runs in the same compiler
-/// process (cargo runs one rustc per crate), and that process starts afresh
-/// on each build, so the error is never lost on a rebuild. A long-lived
-/// expander (rust-analyzer's proc-macro server) shows it at the first
-/// expansion only: the build still fails on it.
-pub fn report_once(message: &str) -> TokenStream {
-    let krate = std::env::var("CARGO_CRATE_NAME").unwrap_or_default()
-        + "/"
-        + &std::env::var("CARGO_PKG_NAME").unwrap_or_default();
-    let first = match REPORTED.lock() {
-        Ok(mut reported) => reported
-            .get_or_insert_with(Default::default)
-            .insert((krate, message.to_string())),
-        Err(_) => true,
-    };
-    if first {
-        quote! { ::core::compile_error! { #message } }
-    } else {
-        TokenStream::new()
     }
 }
