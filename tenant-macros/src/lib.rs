@@ -26,6 +26,14 @@ mod route;
 
 use query::{Call, Flavor};
 
+/// Where a macro's output goes: an expression is wrapped in a block, items
+/// are not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Expression,
+    Items,
+}
+
 /// Runs `expand` with the crate's configuration. When the configuration
 /// cannot be loaded, the first macro of the crate reports it (one error,
 /// naming the file, line and column) and every macro, that one included,
@@ -33,6 +41,7 @@ use query::{Call, Flavor};
 /// the crate shows no cascade of missing methods or mistyped expressions.
 /// The build fails on the one error, so the unchecked code never runs.
 fn with_config(
+    position: Position,
     expand: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream,
     fallback: impl FnOnce() -> proc_macro2::TokenStream,
 ) -> TokenStream {
@@ -41,22 +50,10 @@ fn with_config(
         Err(message) => {
             let error = config::report_once(&format!("tenancy configuration: {message}"));
             let fallback = fallback();
-            quote::quote!({ #error #fallback }).into()
-        }
-    }
-}
-
-/// [`with_config`] for a derive: items, not an expression.
-fn with_config_items(
-    expand: impl FnOnce(&config::LoadedConfig) -> proc_macro2::TokenStream,
-    fallback: impl FnOnce() -> proc_macro2::TokenStream,
-) -> TokenStream {
-    match config::load() {
-        Ok(loaded) => expand(&loaded).into(),
-        Err(message) => {
-            let error = config::report_once(&format!("tenancy configuration: {message}"));
-            let fallback = fallback();
-            quote::quote!(#error #fallback).into()
+            match position {
+                Position::Expression => quote::quote!({ #error #fallback }).into(),
+                Position::Items => quote::quote!(#error #fallback).into(),
+            }
         }
     }
 }
@@ -73,6 +70,7 @@ pub fn tenant_query(input: TokenStream) -> TokenStream {
     let call = Call::inline(Flavor::Query);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -85,6 +83,7 @@ pub fn tenant_query_as(input: TokenStream) -> TokenStream {
     let call = Call::inline(Flavor::QueryAs);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -97,6 +96,7 @@ pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
     let call = Call::inline(Flavor::Scalar);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -114,6 +114,7 @@ pub fn tenant_query_file(input: TokenStream) -> TokenStream {
     let call = Call::file(Flavor::Query);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -127,6 +128,7 @@ pub fn tenant_query_file_as(input: TokenStream) -> TokenStream {
     let call = Call::file(Flavor::QueryAs);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -140,6 +142,7 @@ pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
     let call = Call::file(Flavor::Scalar);
     let fallback_input = input.clone();
     with_config(
+        Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
     )
@@ -163,7 +166,8 @@ pub fn tenant_query_file_scalar(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(TenantTable, attributes(tenant))]
 pub fn derive_tenant_table(input: TokenStream) -> TokenStream {
     let fallback_input = input.clone();
-    with_config_items(
+    with_config(
+        Position::Items,
         |loaded| derive::expand(input.into(), loaded),
         || derive::fallback(fallback_input.into()),
     )
@@ -197,6 +201,7 @@ pub fn tenancy_config(input: TokenStream) -> TokenStream {
     }
     let defaults = || quote::quote!(::tenant_runtime::Config::default());
     with_config(
+        Position::Expression,
         |loaded| {
             let json = loaded.config.to_embedded();
             let origin = loaded.origin();
