@@ -127,7 +127,7 @@ pub(super) fn partition_keys_table(registry_schema: &str) -> String {
 }
 
 /// A recorded partition key, tenant column left out.
-#[derive(Debug, crate::FromRow)]
+#[derive(Debug, tenant_macros::FromRow)]
 pub(super) struct RecordedKey {
     /// Schema of the referencing table (`public` for a table declared
     /// without one).
