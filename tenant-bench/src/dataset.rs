@@ -61,6 +61,7 @@ fn column(name: &str, sql_type: &str) -> ColumnDef {
         sql_type: sql_type.into(),
         nullable: false,
         default: None,
+        generated: None,
     }
 }
 

@@ -113,6 +113,10 @@ pub struct ColumnSpec {
     pub nullable: bool,
     /// DEFAULT expression.
     pub default: Option<&'static str>,
+    /// `GENERATED ALWAYS AS IDENTITY`.
+    pub identity: bool,
+    /// `GENERATED ALWAYS AS (expression) STORED`.
+    pub stored: Option<&'static str>,
 }
 
 /// A foreign key as the derive describes it (without the tenant column).
@@ -157,7 +161,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 impl TableSpec {
     /// The schema model of this table.
     pub fn to_schema(&self) -> tenant_core::schema::TableSchema {
-        use tenant_core::schema::{ColumnDef, ForeignKey, TableSchema};
+        use tenant_core::schema::{ColumnDef, ForeignKey, Generated, TableSchema};
         TableSchema {
             schema: self.schema.map(str::to_string),
             name: self.name.to_string(),
@@ -170,6 +174,11 @@ impl TableSpec {
                     sql_type: c.sql_type.to_string(),
                     nullable: c.nullable,
                     default: c.default.map(str::to_string),
+                    generated: if c.identity {
+                        Some(Generated::IdentityAlways)
+                    } else {
+                        c.stored.map(|e| Generated::Stored(e.to_string()))
+                    },
                 })
                 .collect(),
             primary_key: strings(self.primary_key),

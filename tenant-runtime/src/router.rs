@@ -290,6 +290,7 @@ mod tests {
             sql_type: sql_type.into(),
             nullable: false,
             default: None,
+            generated: None,
         };
         TableSchema {
             schema: None,

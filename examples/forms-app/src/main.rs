@@ -41,12 +41,13 @@ struct FormSubmission {
     email: String,
 }
 
-/// A task created from a submission.
+/// A task created from a submission. Its id is an identity: the database
+/// numbers follow-ups, and `insert` gives the stored row back.
 #[derive(Debug, Clone, TenantTable)]
 #[tenant(table = "follow_ups")]
 #[allow(dead_code)] // fields are read back from the database
 struct FollowUp {
-    #[tenant(primary_key)]
+    #[tenant(primary_key, identity)]
     id: i64,
     tenant_id: String,
     #[tenant(references = "form_submissions(id)")]
@@ -154,7 +155,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         form_id: 3,
         email: "mallory@example.com".into(),
     };
-    match cross.insert(&alpha).execute(&pool).await {
+    match cross.insert(&alpha).fetch_one(&pool).await {
         Err(e) => println!(
             "a submission of alpha pointing at beta's form: refused ({})",
             short(&e)
@@ -215,7 +216,7 @@ async fn seed(
             title,
             published: id == first_id,
         };
-        form.insert(tenant).execute(&mut *tx).await?;
+        form.insert(tenant).fetch_one(&mut *tx).await?;
     }
     FormSubmission {
         id: first_id,
@@ -224,18 +225,23 @@ async fn seed(
         email: format!("first@{}.example.com", tenant.id()),
     }
     .insert(tenant)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    FollowUp {
-        id: first_id,
+    let follow_up = FollowUp {
+        id: 0, // an identity: the database numbers it
         tenant_id: tenant.id().into(),
         submission_id: first_id,
         note: Some("call back".into()),
     }
     .insert(tenant)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
+    println!(
+        "{}: follow-up {} created (id from the database)",
+        tenant.id(),
+        follow_up.id
+    );
     Ok(())
 }
 

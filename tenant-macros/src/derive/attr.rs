@@ -15,7 +15,7 @@ use super::ctxt::Ctxt;
 pub const TENANT: &str = "tenant";
 
 const CONTAINER_KEYS: &str = "`table = \"...\"`, `from_row = false`, `row_level_security = true`";
-const FIELD_KEYS: &str = "`key`, `primary_key`, `unique`, `index`, `default = \"...\"`, `references = \"table(column)\"`, `sql_type = \"...\"`";
+const FIELD_KEYS: &str = "`key`, `primary_key`, `unique`, `index`, `default = \"...\"`, `skip_insert`, `identity`, `generated = \"...\"`, `references = \"table(column)\"`, `sql_type = \"...\"`";
 
 /// A value given at most once, remembering where.
 #[derive(Debug, Clone)]
@@ -79,6 +79,12 @@ pub struct Field {
     pub index: Attr<()>,
     /// `default = "now()"`.
     pub default: Attr<String>,
+    /// `skip_insert`: `insert` leaves the column to its default.
+    pub skip_insert: Attr<()>,
+    /// `identity`: `GENERATED ALWAYS AS IDENTITY`.
+    pub identity: Attr<()>,
+    /// `generated = "lower(email)"`: `GENERATED ALWAYS AS (..) STORED`.
+    pub generated: Attr<String>,
     /// `references = "forms(id)"`.
     pub references: Attr<Reference>,
     /// `sql_type = "citext"`.
@@ -138,16 +144,21 @@ impl Field {
             unique: Attr::none("unique"),
             index: Attr::none("index"),
             default: Attr::none("default"),
+            skip_insert: Attr::none("skip_insert"),
+            identity: Attr::none("identity"),
+            generated: Attr::none("generated"),
             references: Attr::none("references"),
             sql_type: Attr::none("sql_type"),
         };
         for_each_tenant_meta(cx, attrs, |meta| {
             let span = meta.path.span();
-            let flags: [(&str, &mut Attr<()>); 4] = [
+            let flags: [(&str, &mut Attr<()>); 6] = [
                 ("key", &mut out.key),
                 ("primary_key", &mut out.primary_key),
                 ("unique", &mut out.unique),
                 ("index", &mut out.index),
+                ("skip_insert", &mut out.skip_insert),
+                ("identity", &mut out.identity),
             ];
             for (name, attr) in flags {
                 if meta.path.is_ident(name) {
@@ -160,6 +171,10 @@ impl Field {
             if meta.path.is_ident("default") {
                 if let Some((_, value)) = string_value(cx, &meta, "default = \"now()\"")? {
                     out.default.set(cx, span, value);
+                }
+            } else if meta.path.is_ident("generated") {
+                if let Some((_, value)) = string_value(cx, &meta, "generated = \"lower(email)\"")? {
+                    out.generated.set(cx, span, value);
                 }
             } else if meta.path.is_ident("sql_type") {
                 if let Some((_, value)) = string_value(cx, &meta, "sql_type = \"citext\"")? {
@@ -422,6 +437,19 @@ mod tests {
                 column: "id".into()
             }
         );
+    }
+
+    #[test]
+    fn reads_what_the_database_fills() {
+        let cx = Ctxt::new();
+        let attrs: Vec<syn::Attribute> = vec![
+            parse_quote!(#[tenant(identity)]),
+            parse_quote!(#[tenant(generated = "lower(email)", default = "now()", skip_insert)]),
+        ];
+        let f = Field::from_ast(&cx, &attrs);
+        assert!(messages(cx).is_empty());
+        assert!(f.identity.is_set() && f.skip_insert.is_set());
+        assert_eq!(f.generated.get().unwrap(), "lower(email)");
     }
 
     #[test]

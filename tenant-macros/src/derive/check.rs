@@ -5,6 +5,7 @@
 //! well as possible so the fallback code has the right shape.
 
 use syn::Ident;
+use tenant_core::schema::{Generated, IDENTITY_TYPES, SERIAL_TYPES};
 use tenant_core::TableKind;
 
 use super::ast::Container;
@@ -27,6 +28,29 @@ pub struct Column<'a> {
     pub nullable: bool,
     /// The DEFAULT expression.
     pub default: Option<String>,
+    /// An identity or a stored generated column.
+    pub generated: Option<Generated>,
+    /// `#[tenant(skip_insert)]`: `insert` leaves it to its default.
+    pub skip_insert: bool,
+}
+
+impl Column<'_> {
+    /// The database writes this column on every insert (identity, generated,
+    /// serial): `insert` leaves it out and no statement sets it by hand.
+    pub fn filled_by_database(&self) -> bool {
+        self.generated.is_some()
+            || SERIAL_TYPES.contains(&self.sql_type.trim().to_ascii_lowercase().as_str())
+    }
+
+    /// `insert` leaves this column out and reads it back with RETURNING.
+    pub fn left_to_database_on_insert(&self) -> bool {
+        self.skip_insert || self.filled_by_database()
+    }
+
+    /// An UPDATE may not write it: identities and generated columns.
+    pub fn never_updated(&self) -> bool {
+        self.generated.is_some()
+    }
 }
 
 /// The table as the generated code sees it.
@@ -122,13 +146,36 @@ pub fn check<'a>(cx: &Ctxt, container: &Container<'a>, loaded: &LoadedConfig) ->
                 ("text".to_string(), types::is_option(field.ty))
             }
         };
+        // The tenant key's own attributes are refused by check_key_field.
+        let is_key = field.attrs.key.is_set() || field.name == tenant_column;
+        let generated = if is_key {
+            None
+        } else {
+            generated_by_database(cx, field, &sql_type)
+        };
+        let filled = generated.is_some()
+            || SERIAL_TYPES.contains(&sql_type.trim().to_ascii_lowercase().as_str());
+        let default = field.attrs.default.get().cloned();
+        if let (false, Some(span)) = (is_key, field.attrs.skip_insert.span()) {
+            if default.is_none() && !filled && !nullable {
+                cx.error_at(
+                    span,
+                    format!(
+                        "`skip_insert` leaves `{}` to the database on insert, but the column has no default and is NOT NULL, so every insert would fail; add `default = \"...\"`",
+                        field.name
+                    ),
+                );
+            }
+        }
         columns.push(Column {
             ident: field.ident,
             ty: field.ty,
             name: field.name.clone(),
             sql_type,
             nullable,
-            default: field.attrs.default.get().cloned(),
+            default,
+            generated,
+            skip_insert: field.attrs.skip_insert.is_set(),
         });
     }
 
@@ -199,6 +246,60 @@ pub fn check<'a>(cx: &Ctxt, container: &Container<'a>, loaded: &LoadedConfig) ->
         row_level_security: container.attrs.row_level_security.get() == Some(&true),
         forbid_delete: config.forbid_delete,
     }
+}
+
+/// What `#[tenant(identity)]` or `#[tenant(generated = "..")]` asks of the
+/// database, after checking they fit the field.
+fn generated_by_database(
+    cx: &Ctxt,
+    field: &super::ast::Field,
+    sql_type: &str,
+) -> Option<Generated> {
+    let attrs = &field.attrs;
+    let name = &field.name;
+    if let (Some(_), Some(span)) = (attrs.identity.span(), attrs.generated.span()) {
+        cx.error_at(
+            span,
+            format!("`{name}` cannot be both `identity` and `generated`: pick the one the database computes"),
+        );
+    }
+    let generated = if attrs.identity.is_set() {
+        Some(Generated::IdentityAlways)
+    } else {
+        attrs.generated.get().cloned().map(Generated::Stored)
+    };
+    let kind = match &generated {
+        Some(Generated::Stored(_)) => "generated",
+        Some(_) => "identity",
+        None => return None,
+    };
+    let span = attrs
+        .identity
+        .span()
+        .or(attrs.generated.span())
+        .unwrap_or_else(|| field.ident.span());
+    if let Some(default_span) = attrs.default.span() {
+        cx.error_at(
+            default_span,
+            format!("`{name}` is `{kind}`, so the database computes it: a `default` would never apply; remove it"),
+        );
+    }
+    if kind == "identity" {
+        if types::is_option(field.ty) {
+            cx.error_spanned_by(
+                field.ty,
+                format!("identity column `{name}` cannot be an `Option`: the database always fills it, so it is never NULL"),
+            );
+        }
+        let base = sql_type.trim().to_ascii_lowercase();
+        if !IDENTITY_TYPES.contains(&base.as_str()) {
+            cx.error_at(
+                span,
+                format!("`identity` needs an integer column (i16, i32 or i64: smallint, integer, bigint), but `{name}` is `{sql_type}`"),
+            );
+        }
+    }
+    generated
 }
 
 /// The index of the tenant key field: the one marked `#[tenant(key)]`, or
@@ -277,10 +378,16 @@ fn check_key_field(cx: &Ctxt, container: &Container, index: usize) {
         ("index", attrs.index.span()),
         ("references", attrs.references.span()),
         ("default", attrs.default.span()),
+        ("skip_insert", attrs.skip_insert.span()),
+        ("identity", attrs.identity.span()),
+        ("generated", attrs.generated.span()),
     ];
     for (name, span) in misplaced {
         if let Some(span) = span {
-            let why = if name == "default" || name == "references" {
+            let why = if matches!(
+                name,
+                "default" | "references" | "skip_insert" | "identity" | "generated"
+            ) {
                 "the tenant key is always the requesting tenant"
             } else {
                 "the tenant key is prepended to every primary key, unique constraint and index automatically"

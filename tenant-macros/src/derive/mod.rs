@@ -17,6 +17,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::DeriveInput;
+use tenant_core::schema::Generated;
 use tenant_core::{Analysis, Analyzer};
 
 use crate::config::LoadedConfig;
@@ -82,8 +83,10 @@ pub fn quote_ident(name: &str) -> String {
 /// to the last parameter), each accepted by the analyzer.
 #[derive(Debug, Default)]
 pub struct Statements {
-    /// `INSERT` of every column.
+    /// `INSERT` of the columns the application writes, `RETURNING` the row.
     pub insert: Option<Analysis>,
+    /// `INSERT .. SELECT .. FROM unnest(..)` of many rows, `RETURNING` them.
+    pub insert_many: Option<Analysis>,
     /// `SELECT` by primary key.
     pub find: Option<Analysis>,
     /// `UPDATE` of every non-key column by primary key.
@@ -96,29 +99,57 @@ pub struct Statements {
 
 impl Statements {
     /// The statements with `$tenant`, before analysis.
-    pub fn sources(model: &Model) -> Option<[(&'static str, Option<String>); 5]> {
-        let key = quote_ident(&model.columns[model.key?].name);
+    pub fn sources(model: &Model) -> Option<[(&'static str, Option<String>); 6]> {
+        let key_index = model.key?;
+        let key = quote_ident(&model.columns[key_index].name);
         let table = match &model.schema {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&model.table)),
             None => quote_ident(&model.table),
         };
         let all: Vec<String> = model.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let select_list = all.join(", ");
-        let mut n = 0;
-        let values: Vec<String> = (0..model.columns.len())
-            .map(|i| {
-                if Some(i) == model.key {
-                    "$tenant".to_string()
-                } else {
-                    n += 1;
-                    format!("${n}")
-                }
-            })
-            .collect();
+        // The tenant key first, then the columns the application writes.
+        let written = inserted_columns(model);
+        let mut insert_columns = vec![key.clone()];
+        insert_columns.extend(written.iter().map(|&i| quote_ident(&model.columns[i].name)));
+        let mut values = vec!["$tenant".to_string()];
+        values.extend((1..=written.len()).map(|n| format!("${n}")));
         let insert = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            all.join(", "),
+            "INSERT INTO {table} ({}) VALUES ({}) RETURNING {select_list}",
+            insert_columns.join(", "),
             values.join(", ")
+        );
+        // One array per written column, unnested in step; the ordinality
+        // keeps the rows in the order given. With no column to write, a
+        // series of the row count stands in.
+        let row_number = quote_ident("tenancy row number");
+        let (source, aliases): (String, Vec<String>) = if written.is_empty() {
+            ("generate_series(1, $1::int8)".to_string(), Vec::new())
+        } else {
+            let arrays: Vec<String> = written
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| format!("${}::{}[]", n + 1, model.columns[i].sql_type))
+                .collect();
+            let aliases = written
+                .iter()
+                .map(|&i| quote_ident(&model.columns[i].name))
+                .collect();
+            (format!("unnest({})", arrays.join(", ")), aliases)
+        };
+        let mut selected = vec!["$tenant".to_string()];
+        selected.extend(aliases.iter().map(|a| format!("batch.{a}")));
+        let mut alias_list = if aliases.is_empty() {
+            vec![quote_ident("tenancy series")]
+        } else {
+            aliases
+        };
+        alias_list.push(row_number.clone());
+        let insert_many = format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM {source} WITH ORDINALITY AS batch ({}) ORDER BY batch.{row_number} RETURNING {select_list}",
+            insert_columns.join(", "),
+            selected.join(", "),
+            alias_list.join(", ")
         );
         let pk_where = |first: usize| -> String {
             model
@@ -171,6 +202,7 @@ impl Statements {
         );
         Some([
             ("insert", Some(insert)),
+            ("insert_many", Some(insert_many)),
             ("find", find),
             ("update", update),
             ("delete", delete),
@@ -214,6 +246,7 @@ impl Statements {
             };
             match name {
                 "insert" => out.insert = checked,
+                "insert_many" => out.insert_many = checked,
                 "find" => out.find = checked,
                 "update" => out.update = checked,
                 "delete" => out.delete = checked,
@@ -224,10 +257,23 @@ impl Statements {
     }
 }
 
-/// Columns an UPDATE sets: all but the tenant key and the primary key.
+/// Columns an UPDATE sets: all but the tenant key, the primary key and the
+/// columns only the database writes (identities, generated columns).
 fn settable_columns(model: &Model) -> Vec<usize> {
     (0..model.columns.len())
-        .filter(|i| Some(*i) != model.key && !model.primary_key.contains(i))
+        .filter(|&i| {
+            Some(i) != model.key
+                && !model.primary_key.contains(&i)
+                && !model.columns[i].never_updated()
+        })
+        .collect()
+}
+
+/// Columns an INSERT writes besides the tenant key: all but those left to
+/// the database (identity, serial, generated, `skip_insert`).
+fn inserted_columns(model: &Model) -> Vec<usize> {
+    (0..model.columns.len())
+        .filter(|&i| Some(i) != model.key && !model.columns[i].left_to_database_on_insert())
         .collect()
 }
 
@@ -313,9 +359,17 @@ fn schema_spec(model: &Model) -> TokenStream {
             Some(d) => quote! { ::core::option::Option::Some(#d) },
             None => quote! { ::core::option::Option::None },
         };
+        let identity = matches!(c.generated, Some(Generated::IdentityAlways));
+        let stored = match &c.generated {
+            Some(Generated::Stored(expression)) => {
+                quote! { ::core::option::Option::Some(#expression) }
+            }
+            _ => quote! { ::core::option::Option::None },
+        };
         quote! {
             ::tenant_runtime::__private::ColumnSpec {
                 name: #name, sql_type: #sql_type, nullable: #nullable, default: #default,
+                identity: #identity, stored: #stored,
             }
         }
     });
@@ -351,9 +405,9 @@ fn schema_spec(model: &Model) -> TokenStream {
 }
 
 fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
-    let Some(key) = model.key else {
+    if model.key.is_none() {
         return TokenStream::new();
-    };
+    }
     let p = quote! { ::tenant_runtime::__private };
     let fallback = statements.is_none();
     let sources = Statements::sources(model).unwrap_or_default();
@@ -411,18 +465,67 @@ fn crud_methods(model: &Model, statements: Option<&Statements>) -> TokenStream {
 
     let mut out = TokenStream::new();
 
-    let non_key: Vec<usize> = (0..model.columns.len()).filter(|&i| i != key).collect();
-    let insert_doc = doc("Inserts this row for `tenant` (the tenant key field is ignored: the row always belongs to `tenant`).", source("insert"));
+    let written = inserted_columns(model);
+    let insert_doc = doc("Inserts this row for `tenant` and gives back the row as stored: the tenant key field is ignored (the row always belongs to `tenant`), and the columns the database fills (identity, serial, generated, `skip_insert`) come back with their values.", source("insert"));
     let insert_body = body(
         st(|s| &s.insert),
-        quote!(#p::routed_query),
-        self_binds(&non_key),
+        quote!(#p::routed_query_as::<Self>),
+        self_binds(&written),
         &tenant,
     );
     out.extend(quote! {
         #[doc = #insert_doc]
-        pub fn insert<'q>(&'q self, #tenant: &'q ::tenant_runtime::Tenant) -> #p::Query<'q> {
+        pub fn insert<'q>(&'q self, #tenant: &'q ::tenant_runtime::Tenant) -> #p::QueryAs<'q, Self> {
             #insert_body
+        }
+    });
+
+    let insert_many_doc = doc("Inserts `rows` for `tenant` in one statement and gives them back as stored, in the order given (the tenant key fields are ignored). Each written column is sent as one array, so its type needs an array type in PostgreSQL (`sqlx::postgres::PgHasArrayType`); a call on a row type that has none does not compile.", source("insert_many"));
+    let (many_binds, many_bounds): (TokenStream, Vec<TokenStream>) = if written.is_empty() {
+        (
+            quote! { .bind(::core::primitive::i64::try_from(rows.len()).unwrap_or(::core::primitive::i64::MAX)) },
+            Vec::new(),
+        )
+    } else {
+        let binds = written
+            .iter()
+            .map(|&i| {
+                let field = model.columns[i].ident;
+                let ty = model.columns[i].ty;
+                quote_spanned! {ty.span()=>
+                    .bind(rows.iter().map(|row| &row.#field).collect::<::std::vec::Vec<&'q #ty>>())
+                }
+            })
+            .collect();
+        let bounds = written
+            .iter()
+            .map(|&i| {
+                let ty = model.columns[i].ty;
+                quote_spanned! {ty.span()=>
+                    ::std::vec::Vec<&'q #ty>: #p::sqlx::Encode<'q, #p::sqlx::Postgres> + #p::sqlx::Type<#p::sqlx::Postgres>
+                }
+            })
+            .collect();
+        (binds, bounds)
+    };
+    let insert_many_body = body(
+        st(|s| &s.insert_many),
+        quote!(#p::routed_query_as::<Self>),
+        many_binds,
+        &tenant,
+    );
+    let insert_many_body = if fallback {
+        quote! { let _ = rows; #insert_many_body }
+    } else {
+        insert_many_body
+    };
+    out.extend(quote! {
+        #[doc = #insert_many_doc]
+        pub fn insert_many<'q>(#tenant: &'q ::tenant_runtime::Tenant, rows: &'q [Self]) -> #p::QueryAs<'q, Self>
+        where
+            #(#many_bounds,)*
+        {
+            #insert_many_body
         }
     });
 
@@ -546,7 +649,8 @@ mod tests {
         let out = expand_str(FORM, "");
         assert!(!out.contains("compile_error"), "{out}");
         for sql in [
-            r#"INSERT INTO \"forms\" (\"id\", \"tenant_id\", \"title\", \"created\") VALUES ($1, $4, $2, $3)"#,
+            r#"INSERT INTO \"forms\" (\"tenant_id\", \"id\", \"title\", \"created\") VALUES ($4, $1, $2, $3) RETURNING \"id\", \"tenant_id\", \"title\", \"created\""#,
+            r#"INSERT INTO \"forms\" (\"tenant_id\", \"id\", \"title\", \"created\") SELECT $4, batch.\"id\", batch.\"title\", batch.\"created\" FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS batch (\"id\", \"title\", \"created\", \"tenancy row number\") ORDER BY batch.\"tenancy row number\" RETURNING \"id\", \"tenant_id\", \"title\", \"created\""#,
             r#"SELECT \"id\", \"tenant_id\", \"title\", \"created\" FROM \"forms\" WHERE \"tenant_id\" = $2 AND \"id\" = $1"#,
             r#"UPDATE \"forms\" SET \"title\" = $1, \"created\" = $2 WHERE \"tenant_id\" = $4 AND \"id\" = $3"#,
             r#"DELETE FROM \"forms\" WHERE \"tenant_id\" = $2 AND \"id\" = $1"#,
@@ -565,6 +669,28 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn columns_the_database_fills_are_left_out_and_given_back() {
+        let out = expand_str(
+            r#"struct Ticket {
+                #[tenant(primary_key, identity)] id: i64,
+                tenant_id: String,
+                #[tenant(sql_type = "serial")] number: i32,
+                title: String,
+                #[tenant(generated = "lower(title)")] key: String,
+                #[tenant(default = "'open'", skip_insert)] status: String,
+            }"#,
+            "",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        for sql in [
+            r#"INSERT INTO \"tickets\" (\"tenant_id\", \"title\") VALUES ($2, $1) RETURNING \"id\", \"tenant_id\", \"number\", \"title\", \"key\", \"status\""#,
+            r#"UPDATE \"tickets\" SET \"number\" = $1, \"title\" = $2, \"status\" = $3 WHERE"#,
+        ] {
+            assert!(out.contains(sql), "missing {sql} in {out}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reading tenant tables back from PostgreSQL's catalog.
 
 use sqlx::{PgPool, Row};
-use tenant_core::schema::{qualified_name, ColumnDef, ForeignKey, TableSchema};
+use tenant_core::schema::{qualified_name, ColumnDef, ForeignKey, Generated, TableSchema};
 use tenant_core::Config;
 
 use crate::error::Error;
@@ -174,7 +174,8 @@ async fn read_table(
 ) -> Result<TableSchema, Error> {
     let columns = sqlx::query(
         "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type, \
-                NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS default_expr \
+                NOT a.attnotnull AS nullable, pg_get_expr(d.adbin, d.adrelid) AS default_expr, \
+                a.attidentity::text AS identity, a.attgenerated::text AS generated \
            FROM pg_attribute a \
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
           WHERE a.attrelid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped \
@@ -185,11 +186,22 @@ async fn read_table(
     .await?
     .into_iter()
     .map(|row| {
+        let expression: Option<String> = row.try_get("default_expr")?;
+        let identity: String = row.try_get("identity")?;
+        let generated: String = row.try_get("generated")?;
+        // pg_attrdef holds a generated column's expression, not a default.
+        let (default, generated) = match (identity.as_str(), generated.as_str()) {
+            ("a", _) => (None, Some(Generated::IdentityAlways)),
+            ("d", _) => (None, Some(Generated::IdentityByDefault)),
+            (_, "s") => (None, expression.map(Generated::Stored)),
+            _ => (expression, None),
+        };
         Ok(ColumnDef {
             name: row.try_get("name")?,
             sql_type: row.try_get("sql_type")?,
             nullable: row.try_get("nullable")?,
-            default: row.try_get("default_expr")?,
+            default,
+            generated,
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -130,6 +130,7 @@ fn column(name: &str, sql_type: &str, nullable: bool, default: Option<&str>) -> 
         sql_type: sql_type.into(),
         nullable,
         default: default.map(Into::into),
+        generated: None,
     }
 }
 

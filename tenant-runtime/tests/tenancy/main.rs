@@ -8,6 +8,7 @@ mod support;
 
 mod connect;
 mod discover;
+mod inserts;
 mod keys;
 mod offboard;
 mod onboard;

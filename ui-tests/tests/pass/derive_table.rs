@@ -31,6 +31,21 @@ struct Secret {
     tenant_id: String,
 }
 
+/// Columns the database fills: left out of `insert`, given back by it.
+#[derive(Debug, TenantTable)]
+struct Ticket {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    tenant_id: String,
+    #[tenant(sql_type = "bigserial")]
+    number: i64,
+    title: String,
+    #[tenant(generated = "lower(title)")]
+    title_key: String,
+    #[tenant(default = "'open'", skip_insert)]
+    status: String,
+}
+
 /// Defaults: table `events`, no primary key (insert and list only).
 #[derive(Debug, TenantTable)]
 struct Event {
@@ -39,15 +54,20 @@ struct Event {
 }
 
 async fn crud(pool: &PgPool, tenant: &Tenant, row: Submission) -> Result<(), tenant_runtime::sqlx::Error> {
-    row.insert(tenant).execute(pool).await?;
+    row.insert(tenant).fetch_one(pool).await?;
     let found: Option<Submission> = Submission::find(tenant, &row.id).fetch_optional(pool).await?;
     let _all: Vec<Submission> = Submission::list(tenant).fetch_all(pool).await?;
     if let Some(found) = found {
         found.update(tenant).execute(pool).await?;
     }
     Submission::delete(tenant, &row.id).execute(pool).await?;
-    Event { tenant_id: String::new(), body: "hi".into() }.insert(tenant).execute(pool).await?;
+    Event { tenant_id: String::new(), body: "hi".into() }.insert(tenant).fetch_one(pool).await?;
     let _events: Vec<Event> = Event::list(tenant).fetch_all(pool).await?;
+    let _batch: Vec<Event> = Event::insert_many(tenant, &[]).fetch_all(pool).await?;
+    let _ticket: Ticket = Ticket { id: 0, tenant_id: String::new(), number: 0, title: "t".into(), title_key: String::new(), status: String::new() }
+        .insert(tenant)
+        .fetch_one(pool)
+        .await?;
     Ok(())
 }
 

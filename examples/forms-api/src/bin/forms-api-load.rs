@@ -81,7 +81,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
                 published: true,
             }
             .insert(&tenant)
-            .execute(&pool)
+            .fetch_one(&pool)
             .await?;
         }
         tokens_by_tenant.push(tokens::tenant_token(

@@ -14,7 +14,7 @@ struct Form {
 
 async fn uses(pool: &PgPool, tenant: &Tenant) -> Result<(), tenant_runtime::sqlx::Error> {
     let _config: tenant_runtime::Config = tenancy_config!();
-    Form { id: 1, tenant_id: tenant.id().into(), title: "t".into() }.insert(tenant).execute(pool).await?;
+    Form { id: 1, tenant_id: tenant.id().into(), title: "t".into() }.insert(tenant).fetch_one(pool).await?;
     let _forms: Vec<Form> = tenant_query_as!(Form, tenant, "SELECT * FROM forms WHERE tenant_id = $tenant")
         .fetch_all(pool)
         .await?;
