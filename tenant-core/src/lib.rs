@@ -35,6 +35,7 @@ pub mod route;
 pub mod schema;
 mod walk;
 
+pub use analyzer::cross_tenant::{analyze_cross_tenant, CrossTenantAccess, CrossTenantAnalysis};
 pub use analyzer::{Analyzer, Binding};
 pub use cache::AnalysisCache;
 pub use config::{Config, ConfigError, TableConfig, TableKind};

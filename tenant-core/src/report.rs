@@ -74,6 +74,12 @@ pub enum Rule {
     UnsafeFunction,
     #[doc = include_str!("../../docs/reference/rules/system-relation.md")]
     SystemRelation,
+    #[doc = include_str!("../../docs/reference/rules/cross-tenant-write.md")]
+    CrossTenantWrite,
+    #[doc = include_str!("../../docs/reference/rules/cross-tenant-function.md")]
+    CrossTenantFunction,
+    #[doc = include_str!("../../docs/reference/rules/cross-tenant-placeholder.md")]
+    CrossTenantPlaceholder,
 }
 
 impl Rule {
@@ -92,6 +98,9 @@ impl Rule {
             Rule::MissingTenantPlaceholder => "missing-tenant-placeholder",
             Rule::UnsafeFunction => "unsafe-function",
             Rule::SystemRelation => "system-relation",
+            Rule::CrossTenantWrite => "cross-tenant-write",
+            Rule::CrossTenantFunction => "cross-tenant-function",
+            Rule::CrossTenantPlaceholder => "cross-tenant-placeholder",
         }
     }
 }

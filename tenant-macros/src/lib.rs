@@ -18,6 +18,7 @@
 use proc_macro::TokenStream;
 
 mod config;
+mod cross_tenant;
 mod derive;
 mod diag;
 mod from_row;
@@ -99,6 +100,45 @@ pub fn tenant_query_scalar(input: TokenStream) -> TokenStream {
         Position::Expression,
         |loaded| query::expand(call, input.into(), loaded),
         || query::fallback(call, fallback_input.into()),
+    )
+}
+
+/// A query across every tenant, on purpose: reports, support tooling,
+/// maintenance. `cross_tenant_query!(cross_tenant, "SQL", args...)`, where
+/// `cross_tenant` is a `&CrossTenant` from `Tenancy::cross_tenant`.
+///
+/// The SQL is parsed at compile time and refused unless it only reads
+/// (`SELECT`, `VALUES`, `SHOW`, `EXPLAIN` of a read) or maintains (`VACUUM`,
+/// `ANALYZE`, `REINDEX`, `REFRESH MATERIALIZED VIEW`), calling only
+/// functions known to read; `cross_tenant_query!(cross_tenant, allow_writes,
+/// "UPDATE ..", args...)` lifts that for a write made on purpose. Each
+/// query is logged through `tracing` (target `tenant_runtime::cross_tenant`)
+/// with its fingerprint, its purpose and its place in the source, and runs
+/// as an unnamed statement, planned for its own arguments every time.
+#[proc_macro]
+pub fn cross_tenant_query(input: TokenStream) -> TokenStream {
+    cross_tenant_entry(Flavor::Query, input)
+}
+
+/// Like [`cross_tenant_query!`], with rows decoded as a `FromRow` type:
+/// `cross_tenant_query_as!(Row, cross_tenant, "SQL", args...)`.
+#[proc_macro]
+pub fn cross_tenant_query_as(input: TokenStream) -> TokenStream {
+    cross_tenant_entry(Flavor::QueryAs, input)
+}
+
+/// Like [`cross_tenant_query!`], yielding the first column of each row.
+#[proc_macro]
+pub fn cross_tenant_query_scalar(input: TokenStream) -> TokenStream {
+    cross_tenant_entry(Flavor::Scalar, input)
+}
+
+fn cross_tenant_entry(flavor: Flavor, input: TokenStream) -> TokenStream {
+    let fallback_input = input.clone();
+    with_config(
+        Position::Expression,
+        |loaded| cross_tenant::expand(flavor, input.into(), loaded),
+        || cross_tenant::fallback(flavor, fallback_input.into()),
     )
 }
 

@@ -88,6 +88,47 @@ where
     sqlx::query_scalar(routed.sql).persistent(routed.persistent)
 }
 
+pub use crate::cross_tenant::CrossTenantStatement;
+use crate::cross_tenant::{record, CrossTenant};
+
+/// The handle argument of a cross-tenant macro: a type error on the user's
+/// argument when it is not a `&CrossTenant`.
+#[inline]
+pub fn cross_tenant_ref(handle: &CrossTenant) -> &CrossTenant {
+    handle
+}
+
+/// A cross-tenant query: logged, and unnamed (planned for its arguments at
+/// every execution, never cached on the connection).
+pub fn cross_tenant_query(
+    handle: &CrossTenant,
+    statement: &'static CrossTenantStatement,
+) -> Query<'static> {
+    record(handle, statement);
+    sqlx::query(statement.sql).persistent(false)
+}
+
+/// [`cross_tenant_query`] with rows decoded as `O`.
+pub fn cross_tenant_query_as<O: RowType>(
+    handle: &CrossTenant,
+    statement: &'static CrossTenantStatement,
+) -> QueryAs<'static, O> {
+    record(handle, statement);
+    sqlx::query_as(statement.sql).persistent(false)
+}
+
+/// [`cross_tenant_query`] yielding the first column.
+pub fn cross_tenant_query_scalar<O>(
+    handle: &CrossTenant,
+    statement: &'static CrossTenantStatement,
+) -> QueryScalar<'static, O>
+where
+    (O,): for<'r> sqlx::FromRow<'r, PgRow>,
+{
+    record(handle, statement);
+    sqlx::query_scalar(statement.sql).persistent(false)
+}
+
 /// The tenant argument of a query macro: taking `&Tenant` here puts a type
 /// error (a plain string in the tenant position) on the user's argument.
 #[inline]

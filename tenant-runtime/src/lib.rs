@@ -37,6 +37,8 @@
 //!   [`routing::parent_query_options`]).
 //! - [`guard`]: the runtime guard for SQL built at run time.
 //! - [`admin`]: registry records, sync reports, key moves, defaults.
+//! - [`cross_tenant`](mod@cross_tenant): SQL across every tenant on purpose
+//!   (reports, support, maintenance), checked, logged and never cached.
 //! - [`id`]: what a tenant id may be, and the setting that holds it.
 //! - [`schema`]: the table model ([`schema::TableSchema`]) for tables
 //!   described by hand.
@@ -76,6 +78,9 @@ pub use tenant_macros::tenancy_config;
 /// tenant tables: fields read by name (`#[row(rename = "column")]`), through
 /// this crate's sqlx, so the application needs no sqlx dependency of its own.
 pub use tenant_macros::FromRow;
+/// The cross-tenant macros: SQL over every tenant on purpose, through a
+/// [`CrossTenant`] (see [`cross_tenant`](mod@cross_tenant)).
+pub use tenant_macros::{cross_tenant_query, cross_tenant_query_as, cross_tenant_query_scalar};
 /// The checked query macros and the derive; the derive shares its name with
 /// the [`TenantTable`] trait it implements (as serde's `Serialize` does).
 pub use tenant_macros::{
@@ -87,6 +92,7 @@ pub use tenant_macros::{
 // inside this crate too.
 extern crate self as tenant_runtime;
 
+pub use cross_tenant::CrossTenant;
 pub use error::Error;
 pub use table::TenantTable;
 pub use tenancy::builder::TenancyBuilder;
@@ -96,6 +102,7 @@ pub use tenant::Tenant;
 
 pub mod admin;
 pub mod connect;
+pub mod cross_tenant;
 pub mod guard;
 pub mod id;
 pub mod routing;
@@ -126,6 +133,8 @@ mod book {
     mod routing {}
     #[doc = include_str!("../../docs/guide/rls-and-guard.md")]
     mod rls_and_guard {}
+    #[doc = include_str!("../../docs/guide/cross-tenant.md")]
+    mod cross_tenant {}
 }
 mod error;
 #[cfg(test)]

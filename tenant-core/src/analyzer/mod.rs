@@ -13,6 +13,7 @@ mod catalog;
 mod catalog_list;
 #[cfg(test)]
 mod coverage_tests;
+pub(crate) mod cross_tenant;
 mod policy;
 mod scopes;
 mod statements;

@@ -40,6 +40,7 @@ pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod settings;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,7 @@ use sqlx::postgres::PgConnectOptions;
 use tenant_core::schema::TableSchema;
 use tenant_core::Config;
 
+use crate::cross_tenant::CrossTenant;
 use crate::id::TenantIds;
 use crate::router::Router;
 use crate::tenant::{Tenant, TenantSession};
@@ -113,6 +115,14 @@ impl Tenancy {
     /// [`TenancyBuilder::statement_cache_capacity`](builder::TenancyBuilder::statement_cache_capacity)).
     pub fn connect_options(&self, base: PgConnectOptions) -> PgConnectOptions {
         base.statement_cache_capacity(self.inner.statement_cache_capacity)
+    }
+
+    /// The capability to run SQL across every tenant, for `purpose` (a
+    /// report, a support tool, a maintenance job), which the log records
+    /// with each query. Only `cross_tenant_query!` and its `_as` and
+    /// `_scalar` forms accept it; see [`crate::cross_tenant`].
+    pub fn cross_tenant(&self, purpose: impl Into<Cow<'static, str>>) -> CrossTenant {
+        CrossTenant::new(purpose.into())
     }
 
     /// The quoted, qualified names of the tenancy's tables.
