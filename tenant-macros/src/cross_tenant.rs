@@ -95,13 +95,15 @@ impl CrossTenantInput {
                 lit: syn::Lit::Str(lit),
                 ..
             }) => lit,
-            other => return Err(syn::Error::new(
-                other.span(),
-                format!(
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    format!(
                     "{}: the SQL must be a string literal, so it can be checked at compile time",
                     macro_name(flavor)
                 ),
-            )),
+                ))
+            }
         };
         let mut args = Vec::new();
         while !input.is_empty() {

@@ -25,3 +25,4 @@ pub use crate::tenancy::install::DEFAULT_REGISTRY_SCHEMA;
 pub use crate::tenancy::keys::{KeyMove, SyncProgress, SyncReport};
 pub use crate::tenancy::onboard::OnboardOutcome;
 pub use crate::tenancy::registry::{TenantRecord, TenantState, DEFAULT_TENANT_CACHE_TTL};
+pub use crate::tenancy::verify::SchemaDifference;

@@ -111,6 +111,13 @@ pub enum Error {
         /// Each key that differs, with both values.
         differences: Vec<String>,
     },
+    /// The database's tables differ from the models the tenancy was built
+    /// with ([`Tenancy::verify`](crate::Tenancy::verify)).
+    #[error("the database's schema differs from the models in {} place{}: {}", differences.len(), if differences.len() == 1 { "" } else { "s" }, differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    SchemaDrift {
+        /// Every difference, table by table.
+        differences: Vec<crate::admin::SchemaDifference>,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -165,7 +165,7 @@ fn strip_tenant(columns: Vec<String>, tenant: &str) -> Vec<String> {
     columns.into_iter().filter(|c| c != tenant).collect()
 }
 
-async fn read_table(
+pub(super) async fn read_table(
     pool: &PgPool,
     oid: i64,
     schema: String,

@@ -39,6 +39,7 @@ pub(crate) mod partition_keys;
 pub(crate) mod registry;
 pub(crate) mod session;
 pub(crate) mod settings;
+pub(crate) mod verify;
 
 use std::borrow::Cow;
 use std::collections::HashMap;

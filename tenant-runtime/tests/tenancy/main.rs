@@ -12,6 +12,7 @@ mod inserts;
 mod keys;
 mod offboard;
 mod onboard;
+mod verify;
 
 use std::time::Duration;
 
