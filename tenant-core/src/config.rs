@@ -10,6 +10,7 @@
 //! safe_functions = ["app.slugify"]     # functions known to read nothing
 //! allow_explain = false
 //! registry_schema = "tenancy"          # where the tenant registry lives
+//! check_types = false                  # also type-check queries through sqlx's macros
 //! [tables.customers]                   # per-table override
 //! tenant_column = "id"
 //! ```
@@ -85,6 +86,12 @@ pub struct Config {
     /// command's), when not the default `tenancy`. Every process of one
     /// tenancy must use the same registry.
     pub registry_schema: Option<String>,
+    /// The query macros also check each statement's parameters and columns
+    /// against the database, through sqlx's macros (online with
+    /// `DATABASE_URL`, offline from `.sqlx` data with `SQLX_OFFLINE=true`).
+    /// The crate then needs `sqlx` with its `macros` feature as a dependency.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub check_types: bool,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -98,6 +105,7 @@ impl Default for Config {
             safe_functions: BTreeSet::new(),
             allow_explain: false,
             registry_schema: None,
+            check_types: false,
             tables: BTreeMap::new(),
         }
     }

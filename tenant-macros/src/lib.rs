@@ -24,6 +24,7 @@ mod diag;
 mod from_row;
 mod query;
 mod route;
+mod type_check;
 
 use query::{Call, Flavor};
 

@@ -444,9 +444,14 @@ fn generate(
     // alive for the enclosing statement, as a plain expression would.
     let tenant_ref =
         quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_ref(#tenant) };
+    let type_check = loaded
+        .config
+        .check_types
+        .then(|| crate::type_check::sqlx_check(flavor, input, analysis));
     quote! {{
         #tracking
         #file_tracking
+        #type_check
         #routed_static
         match #tenant_ref {
             __tenant => #start #binds #tail,
