@@ -185,7 +185,9 @@ say "ready: PostgreSQL at $PG_HOST:$PG_PORT accepts DATABASE_URL"
 # Its own directory (config, user list, pid file, log), run as the postgres
 # user (pgbouncer refuses to run as root), daemonized. PostgreSQL keeps its
 # trust authentication; PgBouncer asks the client for a password, so a wrong
-# password can be tested through it. Debian's own pgbouncer service (which
+# password can be tested through it. Other roles log in with the password
+# PostgreSQL stores for them (auth_user looks it up), so a test can connect a
+# non-owner application role through the pooler. Debian's own pgbouncer service (which
 # would also listen on 6432) is not used.
 PGBOUNCER_DIR=/var/lib/tenant-pgbouncer
 PGBOUNCER_PORT=6432
@@ -222,6 +224,9 @@ pool_mode = transaction
 auth_type = scram-sha-256
 auth_file = $PGBOUNCER_DIR/userlist.txt
 admin_users = $PGBOUNCER_USER
+;; Roles other than those of auth_file log in with their own PostgreSQL
+;; password, looked up by this user (pg_shadow): a test's application role.
+auth_user = $PGBOUNCER_USER
 logfile = $PGBOUNCER_DIR/pgbouncer.log
 pidfile = $PGBOUNCER_DIR/pgbouncer.pid
 max_client_conn = 200
