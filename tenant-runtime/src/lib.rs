@@ -126,6 +126,8 @@ mod book {
     mod routing {}
     #[doc = include_str!("../../docs/guide/rls-and-guard.md")]
     mod rls_and_guard {}
+    #[doc = include_str!("../../docs/guide/pgbouncer.md")]
+    mod pgbouncer {}
 }
 mod error;
 #[cfg(test)]
