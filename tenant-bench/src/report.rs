@@ -244,8 +244,12 @@ impl Report<'_> {
         let m = self.memory;
         let mut fields: Vec<(String, Value)> =
             vec![("tenants".into(), Value::from(self.args.tenants))];
+        // The issue's keys first: the six arms it names.
+        let pooler_arms = [ArmKind::RoutedPgbouncer, ArmKind::RoutedPgbouncerDirect];
         for kind in ArmKind::ALL {
-            fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+            if !pooler_arms.contains(&kind) {
+                fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+            }
         }
         for kind in [
             ArmKind::RoutedUniform,
@@ -257,6 +261,13 @@ impl Report<'_> {
                 format!("{}_vs_flat", kind.name()),
                 number(self.vs_flat(kind), 3),
             ));
+        }
+        fields.push(("onboard_p50_ms".into(), number(Some(o.p50_ms), 2)));
+        fields.push(("onboard_p99_ms".into(), number(Some(o.p99_ms), 2)));
+        fields.push(("bare_attach_ms".into(), number(Some(o.bare_attach_ms), 2)));
+        // Extra keys, after the ones the issue names.
+        for kind in pooler_arms {
+            fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
         }
         fields.push((
             "routed_pgbouncer_vs_direct".into(),
@@ -272,10 +283,6 @@ impl Report<'_> {
                 3,
             ),
         ));
-        fields.push(("onboard_p50_ms".into(), number(Some(o.p50_ms), 2)));
-        fields.push(("onboard_p99_ms".into(), number(Some(o.p99_ms), 2)));
-        fields.push(("bare_attach_ms".into(), number(Some(o.bare_attach_ms), 2)));
-        // Extra keys, after the ones the issue names.
         fields.push((
             "rows_per_tenant".into(),
             Value::from(self.args.rows_per_tenant),
