@@ -434,7 +434,7 @@ async fn point_query(
             // statement must reach one server connection: a transaction.
             let mut transaction = connection.begin_with(context.pooled_begin.clone()).await?;
             let payload =
-                routed_query(&context.tenants_pooled[index], id, &mut *transaction).await?;
+                routed_query(&context.tenants_pooled[index], id, &mut transaction).await?;
             transaction.commit().await?;
             Ok(payload)
         }
