@@ -274,6 +274,41 @@ async fn row_level_security_through_pgbouncer_as_the_application_role() {
         assert_eq!(count(&mut tx, "SELECT count(*) FROM forms").await, 0);
         tx.commit().await.unwrap();
     }
+
+    // Another process, which never installs, loads the tenant key through
+    // the pooler with the owner's pool and enters tenants as well.
+    let owner = pool_through_pgbouncer(&db, &tenancy, 2).await;
+    let other_process = Tenancy::builder(Config::default())
+        .schema(forms())
+        .schema(form_submissions())
+        .row_level_security(true)
+        .behind_transaction_pooler(true)
+        .build()
+        .unwrap();
+    other_process
+        .load_tenant_key(&owner)
+        .await
+        .expect("the key, through the pooler");
+    let beta = other_process.tenant(&app, "beta").await.unwrap();
+    let mut tx = beta.begin(&app).await.unwrap();
+    assert_eq!(count(&mut tx, "SELECT count(*) FROM forms").await, 2);
+    tx.commit().await.unwrap();
+    // A registry that is not there: the error names the ways to install.
+    let elsewhere = Tenancy::builder(Config::default())
+        .schema(forms())
+        .registry_schema("no_registry_here")
+        .behind_transaction_pooler(true)
+        .build()
+        .unwrap();
+    let error = elsewhere.load_tenant_key(&owner).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("no_registry_here.tenants does not exist")
+            && message.contains("`tenant install`")
+            && message.contains("Tenancy::install"),
+        "{message}"
+    );
+    owner.close().await;
     app.close().await;
 }
 

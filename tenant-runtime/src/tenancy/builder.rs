@@ -89,7 +89,8 @@ impl TenancyBuilder {
     /// - [`Tenancy::connect_options`] sets sqlx's statement cache capacity
     ///   to 0 (nothing named is kept to be bound later on another server
     ///   connection), whatever [`statement_cache_capacity`](Self::statement_cache_capacity) says;
-    /// - [`Tenancy::tenant`] reads the registry inside a transaction.
+    /// - [`Tenancy::tenant`] and [`Tenancy::load_tenant_key`] read the
+    ///   registry inside a transaction.
     ///
     /// sqlx sends an unnamed statement in two steps (Parse, Describe, Sync;
     /// then Bind, Execute, Sync), and a transaction pooler may hand the
