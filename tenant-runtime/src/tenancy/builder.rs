@@ -87,8 +87,11 @@ impl TenancyBuilder {
     ///   parents, the tenant transaction's `set_config`/`enter`, the tenant
     ///   lookup; [`StatementCaching`] is then ignored;
     /// - [`Tenancy::connect_options`] sets sqlx's statement cache capacity
-    ///   to 0 (nothing named is kept to be bound later on another server
-    ///   connection), whatever [`statement_cache_capacity`](Self::statement_cache_capacity) says;
+    ///   to 0, whatever [`statement_cache_capacity`](Self::statement_cache_capacity)
+    ///   says: an application statement sent without `persistent(false)`
+    ///   then fails loudly ("prepared statement sqlx_s_N already exists")
+    ///   instead of binding a cached name that is another client's statement
+    ///   on that server connection;
     /// - [`Tenancy::tenant`] and [`Tenancy::load_tenant_key`] read the
     ///   registry inside a transaction.
     ///
