@@ -120,14 +120,14 @@ mod book {
     mod macros {}
     #[doc = include_str!("../../docs/guide/configuration.md")]
     mod configuration {}
+    #[doc = include_str!("../../docs/guide/pgbouncer.md")]
+    mod pgbouncer {}
     #[doc = include_str!("../../docs/guide/running-tenants.md")]
     mod running_tenants {}
     #[doc = include_str!("../../docs/guide/routing.md")]
     mod routing {}
     #[doc = include_str!("../../docs/guide/rls-and-guard.md")]
     mod rls_and_guard {}
-    #[doc = include_str!("../../docs/guide/pgbouncer.md")]
-    mod pgbouncer {}
 }
 mod error;
 #[cfg(test)]
