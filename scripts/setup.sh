@@ -2,7 +2,11 @@
 # Prepares a Debian-like machine to build and test this workspace:
 #   1. libclang-dev, which pg_query's build (bindgen) needs;
 #   2. a PostgreSQL server reachable at DATABASE_URL
-#      (default postgres://postgres@127.0.0.1:5432/postgres).
+#      (default postgres://postgres@127.0.0.1:5432/postgres);
+#   3. Debian's PgBouncer in transaction pool mode on 127.0.0.1:6432 in front
+#      of that server, with password authentication (user postgres, password
+#      tenant-test), for the tests that run through a pooler
+#      (tenant-runtime/tests/pgbouncer.rs, the wrong-password tests).
 # When PostgreSQL is not reachable it starts the local cluster if one is
 # installed, installs and starts Debian's `postgresql` when run as root, and
 # otherwise says exactly what to do and exits non-zero.
@@ -176,3 +180,123 @@ if have psql; then
     fi
 fi
 say "ready: PostgreSQL at $PG_HOST:$PG_PORT accepts DATABASE_URL"
+
+# --- 3. PgBouncer in transaction pool mode ---------------------------------
+# Its own directory (config, user list, pid file, log), run as the postgres
+# user (pgbouncer refuses to run as root), daemonized. PostgreSQL keeps its
+# trust authentication; PgBouncer asks the client for a password, so a wrong
+# password can be tested through it. Other roles log in with the password
+# PostgreSQL stores for them (auth_user looks it up), so a test can connect a
+# non-owner application role through the pooler. Debian's own pgbouncer service (which
+# would also listen on 6432) is not used.
+PGBOUNCER_DIR=/var/lib/tenant-pgbouncer
+PGBOUNCER_PORT=6432
+PGBOUNCER_USER=postgres
+PGBOUNCER_PASSWORD=tenant-test
+PGBOUNCER_URL="postgres://$PGBOUNCER_USER:$PGBOUNCER_PASSWORD@127.0.0.1:$PGBOUNCER_PORT/postgres"
+
+pgbouncer_answers() {
+    have psql || return 1
+    PGPASSWORD="$PGBOUNCER_PASSWORD" PGCONNECT_TIMEOUT=3 psql -w -X -Atq \
+        "host=127.0.0.1 port=$PGBOUNCER_PORT user=$PGBOUNCER_USER dbname=postgres" \
+        -c 'SELECT 1' >/dev/null 2>&1
+}
+
+pgbouncer_pid() {
+    local pid
+    pid="$(cat "$PGBOUNCER_DIR/pgbouncer.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && printf '%s\n' "$pid"
+}
+
+pgbouncer_config() {
+    cat <<INI
+;; Written by scripts/setup.sh: a transaction-pooling PgBouncer for the
+;; tenant tests. Edits are overwritten on the next run.
+[databases]
+;; Every database name goes to the same server (tests create their own).
+* = host=$PG_HOST port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+pool_mode = transaction
+auth_type = scram-sha-256
+auth_file = $PGBOUNCER_DIR/userlist.txt
+admin_users = $PGBOUNCER_USER
+;; Roles other than those of auth_file log in with their own PostgreSQL
+;; password, looked up by this user (pg_shadow): a test's application role.
+auth_user = $PGBOUNCER_USER
+logfile = $PGBOUNCER_DIR/pgbouncer.log
+pidfile = $PGBOUNCER_DIR/pgbouncer.pid
+max_client_conn = 200
+default_pool_size = 20
+;; sqlx sends it at startup; PgBouncer 1.18 refuses unknown parameters.
+ignore_startup_parameters = extra_float_digits
+INI
+}
+
+if pgbouncer_answers && [ -n "$(pgbouncer_pid || true)" ] &&
+    [ "$(pgbouncer_config)" = "$(cat "$PGBOUNCER_DIR/pgbouncer.ini" 2>/dev/null)" ]; then
+    say "PgBouncer: transaction pooling at 127.0.0.1:$PGBOUNCER_PORT"
+else
+    if ! have pgbouncer && [ ! -x /usr/sbin/pgbouncer ]; then
+        if is_root && have apt-get; then
+            # Debian's package would start its own service on 6432 where an
+            # init system runs; it is stopped below if it did.
+            apt_install pgbouncer
+        else
+            fail "PgBouncer is missing (the pooler tests need it). Run: sudo apt-get install -y pgbouncer && sudo bash scripts/setup.sh"
+        fi
+    fi
+    PGBOUNCER_BIN="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+    if ! is_root && [ "$(id -un)" != "$PGBOUNCER_USER" ]; then
+        fail "PgBouncer is not running at 127.0.0.1:$PGBOUNCER_PORT and starting it needs root (it runs as $PGBOUNCER_USER). Run: sudo bash scripts/setup.sh"
+    fi
+    as_pgbouncer_user() {
+        if [ "$(id -un)" = "$PGBOUNCER_USER" ]; then "$@"; else runuser -u "$PGBOUNCER_USER" -- "$@"; fi
+    }
+    # Debian's own service, started by the package's install where systemd
+    # runs, holds the port: stop it (and keep it from starting at boot).
+    if [ -f /run/postgresql/pgbouncer.pid ] && kill -0 "$(cat /run/postgresql/pgbouncer.pid)" 2>/dev/null && is_root; then
+        say "stopping Debian's own pgbouncer service (it holds port $PGBOUNCER_PORT)"
+        if have systemctl && systemctl is-active --quiet pgbouncer 2>/dev/null; then
+            systemctl disable --now pgbouncer >/dev/null 2>&1 || true
+        else
+            /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
+        fi
+    fi
+    mkdir -p "$PGBOUNCER_DIR"
+    chown "$PGBOUNCER_USER:" "$PGBOUNCER_DIR"
+    chmod 700 "$PGBOUNCER_DIR"
+    umask_before="$(umask)"
+    umask 077
+    printf '"%s" "%s"\n' "$PGBOUNCER_USER" "$PGBOUNCER_PASSWORD" >"$PGBOUNCER_DIR/userlist.txt"
+    pgbouncer_config >"$PGBOUNCER_DIR/pgbouncer.ini"
+    umask "$umask_before"
+    chown "$PGBOUNCER_USER:" "$PGBOUNCER_DIR/userlist.txt" "$PGBOUNCER_DIR/pgbouncer.ini"
+    # A pgbouncer of ours with another configuration: stop it first.
+    if old_pid="$(pgbouncer_pid)"; then
+        say "restarting PgBouncer (pid $old_pid) with the current configuration"
+        kill "$old_pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$old_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PGBOUNCER_PORT" 2>/dev/null; then
+        holder="$(ss -ltnp "sport = :$PGBOUNCER_PORT" 2>/dev/null | awk 'NR > 1 { print $NF; exit }')"
+        fail "port $PGBOUNCER_PORT on 127.0.0.1 is taken by another process (${holder:-unknown}); stop it so that the tests' PgBouncer can listen there"
+    fi
+    say "starting PgBouncer $("$PGBOUNCER_BIN" --version | head -n 1 | awk '{ print $2 }') at 127.0.0.1:$PGBOUNCER_PORT (transaction pooling; $PGBOUNCER_DIR)"
+    as_pgbouncer_user "$PGBOUNCER_BIN" -d -q "$PGBOUNCER_DIR/pgbouncer.ini" ||
+        fail "PgBouncer did not start; see $PGBOUNCER_DIR/pgbouncer.log"
+    for _ in $(seq 1 50); do
+        pgbouncer_answers && break
+        sleep 0.1
+    done
+    pgbouncer_answers ||
+        fail "PgBouncer started but $PGBOUNCER_URL does not answer within 5 s; see $PGBOUNCER_DIR/pgbouncer.log"
+    say "PgBouncer: transaction pooling at 127.0.0.1:$PGBOUNCER_PORT"
+fi
+say "ready: PgBouncer at 127.0.0.1:$PGBOUNCER_PORT (user $PGBOUNCER_USER, password $PGBOUNCER_PASSWORD) pools for $PG_HOST:$PG_PORT"

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use hdrhistogram::Histogram;
 use tenant_runtime::sqlx::pool::PoolConnection;
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use tenant_runtime::sqlx::{self, PgConnection, PgPool, Postgres, Row};
+use tenant_runtime::sqlx::{self, Connection as _, PgConnection, PgPool, Postgres, Row};
 use tenant_runtime::{tenant_query_scalar, Tenant};
 
 use crate::cpu;
@@ -45,17 +45,27 @@ pub enum ArmKind {
     RoutedZipf,
     /// Routed, uniform tenants, statement caching off.
     RoutedNocache,
+    /// Routed, uniform tenants, through PgBouncer in transaction mode
+    /// (`--pgbouncer-url`): the tenancy built
+    /// `behind_transaction_pooler(true)` (unnamed statements, no cache),
+    /// each query in its own transaction, as behind such a pooler it must.
+    RoutedPgbouncer,
+    /// [`RoutedPgbouncer`](ArmKind::RoutedPgbouncer) on a direct connection:
+    /// the same tenancy, statements and transactions, without the pooler.
+    RoutedPgbouncerDirect,
 }
 
 impl ArmKind {
     /// Every arm, in report order.
-    pub const ALL: [ArmKind; 6] = [
+    pub const ALL: [ArmKind; 8] = [
         ArmKind::Flat,
         ArmKind::Parent,
         ArmKind::ParentCustom,
         ArmKind::RoutedUniform,
         ArmKind::RoutedZipf,
         ArmKind::RoutedNocache,
+        ArmKind::RoutedPgbouncer,
+        ArmKind::RoutedPgbouncerDirect,
     ];
 
     /// The arm's name (also the prefix of its JSON keys).
@@ -67,6 +77,8 @@ impl ArmKind {
             ArmKind::RoutedUniform => "routed_uniform",
             ArmKind::RoutedZipf => "routed_zipf",
             ArmKind::RoutedNocache => "routed_nocache",
+            ArmKind::RoutedPgbouncer => "routed_pgbouncer",
+            ArmKind::RoutedPgbouncerDirect => "routed_pgbouncer_direct",
         }
     }
 
@@ -85,8 +97,27 @@ impl ArmKind {
     pub fn routed(self) -> bool {
         matches!(
             self,
-            ArmKind::RoutedUniform | ArmKind::RoutedZipf | ArmKind::RoutedNocache
+            ArmKind::RoutedUniform
+                | ArmKind::RoutedZipf
+                | ArmKind::RoutedNocache
+                | ArmKind::RoutedPgbouncer
+                | ArmKind::RoutedPgbouncerDirect
         )
+    }
+
+    /// Whether the arm runs each query in a transaction of its own with
+    /// the transaction-pooler tenancy.
+    pub fn behind_pooler(self) -> bool {
+        matches!(
+            self,
+            ArmKind::RoutedPgbouncer | ArmKind::RoutedPgbouncerDirect
+        )
+    }
+
+    /// Whether the arm keeps statements prepared across queries (and so
+    /// warms every tenant's statement up first).
+    fn caches_statements(self) -> bool {
+        matches!(self, ArmKind::RoutedUniform | ArmKind::RoutedZipf)
     }
 }
 
@@ -98,14 +129,23 @@ pub struct Context {
     pub tenants: Vec<Tenant>,
     /// Handles from the tenancy with statement caching off, by index.
     pub tenants_nocache: Vec<Tenant>,
+    /// Handles from the tenancy behind a transaction pooler, by index
+    /// (empty unless a pooler arm runs).
+    pub tenants_pooled: Vec<Tenant>,
+    /// What begins the pooler arms' transactions: `BEGIN`, plus the arms'
+    /// planner settings as `SET LOCAL` (PgBouncer 1.18 refuses the
+    /// `options` startup parameter that carries them on the other arms).
+    pub pooled_begin: String,
 }
 
 impl Context {
-    /// Looks every benchmark tenant up in both tenancies.
-    pub async fn load(dataset: &Dataset) -> Result<Arc<Context>> {
+    /// Looks every benchmark tenant up in the tenancies the arms use.
+    pub async fn load(dataset: &Dataset, args: &Args) -> Result<Arc<Context>> {
         let started = Instant::now();
         let mut tenants = Vec::with_capacity(dataset.tenant_ids.len());
         let mut tenants_nocache = Vec::with_capacity(dataset.tenant_ids.len());
+        let mut tenants_pooled = Vec::new();
+        let pooler_arms = args.arms.iter().any(|kind| kind.behind_pooler());
         for id in &dataset.tenant_ids {
             tenants.push(
                 dataset
@@ -121,16 +161,31 @@ impl Context {
                     .await
                     .with_context(|| format!("looking up tenant {id}"))?,
             );
+            if pooler_arms {
+                tenants_pooled.push(
+                    dataset
+                        .tenancy_pooled
+                        .tenant(&dataset.pool, id)
+                        .await
+                        .with_context(|| format!("looking up tenant {id}"))?,
+                );
+            }
         }
         progress!(
             "looked up {} tenant handles in {}",
             tenants.len(),
             crate::dataset::human_duration(started.elapsed())
         );
+        let pooled_begin = match args.random_page_cost {
+            RandomPageCost::Server => "BEGIN".to_string(),
+            RandomPageCost::Set(cost) => format!("BEGIN; SET LOCAL random_page_cost = {cost}"),
+        };
         Ok(Arc::new(Context {
             ids: dataset.tenant_ids.clone(),
             tenants,
             tenants_nocache,
+            tenants_pooled,
+            pooled_begin,
         }))
     }
 }
@@ -218,12 +273,30 @@ fn new_histogram() -> Histogram<u64> {
 
 /// The connect options of an arm's pool.
 fn arm_options(kind: ArmKind, dataset: &Dataset, args: &Args) -> PgConnectOptions {
+    match kind {
+        // No startup `options` (PgBouncer 1.18 refuses them): the planner
+        // settings come with each transaction's BEGIN.
+        ArmKind::RoutedPgbouncer => {
+            return dataset
+                .tenancy_pooled
+                .connect_options(args.pgbouncer_url.clone().database(&dataset.database))
+        }
+        ArmKind::RoutedPgbouncerDirect => {
+            return dataset
+                .tenancy_pooled
+                .connect_options(dataset.options.clone())
+        }
+        _ => {}
+    }
     let base = planner_options(dataset.options.clone(), args);
     match kind {
         ArmKind::Flat | ArmKind::Parent => base,
         ArmKind::ParentCustom => tenant_runtime::routing::parent_query_options(base),
         ArmKind::RoutedUniform | ArmKind::RoutedZipf => dataset.tenancy.connect_options(base),
         ArmKind::RoutedNocache => dataset.tenancy_nocache.connect_options(base),
+        ArmKind::RoutedPgbouncer | ArmKind::RoutedPgbouncerDirect => {
+            unreachable!("returned above")
+        }
     }
 }
 
@@ -356,6 +429,15 @@ async fn point_query(
         ArmKind::RoutedNocache => {
             routed_query(&context.tenants_nocache[index], id, connection).await
         }
+        ArmKind::RoutedPgbouncer | ArmKind::RoutedPgbouncerDirect => {
+            // Behind a transaction pooler the two steps of sqlx's unnamed
+            // statement must reach one server connection: a transaction.
+            let mut transaction = connection.begin_with(context.pooled_begin.clone()).await?;
+            let payload =
+                routed_query(&context.tenants_pooled[index], id, &mut transaction).await?;
+            transaction.commit().await?;
+            Ok(payload)
+        }
     }
 }
 
@@ -418,7 +500,7 @@ async fn prepare_arm(
                 continue;
             }
         };
-        if arm.failed.is_none() && kind.routed() && kind != ArmKind::RoutedNocache {
+        if arm.failed.is_none() && kind.caches_statements() {
             // Steady state, as on a long-running server: every tenant's
             // statement prepared on this connection (the runtime prepares a
             // pair on its second run) and past PostgreSQL's five custom
@@ -463,7 +545,11 @@ async fn prepare_arm(
                 }
             }
         }
-        let pid = backend_pid(&mut connection).await;
+        // Through a pooler the backend changes with every transaction.
+        let pid = match kind {
+            ArmKind::RoutedPgbouncer => None,
+            _ => backend_pid(&mut connection).await,
+        };
         arm.backend_pids = arm.backend_pids.take().zip(pid).map(|(mut pids, pid)| {
             pids.push(pid);
             pids
@@ -675,7 +761,7 @@ pub async fn measure(
 
     let mut results = Vec::new();
     for mut arm in arms {
-        let prepared = if arm.kind.routed() && arm.failed.is_none() {
+        let prepared = if arm.kind.routed() && !arm.kind.behind_pooler() && arm.failed.is_none() {
             prepared_statements(&mut arm).await
         } else {
             None

@@ -40,6 +40,9 @@ pub struct Dataset {
     pub tenancy: Tenancy,
     /// The same tables with statement caching off (`StatementCaching::Unnamed`).
     pub tenancy_nocache: Tenancy,
+    /// The same tables for a pool behind a transaction pooler
+    /// (`behind_transaction_pooler(true)`).
+    pub tenancy_pooled: Tenancy,
     /// The benchmark tenants' ids, in order.
     pub tenant_ids: Vec<String>,
     /// Rows per tenant (ids `1..=R`).
@@ -112,7 +115,15 @@ pub fn schemas() -> Vec<TableSchema> {
 
 /// A tenancy over [`schemas`]; `caching` overrides the library's default.
 pub fn make_tenancy(caching: Option<StatementCaching>) -> Result<Tenancy> {
-    let mut builder = Tenancy::builder(Config::default()).schemas(schemas());
+    make_tenancy_with(caching, false)
+}
+
+/// [`make_tenancy`], built for a pool behind a transaction pooler when
+/// `pooled`.
+pub fn make_tenancy_with(caching: Option<StatementCaching>, pooled: bool) -> Result<Tenancy> {
+    let mut builder = Tenancy::builder(Config::default())
+        .schemas(schemas())
+        .behind_transaction_pooler(pooled);
     if let Some(caching) = caching {
         builder = builder.statement_caching(caching);
     }
@@ -130,6 +141,7 @@ pub async fn ensure(
     let options = admin_options.clone().database(&database);
     let tenancy = make_tenancy(None)?;
     let tenancy_nocache = make_tenancy(Some(StatementCaching::Unnamed))?;
+    let tenancy_pooled = make_tenancy_with(None, true)?;
     let tenant_ids: Vec<String> = (0..args.tenants).map(tenant_id).collect();
 
     let exists: bool =
@@ -148,6 +160,7 @@ pub async fn ensure(
                     options,
                     tenancy,
                     tenancy_nocache,
+                    tenancy_pooled,
                     tenant_ids,
                     rows_per_tenant: args.rows_per_tenant,
                     origin,
@@ -187,6 +200,7 @@ pub async fn ensure(
         options,
         tenancy,
         tenancy_nocache,
+        tenancy_pooled,
         tenant_ids,
         rows_per_tenant: args.rows_per_tenant,
         origin,

@@ -38,9 +38,17 @@ use tenant_runtime::sqlx::{self, ConnectOptions, Connection};
 /// The server used when `DATABASE_URL` is not set.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The pooler `scripts/setup.sh` runs, for the `routed_pgbouncer` arm.
+const DEFAULT_PGBOUNCER_URL: &str = "postgres://postgres:tenant-test@127.0.0.1:6432/postgres";
+
+/// `--pgbouncer-url`, parsed (the error names it without its password).
+fn parse_pgbouncer_url(url: &str) -> Result<PgConnectOptions, String> {
+    tenant_runtime::connect::connect_options(url).map_err(|error| error.to_string())
+}
+
 /// How many pools of `--clients` connections the measurement keeps open at
 /// once (one per arm), plus the connections of setup and measurement helpers.
-const ARM_POOLS: u32 = 6;
+const ARM_POOLS: u32 = 8;
 const SPARE_CONNECTIONS: u32 = 6;
 
 /// Command-line arguments.
@@ -73,6 +81,11 @@ pub struct Args {
     /// parent arms alike.
     #[arg(long, default_value = "1.1", value_parser = arms::RandomPageCost::parse)]
     pub random_page_cost: arms::RandomPageCost,
+    /// PgBouncer in transaction mode in front of the same server, for the
+    /// `routed_pgbouncer` arm (its database is replaced by the data set's).
+    /// The default is the pooler `scripts/setup.sh` runs.
+    #[arg(long, default_value = DEFAULT_PGBOUNCER_URL, value_parser = parse_pgbouncer_url, value_name = "URL")]
+    pub pgbouncer_url: PgConnectOptions,
     /// Build (or check) the data set and exit without measuring.
     #[arg(long)]
     pub prepare_only: bool,
@@ -129,7 +142,7 @@ async fn run(args: Args) -> Result<()> {
     }
 
     let load_before = report::load_average();
-    let context = arms::Context::load(&dataset).await?;
+    let context = arms::Context::load(&dataset, &args).await?;
     let sequences = sequence::Sequences::generate(&args);
     let plans = arms::plans(&dataset, &context, &args).await;
     let arm_results = arms::measure(&dataset, &context, &sequences, &args).await?;

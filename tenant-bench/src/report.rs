@@ -80,6 +80,14 @@ impl Report<'_> {
         }
     }
 
+    /// `kind`'s throughput over `base`'s.
+    fn ratio(&self, kind: ArmKind, base: ArmKind) -> Option<f64> {
+        match (self.qps(kind), self.qps(base)) {
+            (Some(arm), Some(base)) if base > 0.0 => Some(arm / base),
+            _ => None,
+        }
+    }
+
     fn table(&self) -> String {
         let args = self.args;
         let mut out = String::new();
@@ -107,7 +115,7 @@ impl Report<'_> {
         }
         out.push_str("\n\n");
         out.push_str(&format!(
-            "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
+            "{:<23} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
             "arm",
             "queries",
             "qps",
@@ -131,7 +139,7 @@ impl Report<'_> {
                 .prepared_statements
                 .map_or_else(|| "-".to_string(), |n| n.to_string());
             out.push_str(&format!(
-                "{:<15} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
+                "{:<23} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>6} {:>9} {:>10} {:>10} {:>7}  {}\n",
                 arm.kind.name(),
                 arm.queries,
                 cell(arm.qps(), 1),
@@ -152,6 +160,13 @@ impl Report<'_> {
              client µs / server µs: CPU time per query of this process / of the arm's backends;\n \
              steal %: share of the machine's CPU time the hypervisor took during the arm's slices)\n",
         );
+        if self.arm(ArmKind::RoutedPgbouncer).is_some() {
+            out.push_str(&format!(
+                "routed_pgbouncer / routed_pgbouncer_direct: {}; routed_pgbouncer / routed_uniform: {}\n",
+                cell(self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedPgbouncerDirect), 3),
+                cell(self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedUniform), 3)
+            ));
+        }
 
         let o = self.onboarding;
         out.push_str(&format!(
@@ -229,8 +244,12 @@ impl Report<'_> {
         let m = self.memory;
         let mut fields: Vec<(String, Value)> =
             vec![("tenants".into(), Value::from(self.args.tenants))];
+        // The issue's keys first: the six arms it names.
+        let pooler_arms = [ArmKind::RoutedPgbouncer, ArmKind::RoutedPgbouncerDirect];
         for kind in ArmKind::ALL {
-            fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+            if !pooler_arms.contains(&kind) {
+                fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+            }
         }
         for kind in [
             ArmKind::RoutedUniform,
@@ -247,6 +266,23 @@ impl Report<'_> {
         fields.push(("onboard_p99_ms".into(), number(Some(o.p99_ms), 2)));
         fields.push(("bare_attach_ms".into(), number(Some(o.bare_attach_ms), 2)));
         // Extra keys, after the ones the issue names.
+        for kind in pooler_arms {
+            fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+        }
+        fields.push((
+            "routed_pgbouncer_vs_direct".into(),
+            number(
+                self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedPgbouncerDirect),
+                3,
+            ),
+        ));
+        fields.push((
+            "routed_pgbouncer_vs_routed_uniform".into(),
+            number(
+                self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedUniform),
+                3,
+            ),
+        ));
         fields.push((
             "rows_per_tenant".into(),
             Value::from(self.args.rows_per_tenant),

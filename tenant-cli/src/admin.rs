@@ -1,5 +1,5 @@
-//! Administration subcommands: onboard, offboard, list, sync, move-keys,
-//! schema.
+//! Administration subcommands: install, onboard, offboard, list, sync,
+//! move-keys, schema.
 //!
 //! They work on any database whose tenant tables are LIST-partitioned by the
 //! configured tenant column: the tables are discovered from the catalog, and
@@ -20,6 +20,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Subcommands that talk to a database.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Install the tenant registry (and, with the flags, row-level security
+    /// and the application role's grants) for the tenant tables of the
+    /// database, as `Tenancy::install` does (idempotent).
+    Install {
+        /// Enable and force row-level security on every tenant table, with
+        /// a policy admitting only the rows of the tenant transaction's
+        /// tenant (new partitions get it when onboarded).
+        #[arg(long)]
+        row_level_security: bool,
+        /// A non-owner role for the application: created when missing
+        /// (LOGIN, no password, no superuser, no BYPASSRLS) and granted the
+        /// tenant tables; partitions onboarded later are granted too.
+        #[arg(long, value_name = "ROLE")]
+        app_role: Option<String>,
+    },
     /// Create a tenant's partition of every tenant table (idempotent).
     Onboard {
         /// The tenant id (the value of the tenant column).
@@ -123,6 +138,10 @@ async fn run_command(
     config: &tenant_core::Config,
 ) -> Result<(), String> {
     match command {
+        AdminCommand::Install {
+            row_level_security,
+            app_role,
+        } => install(pool, config, row_level_security, app_role).await?,
         AdminCommand::Onboard { id } => {
             let tenancy = discover(pool, config).await?;
             require_tables(&tenancy, config)?;
@@ -259,6 +278,71 @@ async fn run_command(
                 println!("{statement};");
             }
         }
+    }
+    Ok(())
+}
+
+/// `tenant install`: the registry, and row-level security and the
+/// application role when asked, for the discovered tables.
+async fn install(
+    pool: &PgPool,
+    config: &tenant_core::Config,
+    row_level_security: bool,
+    app_role: Option<String>,
+) -> Result<(), String> {
+    let mut builder = Tenancy::builder(config.clone()).row_level_security(row_level_security);
+    if let Some(role) = &app_role {
+        builder = builder.app_role(role.as_str());
+    }
+    let tenancy = builder
+        .discover(pool)
+        .await
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| e.to_string())?;
+    tenancy.install(pool).await.map_err(|e| e.to_string())?;
+    let registry = config
+        .registry_schema
+        .as_deref()
+        .unwrap_or(tenant_runtime::admin::DEFAULT_REGISTRY_SCHEMA);
+    let tables: Vec<String> = tenancy
+        .tables()
+        .iter()
+        .map(|table| table.qualified_name())
+        .collect();
+    if tables.is_empty() {
+        println!(
+            "installed the tenant registry in schema {registry}; no tenant tables yet (tables PARTITION BY LIST ({}) are found on the next command)",
+            config.tenant_column
+        );
+        if row_level_security || app_role.is_some() {
+            eprintln!(
+                "note: with no tenant tables, --row-level-security and --app-role secured nothing: run `tenant install` again once the tables exist"
+            );
+        }
+    } else {
+        println!(
+            "installed the tenant registry in schema {registry} for {} tenant tables: {}",
+            tables.len(),
+            tables.join(", ")
+        );
+    }
+    if row_level_security && !tables.is_empty() {
+        println!("row-level security: enabled and forced on every tenant table");
+    }
+    if let Some(role) = &app_role {
+        println!("application role {role:?}: granted the tenant tables");
+    }
+    // Partitions onboarded before this install lack what it just added.
+    let unsecured = tenancy
+        .unsecured_partitions(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !unsecured.is_empty() {
+        eprintln!(
+            "note: {} existing partitions are not secured like their parents yet: `tenant sync` secures them",
+            unsecured.len()
+        );
     }
     Ok(())
 }

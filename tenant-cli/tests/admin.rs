@@ -344,3 +344,138 @@ fn connection_errors_name_the_server_and_the_cause_fast_and_hide_the_password() 
     assert!(took.as_secs() < 8, "the silent server took {took:?}");
     holder.join().expect("the holder thread");
 }
+
+/// A cluster-wide role made by a test, dropped after the test's database
+/// (declare it before the `TestDb`).
+struct RoleGuard(String);
+
+impl Drop for RoleGuard {
+    fn drop(&mut self) {
+        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        let role = self.0.clone();
+        block_on(async move {
+            if let Ok(mut connection) = admin.connect().await {
+                let _ = sqlx::raw_sql(&format!("DROP ROLE IF EXISTS {role}"))
+                    .execute(&mut connection)
+                    .await;
+            }
+        });
+    }
+}
+
+#[test]
+fn install_then_onboard_and_list_on_a_fresh_database() {
+    let role = format!(
+        "tenant_cli_app_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is past 1970")
+            .subsec_nanos()
+    );
+    let _role_guard = RoleGuard(role.clone());
+    let db = TestDb::new();
+    db.exec(SCHEMA).expect("the schema");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenancy'"
+        ),
+        0,
+        "a fresh database has no registry"
+    );
+
+    let out = db.tenant_ok(&["install", "--row-level-security", "--app-role", &role]);
+    assert!(
+        out.contains(
+            "installed the tenant registry in schema tenancy for 2 tenant tables: public.users, public.tasks"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("row-level security: enabled and forced"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("application role {role:?}")), "{out}");
+    // What Tenancy::install does: the registry, the policies, the role.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM tenancy.tenants"),
+        0,
+        "the registry exists"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname IN ('users', 'tasks') \
+             AND relrowsecurity AND relforcerowsecurity"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM pg_roles WHERE rolname = '{role}' \
+                 AND rolcanlogin AND NOT rolsuper AND NOT rolbypassrls"
+            )
+        ),
+        1
+    );
+    // Idempotent.
+    db.tenant_ok(&["install", "--row-level-security", "--app-role", &role]);
+
+    let out = db.tenant_ok(&["onboard", "acme"]);
+    assert!(out.contains("onboarded tenant \"acme\""), "{out}");
+    let list = db.tenant(&["list"]);
+    assert!(list.status.success(), "{list:?}");
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(stdout.contains("\"acme\"\tactive"), "{stdout}");
+    // The new partitions got the policies and the role's grants.
+    let stderr = String::from_utf8_lossy(&list.stderr);
+    assert!(!stderr.contains("not secured"), "{stderr}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE c.relrowsecurity AND c.relforcerowsecurity"
+        ),
+        2
+    );
+}
+
+#[test]
+fn install_refuses_an_unusable_role_name_with_a_clear_error() {
+    let db = TestDb::new();
+    db.exec(SCHEMA).expect("the schema");
+    let output = db.tenant(&["install", "--app-role", ""]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("application role name"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_wrong_password_through_pgbouncer_fails_fast_as_authentication() {
+    // The pooler scripts/setup.sh runs: PostgreSQL trusts loopback, PgBouncer
+    // asks for a password. Missing, it fails this test naming the command.
+    let probe = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6432".parse().expect("an address"),
+        std::time::Duration::from_secs(2),
+    );
+    assert!(
+        probe.is_ok(),
+        "PgBouncer does not listen on 127.0.0.1:6432 ({probe:?}); run `bash scripts/setup.sh` (as root) to install and start it"
+    );
+    let (output, took) = tenant_against(
+        "postgres://postgres:not-the-password@127.0.0.1:6432/postgres",
+        &["list"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to postgres://postgres:***@127.0.0.1:6432/postgres: authentication failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    assert!(took.as_secs() < 5, "took {took:?}");
+}

@@ -37,7 +37,8 @@ pub enum ConnectCause {
     Refused,
     /// No answer within the timeout.
     TimedOut(Duration),
-    /// The server refused the user or its password (SQLSTATE 28000, 28P01).
+    /// The server refused the user or its password (SQLSTATE 28000, 28P01;
+    /// PgBouncer's 08P01 "password authentication failed").
     Authentication(String),
     /// The server has no database of that name (SQLSTATE 3D000).
     UnknownDatabase(String),
@@ -113,9 +114,17 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The cause a SQLSTATE names, if it is one the user can act on.
+///
+/// PgBouncer (1.18) reports a wrong password as a protocol violation,
+/// SQLSTATE 08P01, with the text "password authentication failed" (md5,
+/// plain) or "SASL authentication failed" (scram-sha-256): an 08P01 whose
+/// message says authentication failed is [`ConnectCause::Authentication`].
 pub fn cause_from_sqlstate(code: &str, message: &str) -> Option<ConnectCause> {
     match code {
         "28000" | "28P01" => Some(ConnectCause::Authentication(message.to_string())),
+        "08P01" if message.contains("authentication failed") => {
+            Some(ConnectCause::Authentication(message.to_string()))
+        }
         "3D000" => Some(ConnectCause::UnknownDatabase(message.to_string())),
         _ => None,
     }
@@ -272,6 +281,21 @@ mod tests {
             Some(ConnectCause::UnknownDatabase(_))
         ));
         assert_eq!(cause_from_sqlstate("53300", "too many clients"), None);
+        // PgBouncer's wrong password, with md5 and with scram-sha-256; other
+        // protocol violations stay what they are.
+        for message in [
+            "password authentication failed",
+            "SASL authentication failed",
+        ] {
+            assert_eq!(
+                cause_from_sqlstate("08P01", message),
+                Some(ConnectCause::Authentication(message.into()))
+            );
+        }
+        assert_eq!(
+            cause_from_sqlstate("08P01", "unsupported startup parameter: options"),
+            None
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum Error {
     Schema(String),
     /// The registry has not been installed in this database.
     #[error(
-        "the tenant registry {schema}.tenants does not exist in this database; run install first"
+        "the tenant registry {schema}.tenants does not exist in this database; install it first: `tenant install` (the command, with this database's URL) or Tenancy::install"
     )]
     NotInstalled {
         /// The registry's schema.
@@ -85,7 +85,7 @@ pub enum Error {
     },
     /// A tenant transaction under row-level security needs the application's
     /// tenant key, and this tenancy has not loaded it.
-    #[error("the tenant key of registry {schema} is not loaded: run install, Tenancy::load_tenant_key with a connection of the tables' owner, or give it to TenancyBuilder::tenant_key")]
+    #[error("the tenant key of registry {schema} is not loaded: install it (`tenant install` or Tenancy::install, which loads it), call Tenancy::load_tenant_key with a connection of the tables' owner, or give it to TenancyBuilder::tenant_key")]
     TenantKeyMissing {
         /// The registry's schema.
         schema: String,

@@ -127,6 +127,8 @@ mod book {
     mod macros {}
     #[doc = include_str!("../../docs/guide/configuration.md")]
     mod configuration {}
+    #[doc = include_str!("../../docs/guide/pgbouncer.md")]
+    mod pgbouncer {}
     #[doc = include_str!("../../docs/guide/running-tenants.md")]
     mod running_tenants {}
     #[doc = include_str!("../../docs/guide/routing.md")]

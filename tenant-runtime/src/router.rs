@@ -75,6 +75,8 @@ pub struct Routed<'t> {
 pub(crate) struct Router {
     pub(crate) enabled: bool,
     pub(crate) caching: StatementCaching,
+    /// Behind a transaction pooler: every statement unnamed.
+    transaction_pooler: bool,
     tables: Vec<(Option<String>, String)>,
     /// Quoted, qualified parent name per table (same order).
     parents: Vec<String>,
@@ -84,10 +86,16 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(enabled: bool, caching: StatementCaching, tables: &[TableSchema]) -> Router {
+    pub(crate) fn new(
+        enabled: bool,
+        caching: StatementCaching,
+        transaction_pooler: bool,
+        tables: &[TableSchema],
+    ) -> Router {
         Router {
             enabled,
             caching,
+            transaction_pooler,
             tables: tables
                 .iter()
                 .map(|t| (t.schema.clone(), t.name.clone()))
@@ -212,7 +220,7 @@ impl TenantRoutes {
     pub(crate) fn on_parents(&self, query: &'static RoutedQuery) -> Routed<'_> {
         Routed {
             sql: self.router.parents(query),
-            persistent: true,
+            persistent: !self.router.transaction_pooler,
         }
     }
 
@@ -236,6 +244,12 @@ impl TenantRoutes {
             return self.on_parents(query);
         }
         let rendered = self.rendered(query);
+        if self.router.transaction_pooler {
+            return Routed {
+                sql: &rendered.sql,
+                persistent: false,
+            };
+        }
         let persistent = match self.router.caching {
             StatementCaching::Unnamed => false,
             // Admission on second sight: one-off pairs take the unnamed
@@ -322,7 +336,41 @@ mod tests {
     }
 
     fn routes(caching: StatementCaching) -> TenantRoutes {
-        TenantRoutes::new(Arc::new(Router::new(true, caching, &[forms()])), "t7")
+        TenantRoutes::new(
+            Arc::new(Router::new(true, caching, false, &[forms()])),
+            "t7",
+        )
+    }
+
+    #[test]
+    fn behind_a_transaction_pooler_nothing_is_prepared_routed_or_not() {
+        let pooled = TenantRoutes::new(
+            Arc::new(Router::new(
+                true,
+                StatementCaching::Prepared,
+                true,
+                &[forms()],
+            )),
+            "t7",
+        );
+        let select = query("SELECT id FROM forms WHERE tenant_id = $tenant", None);
+        for _ in 0..3 {
+            let routed = pooled.route(select);
+            assert_eq!(
+                routed.sql,
+                "SELECT id FROM public.forms_t7 AS forms WHERE tenant_id = $1"
+            );
+            assert!(!routed.persistent);
+            let parents = pooled.on_parents(select);
+            assert!(parents.sql.contains("public.forms"), "{}", parents.sql);
+            assert!(!parents.persistent);
+        }
+        // Without the pooler, the parents' statement is prepared.
+        assert!(
+            routes(StatementCaching::Unnamed)
+                .on_parents(select)
+                .persistent
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@
 use sqlx::postgres::PgConnectOptions;
 
 /// How routed statements use the connection's prepared-statement cache.
+///
+/// A tenancy built
+/// [`behind_transaction_pooler`](crate::TenancyBuilder::behind_transaction_pooler)
+/// sends every statement unnamed, whatever this says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatementCaching {
     /// Prepare each routed statement and keep it in the connection's cache

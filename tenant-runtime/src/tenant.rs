@@ -21,6 +21,9 @@ pub(crate) struct TenantSession {
     pub(crate) key: OnceLock<Vec<u8>>,
     /// The registry schema, for error messages.
     pub(crate) registry_schema: String,
+    /// Whether the transaction's first statement may be a named, cached
+    /// prepared statement (`false` behind a transaction pooler).
+    pub(crate) persistent: bool,
 }
 
 /// A known, onboarded tenant: what the query macros bind as "the requesting
@@ -127,7 +130,10 @@ impl Tenant {
     /// Begins a transaction for this tenant, in which `app.tenant_id` is
     /// the tenant's id. Everything it sets is transaction-local
     /// (`set_config(.., true)`), so nothing leaks to the next user of the
-    /// pooled connection, and it is safe behind a transaction-pooling proxy.
+    /// pooled connection, and it is safe behind a transaction-pooling proxy:
+    /// there every statement of the transaction reaches the same server
+    /// connection, so this is where the macros' queries run behind one (see
+    /// [`TenancyBuilder::behind_transaction_pooler`](crate::TenancyBuilder::behind_transaction_pooler)).
     ///
     /// With row-level security, the transaction is entered through the
     /// registry's `enter` function with the application's tenant key: the
@@ -156,6 +162,7 @@ impl Tenant {
                 sqlx::query(enter)
                     .bind(self.id())
                     .bind(key.as_slice())
+                    .persistent(self.session.persistent)
                     .execute(&mut *transaction)
                     .await?;
             }
@@ -163,6 +170,7 @@ impl Tenant {
                 sqlx::query("SELECT set_config($1, $2, true)")
                     .bind(TENANT_SETTING)
                     .bind(self.id())
+                    .persistent(self.session.persistent)
                     .execute(&mut *transaction)
                     .await?;
             }

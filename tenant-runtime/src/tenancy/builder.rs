@@ -38,6 +38,7 @@ pub struct TenancyBuilder {
     routing: bool,
     statement_caching: StatementCaching,
     statement_cache_capacity: usize,
+    transaction_pooler: bool,
     tenant_cache_ttl: Duration,
     tenant_key: Option<Vec<u8>>,
     allow_invisible_tenant_ids: bool,
@@ -70,6 +71,41 @@ impl TenancyBuilder {
     /// costs the server).
     pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
         self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Whether the application's pool connects through a pooler in
+    /// transaction mode (PgBouncer's `pool_mode = transaction`, 1.18 and
+    /// others that do not track prepared statements). Default `false`.
+    ///
+    /// Such a pooler hands each transaction, and each statement outside
+    /// one, to whichever server connection is free, so a prepared statement
+    /// made on one server connection is unknown to the next. With `true`:
+    ///
+    /// - every statement the tenancy and the macros send is unnamed
+    ///   (`persistent(false)`): the routed queries, the queries on the
+    ///   parents, the tenant transaction's `set_config`/`enter`, the tenant
+    ///   lookup; [`StatementCaching`] is then ignored;
+    /// - [`Tenancy::connect_options`] sets sqlx's statement cache capacity
+    ///   to 0, whatever [`statement_cache_capacity`](Self::statement_cache_capacity)
+    ///   says: an application statement sent without `persistent(false)`
+    ///   then fails loudly ("prepared statement sqlx_s_N already exists")
+    ///   instead of binding a cached name that is another client's statement
+    ///   on that server connection;
+    /// - [`Tenancy::tenant`] and [`Tenancy::load_tenant_key`] read the
+    ///   registry inside a transaction.
+    ///
+    /// sqlx sends an unnamed statement in two steps (Parse, Describe, Sync;
+    /// then Bind, Execute, Sync), and a transaction pooler may hand the
+    /// second step to another server connection unless a transaction is
+    /// open. So behind such a pooler, run the macros' queries inside
+    /// [`Tenant::begin`](crate::Tenant::begin) (or another transaction),
+    /// and keep the administrative operations (install, onboarding,
+    /// offboarding, sync: DDL, session advisory locks, `DETACH ..
+    /// CONCURRENTLY`) on a direct connection. The book's PgBouncer page has
+    /// the measurements and the reasons.
+    pub fn behind_transaction_pooler(mut self, behind: bool) -> Self {
+        self.transaction_pooler = behind;
         self
     }
 
@@ -247,7 +283,12 @@ impl TenancyBuilder {
             .cloned()
             .collect();
         let registry = qualified_name(Some(&self.registry_schema), "tenants");
-        let router = Arc::new(Router::new(self.routing, self.statement_caching, &tables));
+        let router = Arc::new(Router::new(
+            self.routing,
+            self.statement_caching,
+            self.transaction_pooler,
+            &tables,
+        ));
         // Row-level security on any table means its policies read the
         // verified tenant: tenant transactions enter through the registry.
         let verified = self.row_level_security || tables.iter().any(|t| t.row_level_security);
@@ -256,6 +297,7 @@ impl TenancyBuilder {
                 .then(|| format!("SELECT {}($1, $2)", enter_function(&self.registry_schema))),
             key: std::sync::OnceLock::new(),
             registry_schema: self.registry_schema.clone(),
+            persistent: !self.transaction_pooler,
         });
         if let Some(key) = self.tenant_key {
             let _ = session.key.set(key);
@@ -264,6 +306,7 @@ impl TenancyBuilder {
             inner: Arc::new(Inner {
                 router,
                 statement_cache_capacity: self.statement_cache_capacity,
+                transaction_pooler: self.transaction_pooler,
                 config: self.config,
                 tables,
                 lock_timeout: self.lock_timeout,
@@ -331,6 +374,7 @@ impl Tenancy {
             routing: true,
             statement_caching: StatementCaching::default(),
             statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
+            transaction_pooler: false,
             tenant_cache_ttl: DEFAULT_TENANT_CACHE_TTL,
             tenant_key: None,
             checked_configs: Vec::new(),

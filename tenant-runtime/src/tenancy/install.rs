@@ -220,10 +220,22 @@ $fn$",
     /// gets the key through
     /// [`TenancyBuilder::tenant_key`](super::builder::TenancyBuilder::tenant_key).
     pub async fn load_tenant_key(&self, pool: &PgPool) -> Result<(), Error> {
-        let mut connection = pool.acquire().await?;
-        let key = session::read_key(&mut connection, &self.inner.registry_schema)
-            .await
-            .map_err(super::ddl::map_registry_error(&self.inner.registry_schema))?
+        let schema = &self.inner.registry_schema;
+        // Behind a transaction pooler: unnamed, inside a transaction, so both
+        // rounds of the statement reach one server connection.
+        let read = if self.inner.transaction_pooler {
+            let mut transaction = pool.begin().await?;
+            let key = session::read_key(&mut transaction, schema, false).await;
+            if key.is_ok() {
+                transaction.commit().await?;
+            }
+            key
+        } else {
+            let mut connection = pool.acquire().await?;
+            session::read_key(&mut connection, schema, true).await
+        };
+        let key = read
+            .map_err(super::ddl::map_registry_error(schema))?
             .ok_or_else(|| Error::NotInstalled {
                 schema: self.inner.registry_schema.clone(),
             })?;

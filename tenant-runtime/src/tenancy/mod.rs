@@ -71,6 +71,8 @@ struct Inner {
     config: Config,
     router: Arc<Router>,
     statement_cache_capacity: usize,
+    /// [`TenancyBuilder::behind_transaction_pooler`](builder::TenancyBuilder::behind_transaction_pooler).
+    transaction_pooler: bool,
     /// Referenced tables before the tables that reference them.
     tables: Vec<TableSchema>,
     registry_schema: String,
@@ -113,9 +115,23 @@ impl Tenancy {
 
     /// Connect options for the application's pool: `base` with the
     /// prepared-statement cache sized for routed queries (see
-    /// [`TenancyBuilder::statement_cache_capacity`](builder::TenancyBuilder::statement_cache_capacity)).
+    /// [`TenancyBuilder::statement_cache_capacity`](builder::TenancyBuilder::statement_cache_capacity)),
+    /// or turned off (capacity 0) for a tenancy
+    /// [behind a transaction pooler](builder::TenancyBuilder::behind_transaction_pooler).
     pub fn connect_options(&self, base: PgConnectOptions) -> PgConnectOptions {
-        base.statement_cache_capacity(self.inner.statement_cache_capacity)
+        let capacity = if self.inner.transaction_pooler {
+            0
+        } else {
+            self.inner.statement_cache_capacity
+        };
+        base.statement_cache_capacity(capacity)
+    }
+
+    /// Whether this tenancy was built for a pool behind a transaction
+    /// pooler (see
+    /// [`TenancyBuilder::behind_transaction_pooler`](builder::TenancyBuilder::behind_transaction_pooler)).
+    pub fn behind_transaction_pooler(&self) -> bool {
+        self.inner.transaction_pooler
     }
 
     /// The capability to run SQL across every tenant, for `purpose` (a

@@ -108,6 +108,27 @@ pub(super) async fn partition_status(
 }
 
 impl Tenancy {
+    /// The registry's `(partition_suffix, state)` of `id`. Behind a
+    /// transaction pooler the two steps of sqlx's unnamed statement run in
+    /// one transaction, so they reach the same server connection.
+    async fn lookup_tenant(
+        &self,
+        pool: &PgPool,
+        id: &str,
+    ) -> Result<Option<(String, String)>, sqlx::Error> {
+        let query = sqlx::query_as(&self.inner.lookup_tenant).bind(id);
+        if !self.inner.transaction_pooler {
+            return query.fetch_optional(pool).await;
+        }
+        let mut transaction = pool.begin().await?;
+        let found = query
+            .persistent(false)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(found)
+    }
+
     /// The handle of an active tenant, from the cache or the registry.
     /// A tenant never onboarded, offboarded or being offboarded is
     /// [`Error::UnknownTenant`].
@@ -131,9 +152,8 @@ impl Tenancy {
                 return Ok(entry.tenant.clone());
             }
         }
-        let found: Option<(String, String)> = sqlx::query_as(&self.inner.lookup_tenant)
-            .bind(id)
-            .fetch_optional(pool)
+        let found = self
+            .lookup_tenant(pool, id)
             .await
             .map_err(map_registry_error(&self.inner.registry_schema))?;
         match found {

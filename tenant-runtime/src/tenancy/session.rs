@@ -132,12 +132,16 @@ pub(super) fn session_ddl(schema: &str) -> Vec<String> {
     ]
 }
 
-/// The application's tenant key, read by the tables' owner.
+/// The application's tenant key, read by the tables' owner; `persistent`
+/// is false behind a transaction pooler (an unnamed statement, which the
+/// caller runs inside a transaction).
 pub(super) async fn read_key(
     connection: &mut PgConnection,
     schema: &str,
+    persistent: bool,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
     sqlx::query_scalar(&format!("SELECT app_key FROM {}", key_table(schema)))
+        .persistent(persistent)
         .fetch_optional(&mut *connection)
         .await
 }

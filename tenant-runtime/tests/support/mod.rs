@@ -18,6 +18,59 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
+/// Where `scripts/setup.sh` runs PgBouncer (transaction pool mode, in
+/// front of the `DATABASE_URL` server): host, port, user and password.
+pub const PGBOUNCER_HOST: &str = "127.0.0.1";
+/// PgBouncer's port.
+pub const PGBOUNCER_PORT: u16 = 6432;
+/// The user of PgBouncer's user list.
+pub const PGBOUNCER_USER: &str = "postgres";
+/// Its password (PostgreSQL itself trusts loopback; PgBouncer asks).
+pub const PGBOUNCER_PASSWORD: &str = "tenant-test";
+
+/// Connect options for `database` through the tests' PgBouncer.
+pub fn pgbouncer_options(database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host(PGBOUNCER_HOST)
+        .port(PGBOUNCER_PORT)
+        .username(PGBOUNCER_USER)
+        .password(PGBOUNCER_PASSWORD)
+        .database(database)
+}
+
+/// Fails the test, naming the command that starts the pooler, unless the
+/// tests' PgBouncer answers and pools by transaction (its admin console
+/// says `pool_mode = transaction`). Never a skip: a missing pooler is a
+/// machine that is not set up.
+pub async fn require_pgbouncer() {
+    let fix = "the pooler tests need PgBouncer in transaction mode at 127.0.0.1:6432; run `bash scripts/setup.sh` (as root) to install and start it";
+    let console = pgbouncer_options("pgbouncer");
+    let mut connection = match tokio::time::timeout(Duration::from_secs(5), console.connect()).await
+    {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => panic!("PgBouncer's admin console does not answer ({e}): {fix}"),
+        Err(_) => panic!("PgBouncer's admin console did not answer within 5 s: {fix}"),
+    };
+    // The console speaks the simple protocol only.
+    let rows = sqlx::raw_sql("SHOW CONFIG")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap_or_else(|e| panic!("SHOW CONFIG on PgBouncer's console failed ({e}): {fix}"));
+    let pool_mode = rows.iter().find_map(|row| {
+        use sqlx::Row;
+        let key: String = row.try_get(0).ok()?;
+        (key == "pool_mode")
+            .then(|| row.try_get::<String, _>(1).ok())
+            .flatten()
+    });
+    assert_eq!(
+        pool_mode.as_deref(),
+        Some("transaction"),
+        "PgBouncer at 127.0.0.1:6432 does not pool by transaction: {fix}"
+    );
+    connection.close().await.ok();
+}
+
 /// A database created for one test, dropped (WITH (FORCE)) when this value
 /// is dropped, also when the test panics.
 pub struct TestDb {

@@ -69,3 +69,91 @@ async fn a_pool_when_the_server_answers_and_the_cause_when_it_does_not() {
     );
     holder.abort();
 }
+
+#[tokio::test]
+async fn a_refused_port_is_refused_within_the_timeout_and_hides_the_password() {
+    let started = Instant::now();
+    let error = connect_pool(
+        "postgres://postgres:hunter2@127.0.0.1:1/postgres",
+        PgPoolOptions::new(),
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(error.cause, ConnectCause::Refused, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("postgres://postgres:***@127.0.0.1:1/postgres")
+            && message.contains("connection refused")
+            && !message.contains("hunter2"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_database_is_named() {
+    let options = PgConnectOptions::from_str(&admin_url()).unwrap();
+    let url = format!(
+        "postgres://{}:hunter2@{}:{}/tenant_no_such_database",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    );
+    let started = Instant::now();
+    let error = connect_pool(&url, PgPoolOptions::new(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&error.cause, ConnectCause::UnknownDatabase(message) if message.contains("tenant_no_such_database")),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("/tenant_no_such_database")
+            && message.contains(":***@")
+            && !message.contains("hunter2"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_through_pgbouncer_is_an_authentication_failure() {
+    // PostgreSQL trusts loopback; the tests' PgBouncer asks for a password
+    // and reports a wrong one as SQLSTATE 08P01.
+    require_pgbouncer().await;
+    let url = format!(
+        "postgres://{PGBOUNCER_USER}:not-the-password@{PGBOUNCER_HOST}:{PGBOUNCER_PORT}/postgres"
+    );
+    let started = Instant::now();
+    let error = connect_pool(&url, PgPoolOptions::new(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(&error.cause, ConnectCause::Authentication(message) if message.contains("authentication failed")),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "postgres://{PGBOUNCER_USER}:***@{PGBOUNCER_HOST}:{PGBOUNCER_PORT}/postgres"
+        )) && message.contains("authentication failed")
+            && !message.contains("not-the-password"),
+        "{message}"
+    );
+
+    // The right password through the same pooler connects.
+    let good = format!(
+        "postgres://{PGBOUNCER_USER}:{PGBOUNCER_PASSWORD}@{PGBOUNCER_HOST}:{PGBOUNCER_PORT}/postgres"
+    );
+    let pool = connect_pool(
+        &good,
+        PgPoolOptions::new().max_connections(1),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the right password");
+    pool.close().await;
+}
