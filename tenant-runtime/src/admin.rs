@@ -21,8 +21,8 @@
 //! # Ok(()) }
 //! ```
 
+pub use crate::error::SchemaDifference;
 pub use crate::tenancy::install::DEFAULT_REGISTRY_SCHEMA;
 pub use crate::tenancy::keys::{KeyMove, SyncProgress, SyncReport};
 pub use crate::tenancy::onboard::OnboardOutcome;
 pub use crate::tenancy::registry::{TenantRecord, TenantState, DEFAULT_TENANT_CACHE_TTL};
-pub use crate::tenancy::verify::SchemaDifference;

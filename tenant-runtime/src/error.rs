@@ -1,5 +1,6 @@
 //! The runtime's error type.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::id::InvalidTenantId;
@@ -116,7 +117,7 @@ pub enum Error {
     #[error("the database's schema differs from the models in {} place{}: {}", differences.len(), if differences.len() == 1 { "" } else { "s" }, differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     SchemaDrift {
         /// Every difference, table by table.
-        differences: Vec<crate::admin::SchemaDifference>,
+        differences: Vec<SchemaDifference>,
     },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
@@ -133,6 +134,26 @@ impl Error {
                 Some("55P03") | Some("40P01") | Some("40001")
             ),
             _ => false,
+        }
+    }
+}
+
+/// One difference between a model and the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaDifference {
+    /// The table, qualified as the runtime names it.
+    pub table: String,
+    /// The column, when the difference is about one.
+    pub column: Option<String>,
+    /// What differs, with both sides.
+    pub problem: String,
+}
+
+impl fmt::Display for SchemaDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(column) => write!(f, "{}.{column}: {}", self.table, self.problem),
+            None => write!(f, "{}: {}", self.table, self.problem),
         }
     }
 }

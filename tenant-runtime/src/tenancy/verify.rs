@@ -12,34 +12,12 @@
 //! tenant column. A column the database adds with a default or as NULL-able
 //! is not a difference: that is how a migration runs ahead of the code.
 
-use std::fmt;
-
 use sqlx::{PgPool, Row};
 use tenant_core::schema::{ColumnDef, Generated, TableSchema, SERIAL_TYPES};
 
 use super::catalog::read_table;
 use super::Tenancy;
-use crate::error::Error;
-
-/// One difference between a model and the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaDifference {
-    /// The table, qualified as the runtime names it.
-    pub table: String,
-    /// The column, when the difference is about one.
-    pub column: Option<String>,
-    /// What differs, with both sides.
-    pub problem: String,
-}
-
-impl fmt::Display for SchemaDifference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            Some(column) => write!(f, "{}.{column}: {}", self.table, self.problem),
-            None => write!(f, "{}: {}", self.table, self.problem),
-        }
-    }
-}
+use crate::error::{Error, SchemaDifference};
 
 impl Tenancy {
     /// Checks every table of the tenancy against the database's catalog:
