@@ -15,7 +15,7 @@ use tenant_core::{analyze_cross_tenant, CrossTenantAccess, CrossTenantAnalysis};
 
 use crate::config::LoadedConfig;
 use crate::diag;
-use crate::query::Flavor;
+use crate::query::{parse_args, parse_row_type, string_literal, Flavor};
 
 /// The keyword that lets a call write across tenants.
 const ALLOW_WRITES: &str = "allow_writes";
@@ -57,13 +57,7 @@ impl CrossTenantInput {
         if input.is_empty() {
             return Err(usage_error(Span::call_site(), "missing arguments"));
         }
-        let row_type = if flavor == Flavor::QueryAs {
-            let ty: Type = input.parse()?;
-            input.parse::<Token![,]>()?;
-            Some(ty)
-        } else {
-            None
-        };
+        let row_type = parse_row_type(flavor, input)?;
         if input.peek(LitStr) {
             return Err(usage_error(
                 input.span(),
@@ -90,29 +84,21 @@ impl CrossTenantInput {
             input.parse::<Token![,]>()?;
             access = CrossTenantAccess::AllowWrites;
         }
-        let sql = match input.parse::<Expr>()? {
-            Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(lit),
-                ..
-            }) => lit,
-            other => {
+        let expr = input.parse::<Expr>()?;
+        let sql = match string_literal(&expr) {
+            Some(lit) => lit,
+            None => {
+                let other = &expr;
                 return Err(syn::Error::new(
                     other.span(),
                     format!(
                     "{}: the SQL must be a string literal, so it can be checked at compile time",
                     macro_name(flavor)
                 ),
-                ))
+                ));
             }
         };
-        let mut args = Vec::new();
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
-            }
-            args.push(input.parse()?);
-        }
+        let args = parse_args(input)?;
         Ok(CrossTenantInput {
             row_type,
             handle,

@@ -140,13 +140,7 @@ impl QueryInput {
         if input.is_empty() {
             return Err(usage_error(Span::call_site(), "missing arguments"));
         }
-        let row_type = if flavor == Flavor::QueryAs {
-            let ty: Type = input.parse()?;
-            input.parse::<Token![,]>()?;
-            Some(ty)
-        } else {
-            None
-        };
+        let row_type = parse_row_type(flavor, input)?;
         if input.peek(LitStr) {
             return Err(usage_error(
                 input.span(),
@@ -168,12 +162,11 @@ impl QueryInput {
             ));
         }
         input.parse::<Token![,]>()?;
-        let literal = match input.parse::<Expr>()? {
-            Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(lit),
-                ..
-            }) => lit,
-            other => {
+        let expr = input.parse::<Expr>()?;
+        let literal = match string_literal(&expr) {
+            Some(lit) => lit,
+            None => {
+                let other = &expr;
                 let what = match call.source {
                     Source::Inline => "the SQL must be a string literal",
                     Source::File => "the path of the SQL file must be a string literal",
@@ -194,14 +187,7 @@ impl QueryInput {
                 (text, Some(file))
             }
         };
-        let mut args = Vec::new();
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
-            }
-            args.push(input.parse()?);
-        }
+        let args = parse_args(input)?;
         Ok(QueryInput {
             row_type,
             tenant,
@@ -225,6 +211,40 @@ impl QueryInput {
             None => TokenStream::new(),
         }
     }
+}
+
+/// `Type,` first for the `_as` flavor, nothing for the others.
+pub(crate) fn parse_row_type(flavor: Flavor, input: ParseStream) -> syn::Result<Option<Type>> {
+    if flavor != Flavor::QueryAs {
+        return Ok(None);
+    }
+    let ty: Type = input.parse()?;
+    input.parse::<Token![,]>()?;
+    Ok(Some(ty))
+}
+
+/// The expression's string literal, if it is one.
+pub(crate) fn string_literal(expr: &Expr) -> Option<LitStr> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Some(lit.clone()),
+        _ => None,
+    }
+}
+
+/// `, arg, arg, ..` up to the end (a trailing comma allowed).
+pub(crate) fn parse_args(input: ParseStream) -> syn::Result<Vec<Expr>> {
+    let mut args = Vec::new();
+    while !input.is_empty() {
+        input.parse::<Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        args.push(input.parse()?);
+    }
+    Ok(args)
 }
 
 /// Reads the SQL file a `_file` macro names: a relative path is resolved
