@@ -7,5 +7,6 @@ mod hostile;
 mod isolation;
 mod load;
 mod policies;
+mod schema;
 mod support;
 mod tokens;
