@@ -98,23 +98,8 @@ cd "$OUT"
 echo "warming dependencies (the first run may build sqlx, pg_query, ...)" >&2
 cargo build --offline -q -p macro-queries -p plain-queries
 
-# The exact rustc command cargo runs for a crate (with its environment).
-rustc_command() {
-  local name="$1" crate="${1//-/_}"
-  touch "$OUT/$name/src/lib.rs"
-  cargo build --offline -v -p "$name" 2>&1 |
-    sed -n "s/^ *Running \`\(.*--crate-name $crate .*\)\`$/\1/p" | head -n 1
-}
-
-build_seconds() {
-  local command="$1" start end
-  start=$(date +%s.%N)
-  CARGO_MANIFEST_DIR="$OUT/$2" eval "$command" >/dev/null 2>&1 || { echo "rustc failed for $2" >&2; exit 1; }
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# shellcheck source=scripts/build-timing.sh
+source "$ROOT/scripts/build-timing.sh"
 
 macro_cmd="$(rustc_command macro-queries)"
 plain_cmd="$(rustc_command plain-queries)"

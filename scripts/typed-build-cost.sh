@@ -110,22 +110,8 @@ done
 echo "query data: $(ls "$OUT/checked-queries/.sqlx" | wc -l) and $(ls "$OUT/sqlx-queries/.sqlx" | wc -l) files" >&2
 
 export SQLX_OFFLINE=true
-rustc_command() {
-  local name="$1" crate="${1//-/_}"
-  touch "$OUT/$name/src/lib.rs"
-  cargo build --offline -v -p "$name" 2>&1 |
-    sed -n "s/^ *Running \`\(.*--crate-name $crate .*\)\`$/\1/p" | head -n 1
-}
-
-build_seconds() {
-  local command="$1" start end
-  start=$(date +%s.%N)
-  CARGO_MANIFEST_DIR="$OUT/$2" eval "$command" >/dev/null 2>&1 || { echo "rustc failed for $2" >&2; exit 1; }
-  end=$(date +%s.%N)
-  echo "$end - $start" | bc -l
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# shellcheck source=scripts/build-timing.sh
+source "$ROOT/scripts/build-timing.sh"
 
 checked_cmd="$(rustc_command checked-queries)"
 sqlx_cmd="$(rustc_command sqlx-queries)"

@@ -15,7 +15,7 @@ use tenant_core::{analyze_cross_tenant, CrossTenantAccess, CrossTenantAnalysis};
 
 use crate::config::LoadedConfig;
 use crate::diag;
-use crate::query::{parse_args, parse_row_type, string_literal, Flavor};
+use crate::query::{one_statement, parse_args, parse_row_type, string_literal, Flavor};
 
 /// The keyword that lets a call write across tenants.
 const ALLOW_WRITES: &str = "allow_writes";
@@ -154,21 +154,7 @@ fn check(
     let analysis = analyze_cross_tenant(&sql, &loaded.config, input.access).map_err(|error| {
         syn::Error::new(span, diag::parse_error(name, diag::INLINE, &sql, &error))
     })?;
-    match analysis.statements {
-        0 => {
-            return Err(syn::Error::new(
-                span,
-                format!("{name}: the SQL is empty; write one statement"),
-            ))
-        }
-        1 => {}
-        n => {
-            return Err(syn::Error::new(
-                span,
-                format!("{name}: the SQL holds {n} statements; a prepared query runs exactly one, so make one call per statement"),
-            ))
-        }
-    }
+    one_statement(name, "the SQL", analysis.statements, span)?;
     if !analysis.is_ok() {
         let violations: Vec<_> = analysis.violations.iter().collect();
         let message = diag::violations(name, diag::INLINE, &sql, &violations).replacen(

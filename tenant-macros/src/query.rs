@@ -346,23 +346,7 @@ pub fn check(call: Call, input: &QueryInput, loaded: &LoadedConfig) -> syn::Resu
     let analysis = analyzer
         .analyze(&sql)
         .map_err(|error| syn::Error::new(span, diag::parse_error(name, origin, &sql, &error)))?;
-    match analysis.statements.len() {
-        0 => {
-            return Err(syn::Error::new(
-                span,
-                format!("{name}: {the_sql} is empty; write one statement"),
-            ))
-        }
-        1 => {}
-        n => {
-            return Err(syn::Error::new(
-                span,
-                format!(
-                    "{name}: {the_sql} holds {n} statements; a prepared query runs exactly one, so make one call per statement"
-                ),
-            ))
-        }
-    }
+    one_statement(name, &the_sql, analysis.statements.len(), span)?;
     let violations: Vec<_> = analysis.violations().collect();
     if !violations.is_empty() {
         let mut message = diag::violations(name, origin, &sql, &violations);
@@ -395,6 +379,28 @@ pub fn check(call: Call, input: &QueryInput, loaded: &LoadedConfig) -> syn::Resu
         return Err(syn::Error::new(at, message));
     }
     Ok(analysis)
+}
+
+/// Refuses SQL with no statement or several: a prepared query runs one.
+pub(crate) fn one_statement(
+    name: &str,
+    the_sql: &str,
+    statements: usize,
+    span: Span,
+) -> syn::Result<()> {
+    match statements {
+        0 => Err(syn::Error::new(
+            span,
+            format!("{name}: {the_sql} is empty; write one statement"),
+        )),
+        1 => Ok(()),
+        n => Err(syn::Error::new(
+            span,
+            format!(
+                "{name}: {the_sql} holds {n} statements; a prepared query runs exactly one, so make one call per statement"
+            ),
+        )),
+    }
 }
 
 /// The highest `$n` the user wrote: every parameter but the tenant's.
