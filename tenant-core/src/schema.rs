@@ -64,12 +64,17 @@ pub const SERIAL_TYPES: &[&str] = &[
     "serial8",
 ];
 
+/// True for `serial`, `bigserial` and the other sequence pseudo-types, in
+/// any case and with surrounding spaces.
+pub fn is_serial_type(sql_type: &str) -> bool {
+    SERIAL_TYPES.contains(&sql_type.trim().to_ascii_lowercase().as_str())
+}
+
 impl ColumnDef {
     /// True when the database supplies this column's value on insert, so an
     /// insert leaves it out: identities, generated columns and serials.
     pub fn is_filled_by_database(&self) -> bool {
-        self.generated.is_some()
-            || SERIAL_TYPES.contains(&self.sql_type.trim().to_ascii_lowercase().as_str())
+        self.generated.is_some() || is_serial_type(&self.sql_type)
     }
 }
 

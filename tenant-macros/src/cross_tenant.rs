@@ -15,7 +15,9 @@ use tenant_core::{analyze_cross_tenant, CrossTenantAccess, CrossTenantAnalysis};
 
 use crate::config::LoadedConfig;
 use crate::diag;
-use crate::query::{one_statement, parse_args, parse_row_type, string_literal, Flavor};
+use crate::query::{
+    argument_count, one_statement, parse_args, parse_row_type, string_literal, Flavor,
+};
 
 /// The keyword that lets a call write across tenants.
 const ALLOW_WRITES: &str = "allow_writes";
@@ -164,21 +166,15 @@ fn check(
         );
         return Err(syn::Error::new(span, message));
     }
-    let expected = analysis.param_count as usize;
-    if input.args.len() != expected {
-        let got = input.args.len();
-        let wanted = match expected {
-            0 => "no arguments (the SQL uses no `$n` parameter)".to_string(),
-            1 => "1 argument (for `$1`)".to_string(),
-            n => format!("{n} arguments (for `$1` to `${n}`)"),
-        };
-        let message = format!(
-            "{name}: the SQL needs {wanted} after the SQL string, but {got} {} given",
-            if got == 1 { "was" } else { "were" }
-        );
-        let at = input.args.get(expected).map_or(span, Spanned::span);
-        return Err(syn::Error::new(at, message));
-    }
+    argument_count(
+        name,
+        "the SQL",
+        "SQL string",
+        analysis.param_count as usize,
+        &input.args,
+        span,
+        "",
+    )?;
     Ok(analysis)
 }
 

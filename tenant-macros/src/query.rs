@@ -355,30 +355,48 @@ pub fn check(call: Call, input: &QueryInput, loaded: &LoadedConfig) -> syn::Resu
         }
         return Err(syn::Error::new(span, message));
     }
-    let expected = user_param_count(&analysis);
-    if input.args.len() != expected as usize {
-        let got = input.args.len();
-        let wanted = match expected {
-            0 => "no arguments (the SQL uses no `$n` parameter)".to_string(),
-            1 => "1 argument (for `$1`)".to_string(),
-            n => format!("{n} arguments (for `$1` to `${n}`)"),
-        };
-        let message = format!(
-            "{name}: {the_sql} needs {wanted} after the {}, but {got} {} given; `$tenant` is bound by the macro",
-            match input.file {
-                Some(_) => "path",
-                None => "SQL string",
-            },
-            if got == 1 { "was" } else { "were" }
-        );
-        // Too many: point at the first surplus argument; too few: at the SQL.
-        let at = input
-            .args
-            .get(expected as usize)
-            .map_or(span, Spanned::span);
-        return Err(syn::Error::new(at, message));
-    }
+    let after = match input.file {
+        Some(_) => "path",
+        None => "SQL string",
+    };
+    argument_count(
+        name,
+        &the_sql,
+        after,
+        user_param_count(&analysis) as usize,
+        &input.args,
+        span,
+        "; `$tenant` is bound by the macro",
+    )?;
     Ok(analysis)
+}
+
+/// Refuses a call whose arguments do not match the `$n` its SQL uses: too
+/// many is an error on the first surplus argument, too few on the SQL.
+pub(crate) fn argument_count(
+    name: &str,
+    the_sql: &str,
+    after: &str,
+    expected: usize,
+    args: &[Expr],
+    span: Span,
+    note: &str,
+) -> syn::Result<()> {
+    let got = args.len();
+    if got == expected {
+        return Ok(());
+    }
+    let wanted = match expected {
+        0 => "no arguments (the SQL uses no `$n` parameter)".to_string(),
+        1 => "1 argument (for `$1`)".to_string(),
+        n => format!("{n} arguments (for `$1` to `${n}`)"),
+    };
+    let message = format!(
+        "{name}: {the_sql} needs {wanted} after the {after}, but {got} {} given{note}",
+        if got == 1 { "was" } else { "were" }
+    );
+    let at = args.get(expected).map_or(span, Spanned::span);
+    Err(syn::Error::new(at, message))
 }
 
 /// Refuses SQL with no statement or several: a prepared query runs one.

@@ -5,7 +5,7 @@
 //! well as possible so the fallback code has the right shape.
 
 use syn::Ident;
-use tenant_core::schema::{Generated, IDENTITY_TYPES, SERIAL_TYPES};
+use tenant_core::schema::{is_serial_type, Generated, IDENTITY_TYPES};
 use tenant_core::TableKind;
 
 use super::ast::Container;
@@ -38,8 +38,7 @@ impl Column<'_> {
     /// The database writes this column on every insert (identity, generated,
     /// serial): `insert` leaves it out and no statement sets it by hand.
     pub fn filled_by_database(&self) -> bool {
-        self.generated.is_some()
-            || SERIAL_TYPES.contains(&self.sql_type.trim().to_ascii_lowercase().as_str())
+        self.generated.is_some() || is_serial_type(&self.sql_type)
     }
 
     /// `insert` leaves this column out and reads it back with RETURNING.
@@ -153,8 +152,7 @@ pub fn check<'a>(cx: &Ctxt, container: &Container<'a>, loaded: &LoadedConfig) ->
         } else {
             generated_by_database(cx, field, &sql_type)
         };
-        let filled = generated.is_some()
-            || SERIAL_TYPES.contains(&sql_type.trim().to_ascii_lowercase().as_str());
+        let filled = generated.is_some() || is_serial_type(&sql_type);
         let default = field.attrs.default.get().cloned();
         if let (false, Some(span)) = (is_key, field.attrs.skip_insert.span()) {
             if default.is_none() && !filled && !nullable {

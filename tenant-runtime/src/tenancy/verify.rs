@@ -13,7 +13,7 @@
 //! is not a difference: that is how a migration runs ahead of the code.
 
 use sqlx::{PgPool, Row};
-use tenant_core::schema::{ColumnDef, Generated, TableSchema, SERIAL_TYPES};
+use tenant_core::schema::{ColumnDef, Generated, TableSchema};
 
 use super::catalog::read_table;
 use super::Tenancy;
@@ -96,6 +96,7 @@ async fn compare_table(
     )
     .await?;
 
+    let bases = resolve_base_types(pool, model, &live).await?;
     for column in &model.columns {
         let problem = |problem: String| SchemaDifference {
             table: table.clone(),
@@ -106,7 +107,12 @@ async fn compare_table(
             out.push(problem("the column does not exist in the database".into()));
             continue;
         };
-        if let Some(type_problem) = compare_types(pool, column, in_database).await? {
+        let (model_base, database_base) = bases
+            .iter()
+            .find(|(name, ..)| *name == column.name)
+            .map(|(_, m, d)| (m.clone(), d.clone()))
+            .unwrap_or_default();
+        if let Some(type_problem) = compare_types(column, in_database, model_base, database_base) {
             out.push(problem(type_problem));
         }
         match (column.nullable, in_database.nullable) {
@@ -208,46 +214,75 @@ fn modifiers(sql_type: &str) -> Vec<String> {
         .collect()
 }
 
-/// Compares the model's type with the column's, as PostgreSQL resolves the
-/// model's spelling (`int8`, `timestamptz`, `varchar(20)`): the base type
-/// and its modifiers.
-async fn compare_types(
-    pool: &PgPool,
-    model: &ColumnDef,
-    database: &ColumnDef,
-) -> Result<Option<String>, Error> {
-    let written = model.sql_type.trim();
-    let lower = written.to_ascii_lowercase();
-    let resolvable = match lower.as_str() {
+/// The model's spelling of a type as `to_regtype` reads it: the serial
+/// pseudo-types are their integer types.
+fn resolvable(written: &str) -> &str {
+    match written.to_ascii_lowercase().as_str() {
         "smallserial" | "serial2" => "smallint",
         "serial" | "serial4" => "integer",
         "bigserial" | "serial8" => "bigint",
         _ => written,
-    };
-    debug_assert!(SERIAL_TYPES.iter().all(|s| resolvable != *s));
-    // Both through format_type: the model's base type without modifiers,
-    // the column's base type likewise (its full text is in the catalog read).
-    let (model_base, database_base): (Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT format_type(to_regtype($1), NULL), format_type(to_regtype($2), NULL)",
+    }
+}
+
+/// For each column the model and the database share: its name, and the
+/// base type (without modifiers) of the model's spelling and of the
+/// column's, as PostgreSQL names them; `None` for a type it does not know.
+/// One query per table.
+async fn resolve_base_types(
+    pool: &PgPool,
+    model: &TableSchema,
+    live: &TableSchema,
+) -> Result<Vec<(String, Option<String>, Option<String>)>, Error> {
+    let mut names = Vec::new();
+    let mut model_types = Vec::new();
+    let mut database_types = Vec::new();
+    for column in &model.columns {
+        if let Some(in_database) = live.columns.iter().find(|c| c.name == column.name) {
+            names.push(column.name.clone());
+            model_types.push(resolvable(column.sql_type.trim()).to_string());
+            database_types.push(in_database.sql_type.clone());
+        }
+    }
+    let bases: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT format_type(to_regtype(m), NULL), format_type(to_regtype(d), NULL) \
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(m, d, n) ORDER BY n",
     )
-    .bind(resolvable)
-    .bind(&database.sql_type)
-    .fetch_one(pool)
+    .bind(&model_types)
+    .bind(&database_types)
+    .fetch_all(pool)
     .await?;
+    Ok(names
+        .into_iter()
+        .zip(bases)
+        .map(|(name, (m, d))| (name, m, d))
+        .collect())
+}
+
+/// Compares the model's type with the column's: the base types as
+/// PostgreSQL resolves them (`int8`, `timestamptz`, `varchar(20)`) and the
+/// modifiers as written.
+fn compare_types(
+    model: &ColumnDef,
+    database: &ColumnDef,
+    model_base: Option<String>,
+    database_base: Option<String>,
+) -> Option<String> {
+    let written = model.sql_type.trim();
     let Some(model_base) = model_base else {
-        return Ok(Some(format!(
+        return Some(format!(
             "the model's type `{written}` does not exist in this database (an extension not installed?); the column is `{}`",
             database.sql_type
-        )));
+        ));
     };
     let same_base = database_base.as_deref() == Some(model_base.as_str());
-    let same_modifiers = modifiers(resolvable) == modifiers(&database.sql_type);
-    Ok((!same_base || !same_modifiers).then(|| {
+    let same_modifiers = modifiers(resolvable(written)) == modifiers(&database.sql_type);
+    (!same_base || !same_modifiers).then(|| {
         format!(
             "type `{}` in the database, `{written}` in the model",
             database.sql_type
         )
-    }))
+    })
 }
 
 #[cfg(test)]
