@@ -34,7 +34,7 @@ rm -f "$api_data"/query-*.json
 mkdir -p "$api_data"
 touch examples/forms-api/src/lib.rs
 SQLX_OFFLINE=false DATABASE_URL="$base/$api_db" SQLX_OFFLINE_DIR="$api_data" \
-    cargo build -q -p forms-api --lib
+    cargo build -q -p forms-api --lib --tests
 count=$(ls "$api_data"/query-*.json 2>/dev/null | wc -l)
 echo "sqlx-prepare: wrote $count query files into examples/forms-api/.sqlx"
 [ "$count" -gt 0 ]

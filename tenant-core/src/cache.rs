@@ -254,6 +254,7 @@ mod tests {
                     original_sql: sql.to_string(),
                     sql: sql.to_string(),
                     tenant_param: None,
+                    tenant_param_cast: false,
                     param_count: 0,
                     statements: vec![StatementAnalysis {
                         index: 0,

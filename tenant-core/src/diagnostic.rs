@@ -460,6 +460,7 @@ mod tests {
             original_sql: sql.into(),
             sql: sql.into(),
             tenant_param: None,
+            tenant_param_cast: false,
             param_count: 0,
             statements: vec![
                 statement(0, vec![violation_at(sql, 14)]),

@@ -197,6 +197,11 @@ pub struct Analysis {
     pub sql: String,
     /// Which positional parameter `$tenant` became (strict mode), if the SQL uses it.
     pub tenant_param: Option<u32>,
+    /// True when every use of `$tenant` is the operand of an explicit cast
+    /// (`$tenant::uuid`): PostgreSQL then converts the `text` id the
+    /// runtime binds, whatever type the cast names. When false, the
+    /// parameter takes its type from its context, which must accept `text`.
+    pub tenant_param_cast: bool,
     /// The highest positional parameter number in [`sql`](Analysis::sql)
     /// (including the tenant's), i.e. how many values must be bound.
     pub param_count: u32,

@@ -15,6 +15,7 @@ use tenant_core::{Analysis, Analyzer};
 
 use crate::config::LoadedConfig;
 use crate::diag;
+use crate::type_check;
 
 /// What the query yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,24 +475,33 @@ fn generate(
     let file_tracking = input.file_tracking();
     let query = Ident::new("__TENANT_QUERY", Span::mixed_site());
     let routed_static = crate::route::routed_static(&query, analysis);
-    let start = routed_constructor(flavor, input, &query);
-    let binds = binds(input);
     let tenant = &input.tenant;
     let tenant_span = tenant.span();
+    // `match` evaluates the tenant expression once and keeps its temporaries
+    // alive for the enclosing statement, as a plain expression would.
+    let tenant_ref =
+        quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_ref(#tenant) };
+    let check_types = loaded.config.check_types;
+    if check_types && type_check::runs_sqlx_code(flavor, input) {
+        let run = type_check::checked_query(flavor, input, analysis, &query);
+        return quote! {{
+            #tracking
+            #file_tracking
+            #routed_static
+            match #tenant_ref {
+                __tenant => #run,
+            }
+        }};
+    }
+    let start = routed_constructor(flavor, input, &query);
+    let binds = binds(input);
     let tail = if analysis.tenant_param.is_some() {
         quote_spanned! {tenant_span=> .bind(::tenant_runtime::__private::tenant_id(__tenant)) }
     } else {
         // Only global tables: nothing to bind.
         TokenStream::new()
     };
-    // `match` evaluates the tenant expression once and keeps its temporaries
-    // alive for the enclosing statement, as a plain expression would.
-    let tenant_ref =
-        quote_spanned! {tenant_span=> ::tenant_runtime::__private::tenant_ref(#tenant) };
-    let type_check = loaded
-        .config
-        .check_types
-        .then(|| crate::type_check::sqlx_check(flavor, input, analysis));
+    let type_check = check_types.then(|| type_check::dead_code_check(flavor, input, analysis));
     quote! {{
         #tracking
         #file_tracking

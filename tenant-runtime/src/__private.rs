@@ -88,6 +88,18 @@ where
     sqlx::query_scalar(routed.sql).persistent(routed.persistent)
 }
 
+/// A type-checked query (`check_types = true`): sqlx's query object for the
+/// call (`sqlx::query!` or `query_scalar!` over the SQL on the parents), run
+/// with `tenant`'s routed SQL.
+#[inline]
+pub fn checked<'t, Q>(
+    tenant: &'t Tenant,
+    routed_query: &'static RoutedQuery,
+    query: Q,
+) -> crate::checked::Checked<'t, Q> {
+    crate::checked::Checked::new(tenant, routed_query, query)
+}
+
 pub use crate::cross_tenant::CrossTenantStatement;
 use crate::cross_tenant::{record, CrossTenant};
 

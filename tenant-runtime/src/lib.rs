@@ -101,6 +101,7 @@ pub use tenancy::Tenancy;
 pub use tenant::Tenant;
 
 pub mod admin;
+pub mod checked;
 pub mod connect;
 pub mod cross_tenant;
 pub mod guard;

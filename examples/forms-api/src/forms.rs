@@ -5,10 +5,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tenant_axum::RequestTenant;
 use tenant_runtime::sqlx;
-use tenant_runtime::{tenant_query_as, tenant_query_scalar};
+use tenant_runtime::{tenant_query, tenant_query_as, tenant_query_scalar};
 
 use crate::model::{Form, FormChange, NewForm, NewSubmission, Submission};
 use crate::problem::ApiError;
@@ -30,6 +30,38 @@ pub async fn list_forms(
     tenant: RequestTenant,
 ) -> Result<Json<Vec<Form>>, ApiError> {
     Ok(Json(Form::list(&tenant).fetch_all(app.pool()).await?))
+}
+
+/// What `GET /stats` returns.
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    /// The tenant's forms.
+    pub forms: i64,
+    /// Those of them that are published.
+    pub published: i64,
+    /// The submissions to all of them.
+    pub submissions: i64,
+}
+
+/// `GET /stats`: how many forms and submissions the tenant has. The row is
+/// sqlx's typed record (`check_types = true`): `stats.forms` is an `i64`
+/// because the `!` in its alias says it is never NULL.
+pub async fn stats(State(app): State<App>, tenant: RequestTenant) -> Result<Json<Stats>, ApiError> {
+    let stats = tenant_query!(
+        &tenant,
+        r#"SELECT count(*) AS "forms!",
+                  count(*) FILTER (WHERE published) AS "published!",
+                  (SELECT count(*) FROM form_submissions s
+                    WHERE s.tenant_id = $tenant) AS "submissions!"
+             FROM forms WHERE tenant_id = $tenant"#
+    )
+    .fetch_one(app.pool())
+    .await?;
+    Ok(Json(Stats {
+        forms: stats.forms,
+        published: stats.published,
+        submissions: stats.submissions,
+    }))
 }
 
 /// `GET /forms/{id}`: one of the tenant's forms, 404 for any other id
@@ -106,9 +138,10 @@ pub async fn list_submissions(
     tenant: RequestTenant,
     Path(path): Path<FormPath>,
 ) -> Result<Json<Vec<Submission>>, ApiError> {
+    // `!`: count(*) is never NULL, which sqlx cannot tell from the catalog.
     let forms: i64 = tenant_query_scalar!(
         &tenant,
-        "SELECT count(*) FROM forms WHERE tenant_id = $tenant AND id = $1",
+        r#"SELECT count(*) AS "forms!" FROM forms WHERE tenant_id = $tenant AND id = $1"#,
         path.id
     )
     .fetch_one(app.pool())

@@ -126,6 +126,7 @@ pub fn router(app: App) -> Router {
     let tenant_routes = Router::new()
         .route("/forms", get(forms::list_forms).post(forms::create_form))
         .route("/forms/{id}", get(forms::get_form).put(forms::update_form))
+        .route("/stats", get(forms::stats))
         .route(
             "/forms/{id}/submissions",
             get(forms::list_submissions).post(forms::create_submission),

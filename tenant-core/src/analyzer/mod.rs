@@ -17,6 +17,7 @@ pub(crate) mod cross_tenant;
 mod policy;
 mod scopes;
 mod statements;
+mod tenant_cast;
 #[cfg(test)]
 mod tests;
 
@@ -160,6 +161,8 @@ impl Analyzer {
             original_sql: sql.to_string(),
             sql: rewritten.sql,
             tenant_param: rewritten.tenant_param,
+            tenant_param_cast: tenant_param
+                .is_some_and(|number| tenant_cast::always_cast(&parsed, number)),
             param_count: rewritten.param_count,
             statements,
         })

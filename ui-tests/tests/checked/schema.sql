@@ -7,3 +7,12 @@ CREATE TABLE forms (
     subtitle text,
     PRIMARY KEY (tenant_id, id)
 ) PARTITION BY LIST (tenant_id);
+
+-- A tenant column that is not text: the runtime binds the tenant id as text,
+-- so queries must cast it (`$tenant::bigint`).
+CREATE TABLE ledgers (
+    tenant_id bigint NOT NULL,
+    id bigint NOT NULL,
+    balance numeric,
+    PRIMARY KEY (tenant_id, id)
+) PARTITION BY LIST (tenant_id);

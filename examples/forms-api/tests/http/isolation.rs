@@ -99,6 +99,25 @@ async fn each_tenant_sees_and_changes_only_its_own_rows() {
         (Some("a@alpha.example"), Some("alpha"))
     );
 
+    // The counts (a typed record of tenant_query!) are each tenant's own:
+    // alpha unpublished its one form; beta has two published forms; one
+    // submission each.
+    let stats: Value = server.get("/stats", &alpha).await.json().await.unwrap();
+    assert_eq!(
+        stats,
+        json!({ "forms": 1, "published": 0, "submissions": 1 })
+    );
+    let stats: Value = server
+        .get("/t/beta/stats", &beta)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats,
+        json!({ "forms": 2, "published": 2, "submissions": 1 })
+    );
+
     // And the database agrees: beta's rows are untouched.
     let beta_titles: Vec<String> = tenant_runtime::sqlx::query_scalar(
         "SELECT title FROM forms WHERE tenant_id = 'beta' ORDER BY id",

@@ -3,6 +3,7 @@
 //! what reqwest will not send).
 
 mod admin;
+mod checked;
 mod hostile;
 mod isolation;
 mod load;

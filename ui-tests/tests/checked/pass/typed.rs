@@ -27,10 +27,18 @@ async fn run(tenant: &Tenant, pool: &PgPool) -> Result<(), tenant_runtime::sqlx:
     )
     .execute(pool)
     .await?;
-    let _count: i64 =
+    // sqlx's inference: count(*) may be NULL as far as the catalog says, so
+    // the value is an Option unless the alias says `!`.
+    let _count: Option<i64> =
         tenant_query_scalar!(tenant, "SELECT count(*) FROM forms WHERE tenant_id = $tenant")
             .fetch_one(pool)
             .await?;
+    let _count: i64 = tenant_query_scalar!(
+        tenant,
+        r#"SELECT count(*) AS "count!" FROM forms WHERE tenant_id = $tenant"#
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(())
 }
 
