@@ -5,6 +5,7 @@
 //! configured tenant column: the tables are discovered from the catalog, and
 //! the tenant registry is created on first use.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -13,6 +14,8 @@ use tenant_runtime::connect::connect_pool;
 use tenant_runtime::sqlx::postgres::PgPoolOptions;
 use tenant_runtime::sqlx::PgPool;
 use tenant_runtime::{Offboard, Tenancy};
+
+use crate::schema_check::SchemaCheck;
 
 /// How long the first connection may take before the command gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,8 +65,26 @@ pub enum AdminCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the DDL that install would run for the discovered tables.
-    Schema,
+    /// Print the DDL that install would run for the discovered tables; with
+    /// --check, compare the database with the tenant tables of a DDL file
+    /// instead.
+    Schema {
+        /// A DDL file (what `tenant schema` printed, or the application's
+        /// schema.sql): it is loaded into a scratch database on the same
+        /// server, and every difference of the database's tenant tables
+        /// from it is printed (exit status 1 when there is one).
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
+}
+
+/// How a subcommand that succeeded ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, or nothing to report.
+    Success,
+    /// `schema --check` found differences (exit status 1).
+    Differences,
 }
 
 /// Runs one admin subcommand against `database_url`.
@@ -71,7 +92,7 @@ pub fn run(
     command: AdminCommand,
     database_url: &str,
     config: &tenant_core::Config,
-) -> Result<(), String> {
+) -> Result<Outcome, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -83,7 +104,7 @@ async fn run_async(
     command: AdminCommand,
     database_url: &str,
     config: &tenant_core::Config,
-) -> Result<(), String> {
+) -> Result<Outcome, String> {
     // One connection within CONNECT_TIMEOUT first: a wrong URL fails in
     // seconds and says why (the URL shown without its password).
     let pool = connect_pool(
@@ -95,7 +116,7 @@ async fn run_async(
     )
     .await
     .map_err(|e| e.to_string())?;
-    let result = run_command(command, &pool, config).await;
+    let result = run_command(command, &pool, database_url, config).await;
     pool.close().await;
     result
 }
@@ -135,8 +156,9 @@ async fn note_keys_between_parents(tenancy: &Tenancy, pool: &PgPool) {
 async fn run_command(
     command: AdminCommand,
     pool: &PgPool,
+    database_url: &str,
     config: &tenant_core::Config,
-) -> Result<(), String> {
+) -> Result<Outcome, String> {
     match command {
         AdminCommand::Install {
             row_level_security,
@@ -272,14 +294,22 @@ async fn run_command(
                 );
             }
         }
-        AdminCommand::Schema => {
+        AdminCommand::Schema { check: Some(file) } => {
+            return crate::schema_check::check(pool, database_url, config, &file)
+                .await
+                .map(|found| match found {
+                    SchemaCheck::Matches => Outcome::Success,
+                    SchemaCheck::Differs => Outcome::Differences,
+                });
+        }
+        AdminCommand::Schema { check: None } => {
             let tenancy = discover(pool, config).await?;
             for statement in tenancy.install_ddl() {
                 println!("{statement};");
             }
         }
     }
-    Ok(())
+    Ok(Outcome::Success)
 }
 
 /// `tenant install`: the registry, and row-level security and the

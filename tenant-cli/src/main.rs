@@ -2,11 +2,12 @@
 //! the tenants of a database (`tenant onboard`, `offboard`, `list`, ...).
 //!
 //! Exit status: 0 success (every statement accepted), 1 a violation was
-//! found, 2 usage error, unreadable input, bad configuration, SQL that does
+//! found (or `schema --check` found a difference), 2 usage error, unreadable input, bad configuration, SQL that does
 //! not parse, or a failed admin command. Errors are one line on stderr.
 
 mod admin;
 mod check;
+mod schema_check;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,7 +96,8 @@ fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => ExitCode::from(check::run(&args, config)),
         Command::Admin(command) => match admin::run(command, &cli.database_url, &config) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(admin::Outcome::Success) => ExitCode::SUCCESS,
+            Ok(admin::Outcome::Differences) => ExitCode::from(1),
             Err(err) => {
                 eprintln!("error: {}", one_line(&err.to_string()));
                 ExitCode::from(EXIT_ERROR)

@@ -479,3 +479,85 @@ fn a_wrong_password_through_pgbouncer_fails_fast_as_authentication() {
     assert!(!stderr.contains("not-the-password"), "{stderr}");
     assert!(took.as_secs() < 5, "took {took:?}");
 }
+
+/// `tenant schema --check FILE`: what `tenant schema` printed matches the
+/// database it came from; after hand-made changes every difference is a
+/// line naming table and column (exit 1); a file that does not load, or
+/// declares no tenant table, is an error (exit 2); no scratch database is
+/// left behind.
+#[test]
+fn schema_check_compares_the_database_with_a_ddl_file() {
+    let db = TestDb::new();
+    db.exec(
+        "CREATE TABLE forms (tenant_id text NOT NULL, id bigint NOT NULL,
+            title varchar(80) NOT NULL, subtitle text, score integer NOT NULL DEFAULT 0,
+            PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (tenant_id);
+         CREATE INDEX forms_title_idx ON forms (tenant_id, title);",
+    )
+    .expect("the schema");
+    db.tenant_ok(&["onboard", "acme"]);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("schema.sql");
+    std::fs::write(&file, db.tenant_ok(&["schema"])).expect("write schema.sql");
+    let file = file.to_str().expect("a UTF-8 path");
+
+    let matches = db.tenant_ok(&["schema", "--check", file]);
+    assert!(
+        matches.contains("the database matches") && matches.contains("1 tenant table"),
+        "{matches}"
+    );
+
+    // Drift, by hand: a column gone, a type changed, a NOT NULL dropped, an
+    // index gone.
+    db.exec(
+        "ALTER TABLE forms DROP COLUMN subtitle;
+         ALTER TABLE forms ALTER COLUMN title TYPE varchar(40);
+         ALTER TABLE forms ALTER COLUMN score DROP NOT NULL;
+         DROP INDEX forms_title_idx;",
+    )
+    .expect("the drift");
+    let output = db.tenant(&["schema", "--check", file]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    for expected in [
+        "public.forms.subtitle:",
+        "public.forms.title:",
+        "public.forms.score:",
+        "public.forms: the index on (title) is missing",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing from:\n{stdout}"
+        );
+    }
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(
+        stderr.contains("4 differences between the database and"),
+        "{stderr}"
+    );
+
+    // Files that cannot stand in for the models.
+    let broken = dir.path().join("broken.sql");
+    std::fs::write(&broken, "CREATE TABLE forms (").unwrap();
+    let untenanted = dir.path().join("plain.sql");
+    std::fs::write(&untenanted, "CREATE TABLE plans (id bigint PRIMARY KEY);").unwrap();
+    let missing = dir.path().join("missing.sql");
+    for (path, message) in [
+        (&broken, "does not load into an empty database"),
+        (&untenanted, "declares no tenant tables"),
+        (&missing, "cannot read"),
+    ] {
+        let output = db.tenant(&["schema", "--check", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{message} missing from: {stderr}");
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'tenant_schema_check_%'"
+        ),
+        0
+    );
+}

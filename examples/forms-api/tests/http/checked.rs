@@ -2,7 +2,7 @@
 //! tenant's routed SQL: records and scalars come from the tenant's own
 //! partitions, on a pool and in a tenant transaction.
 
-use tenant_runtime::{tenant_query, tenant_query_scalar};
+use tenant_runtime::{tenant_query, tenant_query_file, tenant_query_scalar};
 
 use crate::support::Server;
 
@@ -71,6 +71,20 @@ async fn typed_records_run_routed_to_the_tenants_partitions() {
         "{prepared:?} should name {partition}"
     );
     drop(conn);
+
+    // The `_file` form: the same, with the SQL in queries/form_titles.sql.
+    let newest = tenant_query_file!(&beta, "queries/form_titles.sql")
+        .fetch_all(&server.pool)
+        .await
+        .unwrap();
+    let newest: Vec<(i64, String)> = newest.into_iter().map(|r| (r.id, r.title)).collect();
+    assert_eq!(
+        newest,
+        [
+            (2, "Beta feedback".to_string()),
+            (1, "Beta sign-up".to_string())
+        ]
+    );
 
     // In a tenant transaction, through `&mut *tx`, and a scalar whose type
     // sqlx inferred (`!`: never NULL).
