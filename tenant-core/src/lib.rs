@@ -30,6 +30,7 @@ pub mod config;
 pub mod diagnostic;
 mod parse;
 pub mod placeholder;
+pub mod placement;
 mod report;
 pub mod route;
 pub mod schema;
