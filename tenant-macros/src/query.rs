@@ -856,4 +856,40 @@ mod tests {
         );
         assert_eq!(out.matches(". bind").count(), 1, "{out}");
     }
+
+    /// With `check_types`, `tenant_query!` and `tenant_query_scalar!` run
+    /// sqlx's macro (handed to `checked`, the tenant id as its last
+    /// argument, typed unless the SQL casts it); `tenant_query_as!` keeps
+    /// its own query and adds sqlx's in dead code.
+    #[test]
+    fn check_types_runs_sqlx_code_for_records_and_scalars() {
+        let loaded = LoadedConfig::from_toml("check_types = true");
+        let run = |flavor: Flavor, input: &str| {
+            expand(Call::inline(flavor), input.parse().unwrap(), &loaded).to_string()
+        };
+        let out = run(
+            Flavor::Query,
+            "t, \"SELECT title FROM forms WHERE tenant_id = $tenant AND id = $1\", id",
+        );
+        assert!(
+            out.contains(":: tenant_runtime :: __private :: checked (__tenant , & __TENANT_QUERY , :: sqlx :: query ! (\"SELECT title FROM forms WHERE tenant_id = $2 AND id = $1\" , id , :: tenant_runtime :: __private :: tenant_id (__tenant))"),
+            "{out}"
+        );
+        assert!(!out.contains(". bind"), "{out}");
+        let out = run(
+            Flavor::Scalar,
+            "t, \"SELECT count(*) FROM forms WHERE tenant_id = $tenant::uuid\"",
+        );
+        assert!(
+            out.contains(":: sqlx :: query_scalar ! (\"SELECT count(*) FROM forms WHERE tenant_id = $1::uuid\" , :: tenant_runtime :: __private :: tenant_id (__tenant) as _)"),
+            "{out}"
+        );
+        let out = run(
+            Flavor::QueryAs,
+            "Form, t, \"SELECT id FROM forms WHERE tenant_id = $tenant\"",
+        );
+        assert!(out.contains("if false"), "{out}");
+        assert!(out.contains(":: sqlx :: query_as ! (Form"), "{out}");
+        assert!(out.contains("routed_query_as :: < Form >"), "{out}");
+    }
 }
