@@ -66,6 +66,62 @@ impl<'t, Q> Checked<'t, Q> {
     }
 }
 
+/// The `fetch_*` methods of one kind of sqlx query, yielding `$item`, each
+/// running the query on the caller's executor with the routed SQL. sqlx's
+/// `Query`, `Map` and `QueryScalar` have the same four methods with the
+/// same signatures apart from the item and its bounds.
+macro_rules! fetch_methods {
+    ($item:ty $(, $bounded:ident)*) => {
+        /// The rows, as a stream.
+        pub fn fetch<'e, 'c: 'e, E>(self, executor: E) -> BoxStream<'e, Result<$item, sqlx::Error>>
+        where
+            't: 'c,
+            E: 'e + Executor<'c, Database = Postgres>,
+            $($bounded: 'e,)*
+        {
+            let on = self.on(executor);
+            self.query.fetch(on)
+        }
+
+        /// Every row.
+        pub async fn fetch_all<'e, 'c: 'e, E>(self, executor: E) -> Result<Vec<$item>, sqlx::Error>
+        where
+            't: 'c,
+            E: 'e + Executor<'c, Database = Postgres>,
+            $($bounded: 'e,)*
+        {
+            let on = self.on(executor);
+            self.query.fetch(on).try_collect().await
+        }
+
+        /// Exactly one row ([`sqlx::Error::RowNotFound`] when there is none).
+        pub async fn fetch_one<'e, 'c: 'e, E>(self, executor: E) -> Result<$item, sqlx::Error>
+        where
+            't: 'c,
+            E: 'e + Executor<'c, Database = Postgres>,
+            $($bounded: 'e,)*
+        {
+            let on = self.on(executor);
+            self.query.fetch_one(on).await
+        }
+
+        /// The first row, if any.
+        pub async fn fetch_optional<'e, 'c: 'e, E>(
+            self,
+            executor: E,
+        ) -> Result<Option<$item>, sqlx::Error>
+        where
+            't: 'c,
+            E: 'e + Executor<'c, Database = Postgres>,
+            $($bounded: 'e,)*
+        {
+            let on = self.on(executor);
+            self.query.fetch_optional(on).await
+        }
+    };
+}
+
+/// A statement without output columns, or rows read as `PgRow`s.
 impl<'t> Checked<'t, Query<'static, Postgres, PgArguments>> {
     /// Runs the statement; the number of rows it affected and the like.
     pub async fn execute<'e, 'c: 'e, E>(self, executor: E) -> Result<PgQueryResult, sqlx::Error>
@@ -77,152 +133,25 @@ impl<'t> Checked<'t, Query<'static, Postgres, PgArguments>> {
         self.query.execute(on).await
     }
 
-    /// The rows, as a stream.
-    pub fn fetch<'e, 'c: 'e, E>(self, executor: E) -> BoxStream<'e, Result<PgRow, sqlx::Error>>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-    {
-        let on = self.on(executor);
-        self.query.fetch(on)
-    }
-
-    /// Every row.
-    pub async fn fetch_all<'e, 'c: 'e, E>(self, executor: E) -> Result<Vec<PgRow>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-    {
-        let on = self.on(executor);
-        self.query.fetch_all(on).await
-    }
-
-    /// Exactly one row ([`sqlx::Error::RowNotFound`] when there is none).
-    pub async fn fetch_one<'e, 'c: 'e, E>(self, executor: E) -> Result<PgRow, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-    {
-        let on = self.on(executor);
-        self.query.fetch_one(on).await
-    }
-
-    /// The first row, if any.
-    pub async fn fetch_optional<'e, 'c: 'e, E>(
-        self,
-        executor: E,
-    ) -> Result<Option<PgRow>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-    {
-        let on = self.on(executor);
-        self.query.fetch_optional(on).await
-    }
+    fetch_methods!(PgRow);
 }
 
+/// Rows read as sqlx's records.
 impl<'t, F, O> Checked<'t, Map<'static, Postgres, F, PgArguments>>
 where
     F: FnMut(PgRow) -> Result<O, sqlx::Error> + Send,
     O: Send + Unpin,
 {
-    /// The records, as a stream.
-    pub fn fetch<'e, 'c: 'e, E>(self, executor: E) -> BoxStream<'e, Result<O, sqlx::Error>>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        F: 'e,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch(on)
-    }
-
-    /// Every record.
-    pub async fn fetch_all<'e, 'c: 'e, E>(self, executor: E) -> Result<Vec<O>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        F: 'e,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch_all(on).await
-    }
-
-    /// Exactly one record ([`sqlx::Error::RowNotFound`] when there is none).
-    pub async fn fetch_one<'e, 'c: 'e, E>(self, executor: E) -> Result<O, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        F: 'e,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch_one(on).await
-    }
-
-    /// The first record, if any.
-    pub async fn fetch_optional<'e, 'c: 'e, E>(self, executor: E) -> Result<Option<O>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        F: 'e,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch_optional(on).await
-    }
+    fetch_methods!(O, F, O);
 }
 
+/// A scalar of the type sqlx inferred.
 impl<'t, O> Checked<'t, QueryScalar<'static, Postgres, O, PgArguments>>
 where
     O: Send + Unpin,
     (O,): Send + Unpin + for<'r> sqlx::FromRow<'r, PgRow>,
 {
-    /// The values, as a stream.
-    pub fn fetch<'e, 'c: 'e, E>(self, executor: E) -> BoxStream<'e, Result<O, sqlx::Error>>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch(on)
-    }
-
-    /// Every value.
-    pub async fn fetch_all<'e, 'c: 'e, E>(self, executor: E) -> Result<Vec<O>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch(on).try_collect().await
-    }
-
-    /// Exactly one value ([`sqlx::Error::RowNotFound`] when there is none).
-    pub async fn fetch_one<'e, 'c: 'e, E>(self, executor: E) -> Result<O, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch_one(on).await
-    }
-
-    /// The first value, if any.
-    pub async fn fetch_optional<'e, 'c: 'e, E>(self, executor: E) -> Result<Option<O>, sqlx::Error>
-    where
-        't: 'c,
-        E: 'e + Executor<'c, Database = Postgres>,
-        O: 'e,
-    {
-        let on = self.on(executor);
-        self.query.fetch_optional(on).await
-    }
+    fetch_methods!(O, O);
 }
 
 /// An executor that runs every statement with the routed SQL in place of
