@@ -96,6 +96,7 @@ pub use cross_tenant::CrossTenant;
 pub use error::Error;
 pub use table::TenantTable;
 pub use tenancy::builder::TenancyBuilder;
+pub use tenancy::citus::{ShardTransferMode, TenantPlacement};
 pub use tenancy::offboard::Offboard;
 pub use tenancy::Tenancy;
 pub use tenant::Tenant;

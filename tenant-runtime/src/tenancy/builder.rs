@@ -45,6 +45,7 @@ pub struct TenancyBuilder {
     /// The configurations the derives checked their tables against.
     checked_configs: Vec<(&'static str, &'static str)>,
     allow_config_override: bool,
+    citus: bool,
 }
 
 impl TenancyBuilder {
@@ -106,6 +107,22 @@ impl TenancyBuilder {
     /// the measurements and the reasons.
     pub fn behind_transaction_pooler(mut self, behind: bool) -> Self {
         self.transaction_pooler = behind;
+        self
+    }
+
+    /// Citus mode (default: `citus` in `tenancy.toml`, else `false`): the
+    /// database is a Citus coordinator. [`Tenancy::install`] then checks
+    /// that the `citus` extension is installed and that Citus can hold
+    /// every constraint of the tables (before any DDL:
+    /// [`Tenancy::check_citus`]), distributes every tenant parent by its
+    /// tenant column, co-located with each other, and makes the global
+    /// tables reference tables ([`Tenancy::citus_ddl`]). Offboarding
+    /// detaches partitions without `CONCURRENTLY`, which Citus refuses: the
+    /// detach takes ACCESS EXCLUSIVE on the parent for its (short)
+    /// duration. [`Tenancy::isolate`] and [`Tenancy::move_tenant`] put a
+    /// tenant on shards of its own and move them. See the book's Citus page.
+    pub fn citus(mut self, enabled: bool) -> Self {
+        self.citus = enabled;
         self
     }
 
@@ -329,6 +346,7 @@ impl TenancyBuilder {
                 tenant_cache_ttl: self.tenant_cache_ttl,
                 row_level_security: self.row_level_security,
                 app_role: self.app_role,
+                citus: self.citus,
                 ids: TenantIds {
                     allow_invisible: self.allow_invisible_tenant_ids,
                 },
@@ -364,6 +382,7 @@ impl Tenancy {
             .clone()
             .unwrap_or_else(|| DEFAULT_REGISTRY_SCHEMA.to_string());
         TenancyBuilder {
+            citus: config.citus,
             config,
             tables: Vec::new(),
             registry_schema,
