@@ -325,6 +325,18 @@ pub(crate) const PLACEMENT_SQL: &str = "SELECT p.shardid, p.nodename::text, p.no
 /// Moves a shard (and its co-located shards) from one node to another.
 pub(crate) const MOVE_SQL: &str = "SELECT citus_move_shard_placement($1::int8, $2::text, $3::int4, $4::text, $5::int4, shard_transfer_mode => ($6::text)::citus.shard_transfer_mode)";
 
+/// A row of [`read_constraints`]'s query: schema, table, constraint,
+/// columns, referenced schema, table and columns.
+type ConstraintRow = (
+    String,
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+);
+
 /// Reads the primary keys, unique constraints and foreign keys of the given
 /// relations and the foreign keys that reference them (not those of
 /// partitions, which copy their parent's).
@@ -334,7 +346,7 @@ async fn read_constraints(
 ) -> Result<Vec<Constraint>, sqlx::Error> {
     let schemas: Vec<&str> = relations.iter().map(|r| r.schema.as_str()).collect();
     let names: Vec<&str> = relations.iter().map(|r| r.name.as_str()).collect();
-    let rows: Vec<(String, String, String, Vec<String>, Option<String>, Option<String>, Vec<String>)> =
+    let rows: Vec<ConstraintRow> =
         sqlx::query_as(
             "WITH wanted AS (SELECT c.oid FROM unnest($1::text[], $2::text[]) w(s, n) \
                JOIN pg_namespace ns ON ns.nspname = w.s \
