@@ -378,6 +378,17 @@ mod tests {
     }
 
     #[test]
+    fn citus_is_off_unless_set_and_only_embedded_when_on() {
+        assert!(!Config::default().citus);
+        assert!(!Config::default().to_embedded().contains("citus"));
+        let citus = Config::from_toml_str("citus = true").unwrap();
+        assert!(citus.citus);
+        assert!(citus.to_embedded().contains("\"citus\":true"));
+        assert_eq!(Config::default().differences(&citus).len(), 1);
+        assert!(Config::from_toml_str("citus = \"yes\"").is_err());
+    }
+
+    #[test]
     fn full_file_parses_and_folds() {
         let config = Config::from_toml_str(
             r#"
