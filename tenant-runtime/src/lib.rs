@@ -138,6 +138,8 @@ mod book {
     mod rls_and_guard {}
     #[doc = include_str!("../../docs/guide/cross-tenant.md")]
     mod cross_tenant {}
+    #[doc = include_str!("../../docs/guide/citus.md")]
+    mod citus {}
 }
 mod error;
 #[cfg(test)]
