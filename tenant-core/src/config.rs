@@ -11,6 +11,7 @@
 //! allow_explain = false
 //! registry_schema = "tenancy"          # where the tenant registry lives
 //! check_types = false                  # also type-check queries through sqlx's macros
+//! citus = false                        # install on a Citus cluster (distributed tables)
 //! [tables.customers]                   # per-table override
 //! tenant_column = "id"
 //! ```
@@ -92,6 +93,12 @@ pub struct Config {
     /// The crate then needs `sqlx` with its `macros` feature as a dependency.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub check_types: bool,
+    /// The database is a Citus coordinator: the runtime's install
+    /// distributes every tenant parent by its tenant column (co-located)
+    /// and makes the `global_tables` reference tables, and offboarding
+    /// detaches without `CONCURRENTLY` (see the book's Citus page).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub citus: bool,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -106,6 +113,7 @@ impl Default for Config {
             allow_explain: false,
             registry_schema: None,
             check_types: false,
+            citus: false,
             tables: BTreeMap::new(),
         }
     }
@@ -367,6 +375,17 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn citus_is_off_unless_set_and_only_embedded_when_on() {
+        assert!(!Config::default().citus);
+        assert!(!Config::default().to_embedded().contains("citus"));
+        let citus = Config::from_toml_str("citus = true").unwrap();
+        assert!(citus.citus);
+        assert!(citus.to_embedded().contains("\"citus\":true"));
+        assert_eq!(Config::default().differences(&citus).len(), 1);
+        assert!(Config::from_toml_str("citus = \"yes\"").is_err());
     }
 
     #[test]

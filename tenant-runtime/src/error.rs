@@ -119,6 +119,23 @@ pub enum Error {
         /// Every difference, table by table.
         differences: Vec<SchemaDifference>,
     },
+    /// Citus mode, but the database has no `citus` extension.
+    #[error("Citus mode: the citus extension is not installed in database {database}; on the coordinator, with citus in shared_preload_libraries, run CREATE EXTENSION citus and add the workers (SELECT citus_add_node(host, port)), or build the tenancy without Citus mode")]
+    CitusNotInstalled {
+        /// The database the tenancy connected to.
+        database: String,
+    },
+    /// Citus mode, and a table has a constraint Citus cannot hold; nothing
+    /// was changed.
+    #[error("Citus mode: table {table}, constraint {constraint}: {reason}; nothing was changed")]
+    CitusUnsupported {
+        /// The quoted, qualified table that has the constraint.
+        table: String,
+        /// The constraint's name.
+        constraint: String,
+        /// Why Citus cannot hold it, and the fix.
+        reason: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

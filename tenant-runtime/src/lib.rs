@@ -96,6 +96,7 @@ pub use cross_tenant::CrossTenant;
 pub use error::Error;
 pub use table::TenantTable;
 pub use tenancy::builder::TenancyBuilder;
+pub use tenancy::citus::{ShardTransferMode, TenantPlacement};
 pub use tenancy::offboard::Offboard;
 pub use tenancy::Tenancy;
 pub use tenant::Tenant;
@@ -138,6 +139,8 @@ mod book {
     mod rls_and_guard {}
     #[doc = include_str!("../../docs/guide/cross-tenant.md")]
     mod cross_tenant {}
+    #[doc = include_str!("../../docs/guide/citus.md")]
+    mod citus {}
 }
 mod error;
 #[cfg(test)]

@@ -10,6 +10,11 @@
 //!   `tenant-core/tools/catalog.sql`), or the application declares it safe
 //!   in `tenancy.toml` (`safe_functions`). Functions that run SQL text or
 //!   change the tenant setting can never be declared safe.
+//! - **Citus's shard-level functions** (still rule `unsafe-function`, its
+//!   Citus case): on a Citus cluster, `run_command_on_*` run SQL text on
+//!   every node, and `citus_*`, `worker_*` and `master_*` functions read,
+//!   copy, split or move whole shards, which hold many tenants' rows. No
+//!   declaration allows them in a tenant query.
 //! - **Operators** are functions too: a user-defined operator is refused;
 //!   built-in operator symbols are accepted.
 //! - **System relations** (rule `system-relation`) are global unless they
@@ -66,13 +71,37 @@ const NEVER_SAFE: &[&str] = &[
     "schedule",
     "schedule_in_database",
     "pg_background_launch",
-    "run_command_on_shards",
-    "run_command_on_workers",
-    "run_command_on_placements",
-    "run_command_on_colocated_placements",
-    "run_command_on_all_nodes",
-    "run_command_on_coordinator",
 ];
+
+/// Citus's functions that run SQL text on the cluster's nodes or work on
+/// shards and placements (which hold the rows of many tenants) rather than
+/// rows: whatever the application declares, a tenant query may not call
+/// them. Matched by name in any schema, like [`NEVER_SAFE`].
+const CITUS_SHARD_LEVEL_PREFIXES: &[&str] = &["run_command_on_", "citus_", "worker_", "master_"];
+
+/// Citus's functions outside those families that distribute, split or
+/// rebalance tables.
+const CITUS_SHARD_LEVEL: &[&str] = &[
+    "isolate_tenant_to_new_shard",
+    "create_distributed_table",
+    "create_distributed_table_concurrently",
+    "create_reference_table",
+    "undistribute_table",
+    "alter_distributed_table",
+    "rebalance_table_shards",
+    "get_rebalance_table_shards_plan",
+    "replicate_table_shards",
+    "truncate_local_data_after_distributing_table",
+];
+
+/// `true` for a Citus function a tenant query may never call (see
+/// [`CITUS_SHARD_LEVEL_PREFIXES`]).
+fn is_citus_shard_level(name: &str) -> bool {
+    CITUS_SHARD_LEVEL.contains(&name)
+        || CITUS_SHARD_LEVEL_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+}
 
 /// Name prefixes of function families that run SQL text or read a table
 /// named by a string: dblink's `dblink('..', 'SELECT ..')`, pgRouting's
@@ -97,6 +126,15 @@ pub(crate) fn function(config: &Config, parts: &[&str]) -> Result<(), Refusal> {
         }
     };
     let written = parts.join(".");
+    if is_citus_shard_level(name) {
+        return Err(Refusal {
+            rule: Rule::UnsafeFunction,
+            message: format!(
+                "`{written}` is a Citus shard-level function: it runs SQL text on the cluster's nodes or reads, copies or moves whole shards, which hold many tenants' rows (rule unsafe-function, Citus)"
+            ),
+            fix: "run Citus's administration through the runtime (Tenancy::isolate, Tenancy::move_tenant) or an admin connection, not a tenant query; this function cannot be declared safe".into(),
+        });
+    }
     if NEVER_SAFE.contains(&name) || NEVER_SAFE_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Err(Refusal {
             rule: Rule::UnsafeFunction,
@@ -282,6 +320,41 @@ mod tests {
             let refused = function(&declared, parts).unwrap_err();
             assert!(refused.fix.contains("cannot be declared safe"), "{parts:?}");
         }
+    }
+
+    #[test]
+    fn citus_shard_level_functions_are_refused_even_when_declared() {
+        let declared = config(
+            "safe_functions = [\"run_command_on_workers\", \"citus_move_shard_placement\", \"worker_split_copy\", \"master_get_table_ddl_events\", \"isolate_tenant_to_new_shard\"]",
+        );
+        for parts in [
+            &["run_command_on_shards"][..],
+            &["run_command_on_workers"],
+            &["pg_catalog", "run_command_on_placements"],
+            &["run_command_on_colocated_placements"],
+            &["run_command_on_all_nodes"],
+            &["run_command_on_coordinator"],
+            &["citus_move_shard_placement"],
+            &["pg_catalog", "citus_copy_shard_placement"],
+            &["citus_split_shard_by_split_points"],
+            &["citus_shard_sizes"],
+            &["worker_split_copy"],
+            &["master_get_table_ddl_events"],
+            &["isolate_tenant_to_new_shard"],
+            &["create_distributed_table"],
+            &["public", "rebalance_table_shards"],
+        ] {
+            let refused = function(&declared, parts).unwrap_err();
+            assert_eq!(refused.rule, Rule::UnsafeFunction, "{parts:?}");
+            assert!(refused.message.contains("Citus"), "{parts:?}: {refused:?}");
+            assert!(refused.fix.contains("cannot be declared safe"), "{parts:?}");
+        }
+        // A name that merely contains the family's word is another function.
+        assert!(function(
+            &config("safe_functions = [\"app.my_citus_helper\"]"),
+            &["app", "my_citus_helper"]
+        )
+        .is_ok());
     }
 
     #[test]

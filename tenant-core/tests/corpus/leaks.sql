@@ -1062,6 +1062,31 @@ SELECT word, ndoc FROM ts_stat('SELECT to_tsvector(name) FROM forms') ORDER BY n
 -- rule: unsafe-function
 SELECT schema_to_xml('public', true, false, '');
 
+-- reason: Citus runs the SQL text on every worker: every tenant's forms
+-- rule: unsafe-function
+-- pg: skip Citus is not installed on the CI server
+SELECT run_command_on_workers('SELECT count(*) FROM forms');
+
+-- reason: Citus runs the SQL text on every shard of the table named by a string
+-- rule: unsafe-function
+-- pg: skip Citus is not installed on the CI server
+SELECT f.id, r.result FROM forms f, run_command_on_shards('forms', 'SELECT count(*) FROM %s') r WHERE f.tenant_id = $tenant;
+
+-- reason: Citus moves a whole shard, which holds many tenants' rows
+-- rule: unsafe-function
+-- pg: skip Citus is not installed on the CI server
+SELECT citus_move_shard_placement($1, 'w1', 5432, 'w2', 5432) FROM forms WHERE tenant_id = $tenant;
+
+-- reason: Citus's shard sizes add up every tenant's rows on each shard
+-- rule: unsafe-function
+-- pg: skip Citus is not installed on the CI server
+SELECT * FROM pg_catalog.citus_shard_sizes();
+
+-- reason: Citus's worker functions copy shard rows named by shard id, whatever tenant they hold
+-- rule: unsafe-function
+-- pg: skip Citus is not installed on the CI server
+SELECT worker_split_copy($1, 'tenant_id', ARRAY[]::pg_catalog.split_copy_info[]);
+
 -- reason: with standard_conforming_strings off the literal ends at the second quote and OR true reads every tenant's forms; the analyzer reads it with the setting on (the semicolon has a line of its own so that both readings end the statement there)
 -- rule: unsupported-construct
 SELECT id FROM forms WHERE tenant_id = $tenant AND name = 'x\' OR true --'

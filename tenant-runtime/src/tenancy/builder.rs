@@ -45,6 +45,7 @@ pub struct TenancyBuilder {
     /// The configurations the derives checked their tables against.
     checked_configs: Vec<(&'static str, &'static str)>,
     allow_config_override: bool,
+    citus: bool,
 }
 
 impl TenancyBuilder {
@@ -106,6 +107,24 @@ impl TenancyBuilder {
     /// the measurements and the reasons.
     pub fn behind_transaction_pooler(mut self, behind: bool) -> Self {
         self.transaction_pooler = behind;
+        self
+    }
+
+    /// Citus mode (default: `citus` in `tenancy.toml`, else `false`): the
+    /// database is a Citus coordinator. [`Tenancy::install`] then checks
+    /// that the `citus` extension is installed and that Citus can hold
+    /// every constraint of the tables (before any DDL:
+    /// [`Tenancy::check_citus`]), distributes every tenant parent by its
+    /// tenant column, co-located with each other, and makes the global
+    /// tables reference tables ([`Tenancy::citus_ddl`]). Offboarding
+    /// detaches partitions without `CONCURRENTLY`, which Citus refuses: the
+    /// detach takes ACCESS EXCLUSIVE on the parent for its (short)
+    /// duration. [`Tenancy::isolate`] and [`Tenancy::move_tenant`] put a
+    /// tenant on shards of its own and move them. [`build`](Self::build)
+    /// refuses Citus mode with row-level security: Citus 13.2 cannot
+    /// distribute the tenant policy. See the book's Citus page.
+    pub fn citus(mut self, enabled: bool) -> Self {
+        self.citus = enabled;
         self
     }
 
@@ -278,6 +297,16 @@ impl TenancyBuilder {
                 }
             }
         }
+        if self.citus
+            && (self.row_level_security || self.tables.iter().any(|t| t.row_level_security))
+        {
+            // Checked on Citus 13.2: CREATE POLICY on a distributed table
+            // fails on the policy's sub-select, so install would stop half
+            // way; refuse it here instead.
+            return Err(Error::Schema(
+                "Citus mode cannot install row-level security: Citus 13.2 refuses the tenant policy on a distributed table (\"unexpected non-SELECT command in SubLink\"); build the tenancy without row_level_security (routing, the analyzer and the guard stay)".into(),
+            ));
+        }
         let tables: Vec<TableSchema> = sort_by_dependencies(&self.tables)
             .into_iter()
             .cloned()
@@ -329,6 +358,7 @@ impl TenancyBuilder {
                 tenant_cache_ttl: self.tenant_cache_ttl,
                 row_level_security: self.row_level_security,
                 app_role: self.app_role,
+                citus: self.citus,
                 ids: TenantIds {
                     allow_invisible: self.allow_invisible_tenant_ids,
                 },
@@ -364,6 +394,7 @@ impl Tenancy {
             .clone()
             .unwrap_or_else(|| DEFAULT_REGISTRY_SCHEMA.to_string());
         TenancyBuilder {
+            citus: config.citus,
             config,
             tables: Vec::new(),
             registry_schema,
@@ -436,6 +467,22 @@ mod tests {
             }
             other => panic!("expected a configuration mismatch, got {other:?}"),
         }
+        let citus = Config::from_toml_str("citus = true").unwrap();
+        let refused = Tenancy::builder(citus.clone())
+            .table::<Note>()
+            .allow_config_override(true)
+            .row_level_security(true)
+            .build();
+        assert!(
+            matches!(&refused, Err(Error::Schema(m)) if m.contains("row-level security")),
+            "{refused:?}"
+        );
+        assert!(Tenancy::builder(citus)
+            .table::<Note>()
+            .allow_config_override(true)
+            .build()
+            .unwrap()
+            .citus());
         let allowed = Tenancy::builder(other)
             .table::<Note>()
             .allow_config_override(true)

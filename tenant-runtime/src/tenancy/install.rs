@@ -203,11 +203,23 @@ $fn$",
 
     /// Creates the registry and the parent tables (and their indexes) that do
     /// not exist yet, in one transaction. Idempotent.
+    ///
+    /// In Citus mode it first checks the cluster and the tables
+    /// ([`check_citus`](Self::check_citus): nothing runs if Citus is
+    /// missing or cannot hold a constraint), and afterwards distributes the
+    /// parents and makes the global tables reference tables
+    /// ([`citus_ddl`](Self::citus_ddl)).
     pub async fn install(&self, pool: &PgPool) -> Result<(), Error> {
+        if self.inner.citus {
+            self.check_citus(pool).await?;
+        }
         if let Some(role) = &self.inner.app_role {
             self.create_app_role(pool, role).await?;
         }
         self.run_locked_ddl(pool, &self.install_ddl()).await?;
+        if self.inner.citus {
+            self.distribute(pool).await?;
+        }
         self.load_tenant_key(pool).await?;
         tracing::info!(tables = self.inner.tables.len(), "tenancy installed");
         Ok(())

@@ -15,8 +15,10 @@
 //!   [`session`]: the tenant transaction unchecked SQL cannot switch.
 //! - [`held_rows`]: moving a partition's rows aside so that it can detach.
 //! - [`registry`]: tenant handles, their cache, `list`, partition status.
+//! - [`citus`]: Citus mode: the distribution DDL, the constraints Citus
+//!   refuses, tenant isolation and moves.
 //! - [`install`]: the registry and the parents, and the record of partition
-//!   keys.
+//!   keys (and, in Citus mode, their distribution).
 //! - [`onboard`], [`offboard`] and [`keys`] (sync and key moves): the
 //!   operations on tenants.
 //! - [`builder`]: [`TenancyBuilder`](builder::TenancyBuilder), which checks
@@ -28,6 +30,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod catalog;
+pub(crate) mod citus;
 pub(crate) mod ddl;
 pub(crate) mod held_rows;
 pub(crate) mod install;
@@ -89,6 +92,8 @@ struct Inner {
     tenant_cache_ttl: Duration,
     row_level_security: bool,
     app_role: Option<String>,
+    /// [`TenancyBuilder::citus`](builder::TenancyBuilder::citus).
+    citus: bool,
     /// How tenant ids are taken.
     ids: TenantIds,
     /// How tenant transactions name their tenant (shared with the handles).

@@ -251,6 +251,11 @@ impl Tenancy {
                     ownership::verify(connection, &parent, &partition, id).await?;
                     let how = if detach_pending {
                         "FINALIZE"
+                    } else if self.inner.citus {
+                        // Citus refuses CONCURRENTLY ("currently
+                        // unsupported"): a plain detach, ACCESS EXCLUSIVE on
+                        // the parent while it runs.
+                        ""
                     } else {
                         "CONCURRENTLY"
                     };

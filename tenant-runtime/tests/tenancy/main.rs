@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod citus;
 mod connect;
 mod discover;
 mod inserts;
