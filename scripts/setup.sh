@@ -6,7 +6,12 @@
 #   3. Debian's PgBouncer in transaction pool mode on 127.0.0.1:6432 in front
 #      of that server, with password authentication (user postgres, password
 #      tenant-test), for the tests that run through a pooler
-#      (tenant-runtime/tests/pgbouncer.rs, the wrong-password tests).
+#      (tenant-runtime/tests/pgbouncer.rs, the wrong-password tests);
+#   4. two more PostgreSQL servers of the same version on 127.0.0.1:5433 and
+#      127.0.0.1:5434 (trust authentication on loopback, wal_level=logical),
+#      for the fleet tests: tenants spread over several servers
+#      (tenant-runtime/tests/fleet.rs). Their data lives in
+#      /var/lib/tenant-fleet/PORT; they run as the postgres user.
 # When PostgreSQL is not reachable it starts the local cluster if one is
 # installed, installs and starts Debian's `postgresql` when run as root, and
 # otherwise says exactly what to do and exits non-zero.
@@ -300,3 +305,61 @@ else
     say "PgBouncer: transaction pooling at 127.0.0.1:$PGBOUNCER_PORT"
 fi
 say "ready: PgBouncer at 127.0.0.1:$PGBOUNCER_PORT (user $PGBOUNCER_USER, password $PGBOUNCER_PASSWORD) pools for $PG_HOST:$PG_PORT"
+
+# --- 4. Two more PostgreSQL servers for the fleet tests ---------------------
+# Plain initdb clusters (not Debian's pg_createcluster, so they stay out of
+# the system's service list), started with pg_ctl as the postgres user. Each
+# listens on loopback only, with its socket in its own directory.
+FLEET_DIR=/var/lib/tenant-fleet
+FLEET_PORTS="${TENANT_FLEET_PORTS:-5433 5434}"
+pg_bin_dir() {
+    local version
+    version="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$version" ] && printf '/usr/lib/postgresql/%s/bin\n' "$version"
+}
+fleet_server_ready() {
+    pg_isready -q -h 127.0.0.1 -p "$1" -t 2 >/dev/null 2>&1
+}
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+for port in $FLEET_PORTS; do
+    if fleet_server_ready "$port"; then
+        say "PostgreSQL: fleet server reachable at 127.0.0.1:$port"
+        continue
+    fi
+    bin="$(pg_bin_dir || true)"
+    [ -n "$bin" ] && [ -x "$bin/initdb" ] ||
+        fail "no PostgreSQL server binaries under /usr/lib/postgresql (the fleet tests need servers on 127.0.0.1:$port). Run: sudo apt-get install -y postgresql && sudo bash scripts/setup.sh"
+    if ! is_root && [ "$(id -un)" != postgres ]; then
+        fail "the fleet server at 127.0.0.1:$port is not running and starting it needs root (it runs as postgres). Run: sudo bash scripts/setup.sh"
+    fi
+    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+        fail "port $port on 127.0.0.1 is taken by something that is not a PostgreSQL server; stop it so that the fleet server can listen there"
+    fi
+    data="$FLEET_DIR/$port"
+    mkdir -p "$FLEET_DIR"
+    chown postgres: "$FLEET_DIR"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        say "creating the fleet server's cluster in $data"
+        as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$data/postgresql.conf" <<CONF
+# tenant setup: a fleet test server
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+wal_level = logical
+max_wal_senders = 10
+max_replication_slots = 10
+max_connections = 100
+shared_buffers = 128MB
+fsync = off
+CONF
+    fi
+    say "starting the fleet server at 127.0.0.1:$port"
+    as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 start >/dev/null ||
+        fail "the fleet server at 127.0.0.1:$port did not start; see $data/server.log"
+    fleet_server_ready "$port" || fail "the fleet server at 127.0.0.1:$port does not answer; see $data/server.log"
+    say "PostgreSQL: fleet server reachable at 127.0.0.1:$port"
+done
+say "ready: fleet servers at 127.0.0.1:{${FLEET_PORTS// /,}} (user postgres, trust)"
