@@ -12,6 +12,9 @@
 //! registry_schema = "tenancy"          # where the tenant registry lives
 //! check_types = false                  # also type-check queries through sqlx's macros
 //! citus = false                        # install on a Citus cluster (distributed tables)
+//! [[databases]]                        # tenants over several databases (see `fleet`)
+//! name = "eu1"
+//! url_env = "EU1_DATABASE_URL"
 //! [tables.customers]                   # per-table override
 //! tenant_column = "id"
 //! ```
@@ -20,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::fleet::{FleetConfig, FleetConfigError, FleetLayout};
+use crate::placement::{DatabaseConfig, PlacementConfig};
 
 /// The file name every front end looks for.
 pub const FILE_NAME: &str = "tenancy.toml";
@@ -99,6 +105,20 @@ pub struct Config {
     /// detaches without `CONCURRENTLY` (see the book's Citus page).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub citus: bool,
+    /// `[[databases]]`: the databases of a fleet (tenants spread over
+    /// several databases; see [`crate::fleet`]). Empty: one database, as
+    /// without a fleet. A run-time setting: the macros neither read it nor
+    /// embed it.
+    #[serde(skip_serializing)]
+    pub databases: Vec<DatabaseConfig>,
+    /// `[placement]`: which database a new tenant goes to (see
+    /// [`crate::placement`]). Run-time only, like `databases`.
+    #[serde(skip_serializing)]
+    pub placement: Option<PlacementConfig>,
+    /// `[fleet]`: the directory database, the connection and statement
+    /// cache budgets (see [`crate::fleet`]). Run-time only.
+    #[serde(skip_serializing)]
+    pub fleet: Option<FleetConfig>,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -114,6 +134,9 @@ impl Default for Config {
             registry_schema: None,
             check_types: false,
             citus: false,
+            databases: Vec::new(),
+            placement: None,
+            fleet: None,
             tables: BTreeMap::new(),
         }
     }
@@ -271,7 +294,19 @@ impl Config {
                 ));
             }
         }
+        self.fleet_layout().map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The fleet sections (`[[databases]]`, `[placement]`, `[fleet]`)
+    /// validated together; `Ok(None)` without `[[databases]]`. The
+    /// databases' URL variables are read by the runtime, not here.
+    pub fn fleet_layout(&self) -> Result<Option<FleetLayout>, FleetConfigError> {
+        FleetLayout::new(
+            &self.databases,
+            self.placement.as_ref(),
+            self.fleet.as_ref(),
+        )
     }
 
     /// Classifies a relation by its (folded) schema and name. A relation the
@@ -386,6 +421,50 @@ mod tests {
         assert!(citus.to_embedded().contains("\"citus\":true"));
         assert_eq!(Config::default().differences(&citus).len(), 1);
         assert!(Config::from_toml_str("citus = \"yes\"").is_err());
+    }
+
+    #[test]
+    fn fleet_sections_parse_validate_and_stay_out_of_the_embedded_form() {
+        let config = Config::from_toml_str(
+            r#"
+            [[databases]]
+            name = "eu1"
+            url_env = "EU1_URL"
+            [[databases]]
+            name = "us1"
+            url_env = "US1_URL"
+            pool_size = 4
+            [placement]
+            default = "eu1"
+            [[placement.list]]
+            database = "us1"
+            tenants = ["acme"]
+            [fleet]
+            directory = "us1"
+            max_connections = 12
+            "#,
+        )
+        .unwrap();
+        let layout = config.fleet_layout().unwrap().unwrap();
+        assert_eq!(layout.pool_sizes, [8, 4]);
+        assert_eq!(layout.directory_name(), "us1");
+        assert_eq!(layout.placement.place("acme").unwrap(), "us1");
+        assert_eq!(layout.placement.place("zeta").unwrap(), "eu1");
+        // The macros' view of the configuration is unchanged by them.
+        assert_eq!(config.to_embedded(), Config::default().to_embedded());
+        assert!(config.differences(&Config::default()).is_empty());
+
+        let err = Config::from_toml_str(
+            "[[databases]]\nname = \"eu1\"\nurl_env = \"X\"\n[placement]\ndefault = \"mars\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tenancy.toml: placement.default names the database `mars`, which `[[databases]]` does not declare"
+        );
+        let err = Config::from_toml_str("[fleet]\nmax_connections = 3\n").unwrap_err();
+        assert_eq!(err.to_string(), "tenancy.toml: `[fleet]` needs `[[databases]]`");
+        assert!(Config::default().fleet_layout().unwrap().is_none());
     }
 
     #[test]

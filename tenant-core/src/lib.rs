@@ -28,6 +28,7 @@ mod analyzer;
 pub mod cache;
 pub mod config;
 pub mod diagnostic;
+pub mod fleet;
 mod parse;
 pub mod placeholder;
 pub mod placement;

@@ -136,6 +136,73 @@ pub enum Error {
         /// Why Citus cannot hold it, and the fix.
         reason: String,
     },
+    /// The fleet sections of the configuration are invalid, or there are
+    /// none (see [`crate::fleet`]).
+    #[error("fleet configuration: {0}")]
+    FleetConfig(#[from] tenant_core::fleet::FleetConfigError),
+    /// A fleet was asked for, but the configuration declares no
+    /// `[[databases]]`.
+    #[error("the configuration declares no `[[databases]]`, so there is no fleet: add a `[[databases]]` entry (name, url_env) per database to tenancy.toml, or use Tenancy with one pool")]
+    NotAFleet,
+    /// No placement rule places the tenant, or its id is not of the
+    /// placement's key type.
+    #[error("placement: {0}")]
+    Placement(#[from] tenant_core::placement::PlacementError),
+    /// A database's URL (from its environment variable) does not parse.
+    #[error("the database `{database}`: the URL in ${variable} is not valid: {reason}")]
+    InvalidDatabaseUrl {
+        /// The database.
+        database: String,
+        /// The variable holding its URL.
+        variable: String,
+        /// Why (the URL itself is not repeated: it may hold a password).
+        reason: String,
+    },
+    /// A database of the fleet does not answer within the connect timeout.
+    /// Its tenants get this error until it is back; tenants of the other
+    /// databases are not affected.
+    #[error("the database `{database}` is unreachable: {reason}")]
+    DatabaseUnavailable {
+        /// The database's name in `[[databases]]`.
+        database: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
+    /// A name that is not one of the fleet's databases.
+    #[error("no database `{name}` in this fleet's `[[databases]]` (it has: {})", known.join(", "))]
+    UnknownDatabase {
+        /// The name given.
+        name: String,
+        /// The fleet's databases.
+        known: Vec<String>,
+    },
+    /// The tenant already lives on another database of the fleet.
+    #[error("tenant {id:?} lives on the database `{database}`, not `{requested}`; move it (Fleet::move_tenant, `tenant move`) instead of onboarding it again")]
+    TenantPlacedElsewhere {
+        /// The tenant.
+        id: String,
+        /// Where the directory places it.
+        database: String,
+        /// Where it was asked to go.
+        requested: String,
+    },
+    /// A tenant handle that does not belong to a fleet database.
+    #[error("tenant {id:?}'s handle is not from a fleet (Fleet::tenant gives handles that know their database)")]
+    NotAFleetTenant {
+        /// The tenant.
+        id: String,
+    },
+    /// Two databases of a fleet have registries with the same tag, so their
+    /// partition names could coincide; nothing was changed.
+    #[error("the registries of the databases `{first}` and `{second}` share the tag {tag:?}, so a routed query could name the same partition on both; these are one database listed twice, or a copy of one another: give each database of the fleet its own")]
+    SharedRegistryTag {
+        /// One database.
+        first: String,
+        /// The other.
+        second: String,
+        /// The tag.
+        tag: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

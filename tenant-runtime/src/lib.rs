@@ -35,6 +35,8 @@
 //! - [`routing`]: how the macros' queries reach the tenant's partitions, and
 //!   the settings for it ([`routing::StatementCaching`],
 //!   [`routing::parent_query_options`]).
+//! - [`fleet`]: tenants spread over several databases ([`fleet::Fleet`]):
+//!   placement rules, the directory, one pool per database.
 //! - [`guard`]: the runtime guard for SQL built at run time.
 //! - [`admin`]: registry records, sync reports, key moves, defaults.
 //! - [`cross_tenant`](mod@cross_tenant): SQL across every tenant on purpose
@@ -105,6 +107,7 @@ pub mod admin;
 pub mod checked;
 pub mod connect;
 pub mod cross_tenant;
+pub mod fleet;
 pub mod guard;
 pub mod id;
 pub mod routing;

@@ -43,6 +43,8 @@ pub struct Tenant {
     session: Arc<TenantSession>,
     /// False for a handle from [`Tenant::via_parents`].
     routed: bool,
+    /// The fleet database the tenant lives on (`None` outside a fleet).
+    database: Option<Arc<str>>,
 }
 
 impl PartialEq for Tenant {
@@ -66,6 +68,7 @@ impl Tenant {
         partition_suffix: &str,
         routes: TenantRoutes,
         session: Arc<TenantSession>,
+        database: Option<Arc<str>>,
     ) -> Tenant {
         Tenant {
             id: id.into(),
@@ -73,7 +76,19 @@ impl Tenant {
             routed: routes.enabled(),
             routes: Arc::new(routes),
             session,
+            database,
         }
+    }
+
+    /// The name of the fleet database this tenant lives on (its
+    /// `[[databases]]` entry), for a handle from
+    /// [`Fleet::tenant`](crate::fleet::Fleet::tenant); `None` for a
+    /// tenancy of one database. Run its queries on
+    /// [`Fleet::pool`](crate::fleet::Fleet::pool)`(&tenant)`: its partition
+    /// names carry that database's registry tag, so a routed query run on
+    /// another database fails (no such table) instead of reading rows.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
     }
 
     /// The tenant id (the value of the tenant column).

@@ -328,8 +328,8 @@ impl TenancyBuilder {
             registry_schema: self.registry_schema.clone(),
             persistent: !self.transaction_pooler,
         });
-        if let Some(key) = self.tenant_key {
-            let _ = session.key.set(key);
+        if let Some(key) = &self.tenant_key {
+            let _ = session.key.set(key.clone());
         }
         Ok(Tenancy {
             inner: Arc::new(Inner {
@@ -363,6 +363,8 @@ impl TenancyBuilder {
                     allow_invisible: self.allow_invisible_tenant_ids,
                 },
                 session,
+                given_tenant_key: self.tenant_key,
+                database: None,
             }),
         })
     }

@@ -55,6 +55,7 @@ use tenant_core::schema::TableSchema;
 use tenant_core::Config;
 
 use crate::cross_tenant::CrossTenant;
+use crate::error::Error;
 use crate::id::TenantIds;
 use crate::router::Router;
 use crate::tenant::{Tenant, TenantSession};
@@ -98,6 +99,12 @@ struct Inner {
     ids: TenantIds,
     /// How tenant transactions name their tenant (shared with the handles).
     session: Arc<TenantSession>,
+    /// [`TenancyBuilder::tenant_key`](builder::TenancyBuilder::tenant_key),
+    /// which each fleet database's copy of the tenancy starts with.
+    given_tenant_key: Option<Vec<u8>>,
+    /// The fleet database this copy of the tenancy serves (see
+    /// [`Tenancy::for_fleet_database`]); `None` outside a fleet.
+    database: Option<Arc<str>>,
 }
 
 /// A handle in the tenancy's cache, and when the registry last confirmed it.
@@ -145,6 +152,70 @@ impl Tenancy {
     /// `_scalar` forms accept it; see [`crate::cross_tenant`].
     pub fn cross_tenant(&self, purpose: impl Into<Cow<'static, str>>) -> CrossTenant {
         CrossTenant::new(purpose.into())
+    }
+
+    /// A copy of this tenancy for the fleet database `name`: the same
+    /// tables, settings and routing, but a tenant cache, registry state and
+    /// tenant key of its own (each database has its own registry), and
+    /// handles that name the database.
+    pub(crate) fn for_fleet_database(&self, name: &str) -> Tenancy {
+        let inner = &self.inner;
+        let session = Arc::new(TenantSession {
+            enter_sql: inner.session.enter_sql.clone(),
+            key: std::sync::OnceLock::new(),
+            registry_schema: inner.session.registry_schema.clone(),
+            persistent: inner.session.persistent,
+        });
+        if let Some(key) = &inner.given_tenant_key {
+            let _ = session.key.set(key.clone());
+        }
+        Tenancy {
+            inner: Arc::new(Inner {
+                config: inner.config.clone(),
+                router: Arc::clone(&inner.router),
+                statement_cache_capacity: inner.statement_cache_capacity,
+                transaction_pooler: inner.transaction_pooler,
+                tables: inner.tables.clone(),
+                registry_schema: inner.registry_schema.clone(),
+                registry: inner.registry.clone(),
+                registry_sequence: inner.registry_sequence.clone(),
+                select_tenant: inner.select_tenant.clone(),
+                lookup_tenant: inner.lookup_tenant.clone(),
+                lock_timeout: inner.lock_timeout,
+                retry_budget: inner.retry_budget,
+                registry_ready: AtomicBool::new(false),
+                cache: Mutex::new(HashMap::new()),
+                tenant_cache_ttl: inner.tenant_cache_ttl,
+                row_level_security: inner.row_level_security,
+                app_role: inner.app_role.clone(),
+                citus: inner.citus,
+                ids: inner.ids.clone(),
+                session,
+                given_tenant_key: inner.given_tenant_key.clone(),
+                database: Some(name.into()),
+            }),
+        }
+    }
+
+    /// [`TenancyBuilder::statement_cache_capacity`](builder::TenancyBuilder::statement_cache_capacity).
+    pub(crate) fn statement_cache_capacity(&self) -> usize {
+        self.inner.statement_cache_capacity
+    }
+
+    /// The registry's schema.
+    pub(crate) fn registry_schema(&self) -> &str {
+        &self.inner.registry_schema
+    }
+
+    /// How long a cached tenant handle is trusted.
+    pub(crate) fn tenant_cache_ttl(&self) -> Duration {
+        self.inner.tenant_cache_ttl
+    }
+
+    /// `id` as the tenancy takes it (Unicode normal form C, invisible
+    /// characters refused unless allowed), or why not.
+    pub(crate) fn accept_id(&self, id: &str) -> Result<String, Error> {
+        Ok(self.inner.ids.accept(id)?)
     }
 
     /// The quoted, qualified names of the tenancy's tables.

@@ -234,6 +234,18 @@ impl Tenancy {
         Ok(unsecured)
     }
 
+    /// The registry's tag, which every partition name carries (drawn once
+    /// per registry at install).
+    pub(crate) async fn registry_tag(&self, pool: &PgPool) -> Result<String, Error> {
+        let mut connection = pool.acquire().await?;
+        Ok(
+            super::settings::read(&mut connection, &self.inner.registry_schema)
+                .await
+                .map_err(map_registry_error(&self.inner.registry_schema))?
+                .tag,
+        )
+    }
+
     /// A new handle of tenant `id`, whose partitions have suffix `suffix`.
     pub(super) fn make_tenant(&self, id: &str, suffix: &str) -> Tenant {
         Tenant::new(
@@ -241,6 +253,7 @@ impl Tenancy {
             suffix,
             TenantRoutes::new(Arc::clone(&self.inner.router), suffix),
             Arc::clone(&self.inner.session),
+            self.inner.database.clone(),
         )
     }
 
