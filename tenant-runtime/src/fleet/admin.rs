@@ -1,55 +1,12 @@
 //! Administering every database of a fleet: install, onboard, offboard,
 //! sync, list and status.
 
+use super::reports::{DatabaseStatus, DatabaseTenants, FleetOnboard, FleetSync};
 use super::{unavailable, Fleet, FleetDatabase};
 use crate::error::Error;
-use crate::tenancy::keys::{SyncProgress, SyncReport};
+use crate::tenancy::keys::SyncProgress;
 use crate::tenancy::offboard::Offboard;
-use crate::tenancy::onboard::OnboardOutcome;
-use crate::tenancy::registry::{TenantRecord, TenantState};
-
-/// What [`Fleet::onboard`] did: the database and the outcome there.
-#[derive(Debug)]
-pub struct FleetOnboard {
-    /// The database the tenant lives on.
-    pub database: String,
-    /// What onboarding on that database did.
-    pub outcome: OnboardOutcome,
-}
-
-/// One database's part of [`Fleet::sync`].
-#[derive(Debug)]
-pub struct FleetSync {
-    /// The database.
-    pub database: String,
-    /// Its sync, or why it failed (the other databases are synced anyway).
-    pub result: Result<SyncReport, Error>,
-}
-
-/// One database's part of [`Fleet::list`].
-#[derive(Debug)]
-pub struct DatabaseTenants {
-    /// The database.
-    pub database: String,
-    /// Its registry's tenants, or why they could not be read (an
-    /// unreachable database is [`Error::DatabaseUnavailable`]).
-    pub tenants: Result<Vec<TenantRecord>, Error>,
-}
-
-/// One database's part of [`Fleet::status`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseStatus {
-    /// The database.
-    pub database: String,
-    /// Whether it answered.
-    pub reachable: bool,
-    /// Its active tenants (0 when unreachable).
-    pub tenants: i64,
-    /// The partitions of the tenancy's parents on it (0 when unreachable).
-    pub partitions: i64,
-    /// Why it could not be read, when it could not.
-    pub error: Option<String>,
-}
+use crate::tenancy::registry::TenantState;
 
 impl Fleet {
     /// Installs the registry and the parents on every database, then the

@@ -6,34 +6,9 @@ use std::time::Instant;
 use sqlx::PgPool;
 use tenant_core::schema::qualified_name;
 
-use super::{unavailable, Fleet};
+use super::reports::{Placed, PlacedBy};
+use super::{unavailable, CachedPlacement, Fleet};
 use crate::error::Error;
-
-/// Where a tenant lives, and what said so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placed {
-    /// The database's name.
-    pub database: String,
-    /// The directory or the rules.
-    pub by: PlacedBy,
-}
-
-/// What placed a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlacedBy {
-    /// Its entry in the directory.
-    Directory,
-    /// The placement rules (no directory entry).
-    Rules,
-}
-
-/// A placement in the fleet's cache.
-#[derive(Debug, Clone)]
-pub(crate) struct CachedPlacement {
-    index: usize,
-    by: PlacedBy,
-    confirmed: Instant,
-}
 
 /// Where [`Fleet::locate`] found a tenant.
 pub(crate) struct Located {

@@ -17,15 +17,16 @@
 //!   routed SQL names partitions that carry that database's registry tag,
 //!   so the same SQL on another database fails instead of reading rows.
 //!
-//! One type, its methods spread over files by concern: [`connect`] (pools),
-//! [`directory`] (lookups and the directory table) and [`admin`] (install,
-//! onboard, offboard, sync, list and status across every database). They
-//! import this file and `tenancy`, not each other, except that `admin`
-//! uses the directory.
+//! One type, its methods spread over files by concern: `connect` (pools),
+//! `directory` (lookups and the directory table) and `admin` (install,
+//! onboard, offboard, sync, list and status across every database), with
+//! what they return in `reports`. Each imports this file, `reports` and
+//! `tenancy`, not each other.
 
 pub(crate) mod admin;
 pub(crate) mod connect;
 pub(crate) mod directory;
+pub(crate) mod reports;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,7 @@ use crate::error::Error;
 use crate::tenancy::Tenancy;
 use crate::tenant::Tenant;
 
-pub use admin::{DatabaseStatus, DatabaseTenants, FleetOnboard, FleetSync};
-pub use directory::{Placed, PlacedBy};
+pub use reports::{DatabaseStatus, DatabaseTenants, FleetOnboard, FleetSync, Placed, PlacedBy};
 
 /// The databases of a fleet, their pools and the directory. Cheap to
 /// clone; clones share the pools and the caches.
@@ -56,7 +56,15 @@ struct FleetInner {
     /// The tenancy the fleet was made from (ids are accepted by its rules).
     template: Tenancy,
     /// Each tenant's database, as the directory or the rules last said.
-    placements: Mutex<HashMap<String, directory::CachedPlacement>>,
+    placements: Mutex<HashMap<String, CachedPlacement>>,
+}
+
+/// A placement in the fleet's cache.
+#[derive(Debug, Clone)]
+struct CachedPlacement {
+    index: usize,
+    by: PlacedBy,
+    confirmed: std::time::Instant,
 }
 
 /// One database of the fleet: its name, its pool and the tenancy's copy
