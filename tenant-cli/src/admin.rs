@@ -42,6 +42,10 @@ pub enum AdminCommand {
     Onboard {
         /// The tenant id (the value of the tenant column).
         id: String,
+        /// On a fleet: the database to put it on, whatever the placement
+        /// rules say (recorded in the directory).
+        #[arg(long, value_name = "DATABASE")]
+        on: Option<String>,
     },
     /// Detach a tenant's partitions and drop them (or keep them with --keep).
     Offboard {
@@ -51,8 +55,11 @@ pub enum AdminCommand {
         #[arg(long)]
         keep: bool,
     },
-    /// List the onboarded tenants.
+    /// List the onboarded tenants (on a fleet: with each one's database).
     List,
+    /// Each database: whether it answers, its tenants and partitions (exit
+    /// status 1 when one does not answer).
+    Status,
     /// Create the missing partitions of every tenant (after adding a table)
     /// and add the foreign keys its partitions lack (after adding a key).
     Sync,
@@ -85,18 +92,26 @@ pub enum Outcome {
     Success,
     /// `schema --check` found differences (exit status 1).
     Differences,
+    /// `status`: a database did not answer (exit status 1).
+    Unreachable,
 }
 
-/// Runs one admin subcommand against `database_url`.
+/// Runs one admin subcommand against `database_url`, or, when the
+/// configuration declares `[[databases]]` and `single_database` is false,
+/// across the fleet.
 pub fn run(
     command: AdminCommand,
     database_url: &str,
     config: &tenant_core::Config,
+    single_database: bool,
 ) -> Result<Outcome, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    if !single_database && !config.databases.is_empty() {
+        return runtime.block_on(crate::fleet::run(command, config));
+    }
     runtime.block_on(run_async(command, database_url, config))
 }
 
@@ -164,7 +179,13 @@ async fn run_command(
             row_level_security,
             app_role,
         } => install(pool, config, row_level_security, app_role).await?,
-        AdminCommand::Onboard { id } => {
+        AdminCommand::Onboard { on: Some(_), .. } => {
+            return Err(
+                "--on names a database of a fleet, and the configuration declares no `[[databases]]`"
+                    .into(),
+            );
+        }
+        AdminCommand::Onboard { id, on: None } => {
             let tenancy = discover(pool, config).await?;
             require_tables(&tenancy, config)?;
             let outcome = tenancy
@@ -225,6 +246,29 @@ async fn run_command(
                     unsecured.len()
                 );
             }
+        }
+        AdminCommand::Status => {
+            let tenancy = discover(pool, config).await?;
+            let tenants = tenancy.list(pool).await.map_err(|e| e.to_string())?;
+            let active = tenants
+                .iter()
+                .filter(|t| t.state == tenant_runtime::admin::TenantState::Active)
+                .count();
+            let parents: Vec<String> = tenancy
+                .tables()
+                .iter()
+                .map(|t| t.qualified_name())
+                .collect();
+            let partitions: i64 = tenant_runtime::sqlx::query_scalar(
+                "SELECT count(*) FROM pg_inherits \
+                  WHERE inhparent = ANY (ARRAY(SELECT to_regclass(x) FROM unnest($1::text[]) x))",
+            )
+            .bind(&parents)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("database\treachable\ttenants\tpartitions");
+            println!("(DATABASE_URL)\tyes\t{active}\t{partitions}");
         }
         AdminCommand::Sync => {
             let tenancy = discover(pool, config).await?;

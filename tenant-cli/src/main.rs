@@ -2,11 +2,13 @@
 //! the tenants of a database (`tenant onboard`, `offboard`, `list`, ...).
 //!
 //! Exit status: 0 success (every statement accepted), 1 a violation was
-//! found (or `schema --check` found a difference), 2 usage error, unreadable input, bad configuration, SQL that does
+//! found (or `schema --check` found a difference, or `status` a database
+//! that does not answer), 2 usage error, unreadable input, bad configuration, SQL that does
 //! not parse, or a failed admin command. Errors are one line on stderr.
 
 mod admin;
 mod check;
+mod fleet;
 mod schema_check;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,12 @@ struct Cli {
     /// second registry in one database is another tenancy.
     #[arg(long, global = true, value_name = "SCHEMA")]
     registry_schema: Option<String>,
+
+    /// Work on the one database of --database-url even when the
+    /// configuration declares a fleet (`[[databases]]`): for the
+    /// subcommands that work on one database at a time (move-keys, schema).
+    #[arg(long, global = true)]
+    single_database: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -95,14 +103,16 @@ fn run(cli: Cli) -> ExitCode {
     }
     match cli.command {
         Command::Check(args) => ExitCode::from(check::run(&args, config)),
-        Command::Admin(command) => match admin::run(command, &cli.database_url, &config) {
-            Ok(admin::Outcome::Success) => ExitCode::SUCCESS,
-            Ok(admin::Outcome::Differences) => ExitCode::from(1),
-            Err(err) => {
-                eprintln!("error: {}", one_line(&err.to_string()));
-                ExitCode::from(EXIT_ERROR)
+        Command::Admin(command) => {
+            match admin::run(command, &cli.database_url, &config, cli.single_database) {
+                Ok(admin::Outcome::Success) => ExitCode::SUCCESS,
+                Ok(admin::Outcome::Differences | admin::Outcome::Unreachable) => ExitCode::from(1),
+                Err(err) => {
+                    eprintln!("error: {}", one_line(&err.to_string()));
+                    ExitCode::from(EXIT_ERROR)
+                }
             }
-        },
+        }
     }
 }
 

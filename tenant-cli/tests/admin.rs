@@ -26,10 +26,16 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 struct TestDb {
     name: String,
     url: String,
+    server: String,
 }
 
 impl TestDb {
     fn new() -> TestDb {
+        TestDb::on_server(&admin_url())
+    }
+
+    /// A database on the server of `server_url` (its `postgres` database).
+    fn on_server(server_url: &str) -> TestDb {
         let name = format!(
             "tenant_cli_test_{}_{:x}",
             std::process::id(),
@@ -38,12 +44,11 @@ impl TestDb {
                 .expect("the clock is past 1970")
                 .as_nanos()
         );
-        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        let admin = PgConnectOptions::from_str(server_url).expect("a valid server URL");
         block_on(async {
-            let mut connection = admin
-                .connect()
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {} is not reachable: {e}", admin_url()));
+            let mut connection = admin.connect().await.unwrap_or_else(|e| {
+                panic!("PostgreSQL at {server_url} is not reachable ({e}); `bash scripts/setup.sh` starts the test servers")
+            });
             sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
                 .execute(&mut connection)
                 .await
@@ -51,7 +56,11 @@ impl TestDb {
             connection.close().await.ok();
         });
         let url = admin.database(&name).to_url_lossy().to_string();
-        TestDb { name, url }
+        TestDb {
+            name,
+            url,
+            server: server_url.to_string(),
+        }
     }
 
     /// Runs `sql` (one or more statements); `Err` with PostgreSQL's message.
@@ -92,7 +101,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let admin = PgConnectOptions::from_str(&admin_url()).expect("DATABASE_URL is not valid");
+        let admin = PgConnectOptions::from_str(&self.server).expect("a valid server URL");
         let name = self.name.clone();
         block_on(async move {
             if let Ok(mut connection) = admin.connect().await {
@@ -560,4 +569,133 @@ fn schema_check_compares_the_database_with_a_ddl_file() {
         ),
         0
     );
+}
+
+/// `tenant ARGS` with `tenancy.toml` of a fleet in `dir` and the databases'
+/// URLs in `env`.
+fn tenant_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .current_dir(dir);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the tenant binary runs")
+}
+
+#[test]
+fn the_admin_subcommands_work_across_a_fleet() {
+    let a = TestDb::new();
+    let b = TestDb::on_server("postgres://postgres@127.0.0.1:5433/postgres");
+    let c = TestDb::on_server("postgres://postgres@127.0.0.1:5434/postgres");
+    // The model: the parents on the directory database; install gives the
+    // other databases the same.
+    a.exec(SCHEMA).expect("schema");
+    let dir = std::env::temp_dir().join(format!("tenant-cli-fleet-{}", a.name));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(
+        dir.join("tenancy.toml"),
+        r#"
+[[databases]]
+name = "a"
+url_env = "FLEET_A_URL"
+[[databases]]
+name = "b"
+url_env = "FLEET_B_URL"
+[[databases]]
+name = "c"
+url_env = "FLEET_C_URL"
+
+[placement]
+default = "a"
+[[placement.list]]
+database = "b"
+tenants = ["acme"]
+"#,
+    )
+    .expect("write tenancy.toml");
+    let env = [
+        ("FLEET_A_URL", a.url.as_str()),
+        ("FLEET_B_URL", b.url.as_str()),
+        ("FLEET_C_URL", c.url.as_str()),
+    ];
+    let run = |args: &[&str]| {
+        let output = tenant_in(&dir, &env, args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stdout, stderr)
+    };
+
+    let (code, out, err) = run(&["install"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("on 3 databases: a, b, c; the directory is on `a`"),
+        "{out}"
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM pg_partitioned_table"), 2);
+
+    let (code, out, err) = run(&["onboard", "acme"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("onboarded tenant \"acme\" on `b`"), "{out}");
+    let (code, out, err) = run(&["onboard", "zed", "--on", "c"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("onboarded tenant \"zed\" on `c`"), "{out}");
+    assert_eq!(count(&c, "SELECT count(*) FROM tenancy.tenants"), 1);
+    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.tenants"), 0);
+    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.directory"), 2);
+
+    let (code, _, err) = run(&["onboard", "acme", "--on", "c"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("lives on the database `b`, not `c`"), "{err}");
+
+    let (code, out, err) = run(&["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let listed: Vec<(String, String)> = out
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[0].to_string(), fields[1].to_string())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("\"acme\"", "b"), ("\"zed\"", "c")].map(|(t, d)| (t.to_string(), d.to_string()))
+    );
+
+    let (code, out, err) = run(&["status"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "database\treachable\ttenants\tpartitions",
+            "a\tyes\t0\t0",
+            "b\tyes\t1\t2",
+            "c\tyes\t1\t2"
+        ]
+    );
+
+    let (code, out, err) = run(&["offboard", "zed"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("on `c`; its partitions were dropped"), "{out}");
+
+    // A missing variable names the database and the variable.
+    let output = tenant_in(&dir, &env[..2], &["list"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "error: the database `c` reads its URL from $FLEET_C_URL, which is not set"
+    );
+    // A database that does not answer: status says so, exit status 1.
+    let down = [
+        env[0],
+        env[1],
+        ("FLEET_C_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+    ];
+    let output = tenant_in(&dir, &down, &["status"]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("\nc\tno\t0\t0\t("), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -463,7 +463,10 @@ mod tests {
             "tenancy.toml: placement.default names the database `mars`, which `[[databases]]` does not declare"
         );
         let err = Config::from_toml_str("[fleet]\nmax_connections = 3\n").unwrap_err();
-        assert_eq!(err.to_string(), "tenancy.toml: `[fleet]` needs `[[databases]]`");
+        assert_eq!(
+            err.to_string(),
+            "tenancy.toml: `[fleet]` needs `[[databases]]`"
+        );
         assert!(Config::default().fleet_layout().unwrap().is_none());
     }
 

@@ -288,8 +288,8 @@ mod tests {
             max_connections: Some(10),
             ..FleetConfig::default()
         };
-        let err = FleetLayout::new(&[db("a", Some(10)), db("b", None)], None, Some(&over))
-            .unwrap_err();
+        let err =
+            FleetLayout::new(&[db("a", Some(10)), db("b", None)], None, Some(&over)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`fleet.max_connections` = 10 cannot give 1 database(s) a connection each after the 10 that `pool_size` entries take"
@@ -310,6 +310,9 @@ mod tests {
             ..FleetConfig::default()
         };
         let err = FleetLayout::new(&[db("a", None)], None, Some(&zero)).unwrap_err();
-        assert_eq!(err.to_string(), "`fleet.statement_cache_mib` must be at least 1");
+        assert_eq!(
+            err.to_string(),
+            "`fleet.statement_cache_mib` must be at least 1"
+        );
     }
 }

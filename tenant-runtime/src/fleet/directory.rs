@@ -147,7 +147,9 @@ impl Fleet {
                     .await
             };
         found.map_err(|e| match &e {
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42883" | "3F000")) => {
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("42883" | "3F000")) =>
+            {
                 Error::NotInstalled {
                     schema: self.inner.template.registry_schema().to_string(),
                 }

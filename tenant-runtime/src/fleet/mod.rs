@@ -150,7 +150,12 @@ impl Fleet {
     fn unknown_database(&self, name: &str) -> Error {
         Error::UnknownDatabase {
             name: name.to_string(),
-            known: self.inner.databases.iter().map(|d| d.name.clone()).collect(),
+            known: self
+                .inner
+                .databases
+                .iter()
+                .map(|d| d.name.clone())
+                .collect(),
         }
     }
 }

@@ -132,7 +132,10 @@ async fn onboarding_lands_on_the_database_the_rules_place_it_on() {
 
     // Before onboarding, the rules answer.
     let placed = fleet.placement_of("acme").await.expect("placed");
-    assert_eq!((placed.database.as_str(), placed.by), ("b", PlacedBy::Rules));
+    assert_eq!(
+        (placed.database.as_str(), placed.by),
+        ("b", PlacedBy::Rules)
+    );
 
     for (tenant, expected) in [("acme", "b"), ("nora", "c"), ("zed", "a"), ("alpha", "a")] {
         let onboarded = fleet.onboard(tenant).await.expect("onboard");
@@ -147,7 +150,11 @@ async fn onboarding_lands_on_the_database_the_rules_place_it_on() {
         (&three.c, ["nora"].as_slice()),
     ] {
         for tenant in ["acme", "nora", "zed", "alpha"] {
-            assert_eq!(db.registers(tenant).await, expected.contains(&tenant), "{tenant}");
+            assert_eq!(
+                db.registers(tenant).await,
+                expected.contains(&tenant),
+                "{tenant}"
+            );
         }
         assert_eq!(db.partitions("forms").await, expected.len() as i64);
     }
@@ -181,13 +188,21 @@ async fn onboarding_lands_on_the_database_the_rules_place_it_on() {
         .iter()
         .map(|s| (s.database.as_str(), s.reachable, s.tenants, s.partitions))
         .collect();
-    assert_eq!(counts, [("a", true, 2, 6), ("b", true, 1, 3), ("c", true, 1, 3)]);
+    assert_eq!(
+        counts,
+        [("a", true, 2, 6), ("b", true, 1, 3), ("c", true, 1, 3)]
+    );
     let listed: Vec<(String, Vec<String>)> = fleet
         .list()
         .await
         .into_iter()
         .map(|d| {
-            let ids = d.tenants.expect("listed").into_iter().map(|t| t.id).collect();
+            let ids = d
+                .tenants
+                .expect("listed")
+                .into_iter()
+                .map(|t| t.id)
+                .collect();
             (d.database, ids)
         })
         .collect();
@@ -226,8 +241,14 @@ async fn a_routed_query_run_on_another_database_fails_instead_of_reading_rows() 
     // A handle of a single-database tenancy has no fleet pool.
     let single = support::seed_tenancy();
     let own = &three.a.pool;
-    let handle = single.tenant(own, "zed").await.expect("zed through a plain tenancy");
-    assert!(matches!(fleet.pool(&handle), Err(Error::NotAFleetTenant { .. })));
+    let handle = single
+        .tenant(own, "zed")
+        .await
+        .expect("zed through a plain tenancy");
+    assert!(matches!(
+        fleet.pool(&handle),
+        Err(Error::NotAFleetTenant { .. })
+    ));
 }
 
 #[tokio::test]
@@ -268,7 +289,10 @@ async fn explicit_placement_overrides_the_rules_and_refuses_a_second_home() {
     fleet.onboard("zed").await.expect("back on c");
     assert_eq!(fleet.offboard("zed", Offboard::Drop).await.unwrap(), "c");
     let placed = fleet.placement_of("zed").await.unwrap();
-    assert_eq!((placed.database.as_str(), placed.by), ("a", PlacedBy::Rules));
+    assert_eq!(
+        (placed.database.as_str(), placed.by),
+        ("a", PlacedBy::Rules)
+    );
 }
 
 #[tokio::test]
@@ -303,11 +327,16 @@ async fn hostile_ids_and_bad_configuration_are_clear_errors() {
         "placement: the database `b` reads its URL from $B_URL, which is not set"
     );
     let err = Fleet::connect_with(&tenancy(fleet_config(FleetConfig::default())), |v| {
-        Some(if v == "C_URL" { "postgres://[::1".into() } else { urls[v].clone() })
+        Some(if v == "C_URL" {
+            "postgres://[::1".into()
+        } else {
+            urls[v].clone()
+        })
     })
     .unwrap_err();
     assert!(
-        err.to_string().starts_with("the database `c`: the URL in $C_URL is not valid"),
+        err.to_string()
+            .starts_with("the database `c`: the URL in $C_URL is not valid"),
         "{err}"
     );
     // No fleet without [[databases]].
@@ -368,7 +397,10 @@ async fn a_stopped_server_fails_its_own_tenants_only() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     for tenant in ["zed", "acme"] {
-        let handle = fleet.tenant(tenant).await.expect("a tenant of a running server");
+        let handle = fleet
+            .tenant(tenant)
+            .await
+            .expect("a tenant of a running server");
         let rows: Vec<(i64, String)> = sqlx::query_as(&routed_select(&handle))
             .bind(handle.id())
             .fetch_all(fleet.pool(&handle).unwrap())
