@@ -144,6 +144,8 @@ mod book {
     mod cross_tenant {}
     #[doc = include_str!("../../docs/guide/citus.md")]
     mod citus {}
+    #[doc = include_str!("../../docs/guide/fleet.md")]
+    mod fleet {}
 }
 mod error;
 #[cfg(test)]
