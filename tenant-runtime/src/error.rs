@@ -203,6 +203,43 @@ pub enum Error {
         /// The tag.
         tag: String,
     },
+    /// A tenant move that cannot be made; nothing was changed.
+    #[error("cannot move tenant {id:?}: {reason}")]
+    MoveRefused {
+        /// The tenant.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another mover is moving this tenant right now.
+    #[error("tenant {id:?} is being moved by another process; wait for it, or run the move again once that process is gone (it resumes)")]
+    MoveInProgress {
+        /// The tenant.
+        id: String,
+    },
+    /// A move stopped after one of its steps (the test hook of
+    /// `MoveOptions::stop_after`); running it again resumes it.
+    #[error("the move of tenant {id:?} stopped after step {step}; run it again to resume")]
+    MoveInterrupted {
+        /// The tenant.
+        id: String,
+        /// The last step done.
+        step: String,
+    },
+    /// Behind the fence, a table's rows differ between source and target;
+    /// the fence was lifted and the move goes back to a fresh copy when run
+    /// again. The directory still names the source.
+    #[error("the move of tenant {id:?} did not verify: table {table} has {on_source} on the source and {on_target} on the target; the source keeps serving it and the next run copies again")]
+    MoveVerifyFailed {
+        /// The tenant.
+        id: String,
+        /// The parent whose partitions differ.
+        table: String,
+        /// Rows and checksum on the source.
+        on_source: String,
+        /// Rows and checksum on the target.
+        on_target: String,
+    },
     /// An error from PostgreSQL or the connection.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tenant_core::route::RouteTemplate;
 
 use crate::error::Error;
@@ -159,37 +159,50 @@ impl Tenant {
     /// or [`TenancyBuilder::tenant_key`](crate::TenancyBuilder::tenant_key)),
     /// this is [`Error::TenantKeyMissing`].
     pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, Error> {
-        let key = match &self.session.enter_sql {
-            Some(enter) => Some((
-                enter,
-                self.session
-                    .key
-                    .get()
-                    .ok_or_else(|| Error::TenantKeyMissing {
-                        schema: self.session.registry_schema.clone(),
-                    })?,
-            )),
-            None => None,
-        };
+        // The key first: a missing key fails before a connection is taken.
+        self.tenant_key()?;
         let mut transaction = pool.begin().await?;
-        match key {
-            Some((enter, key)) => {
+        self.enter(&mut transaction).await?;
+        Ok(transaction)
+    }
+
+    /// The application's tenant key, when tenant transactions need it.
+    fn tenant_key(&self) -> Result<Option<&[u8]>, Error> {
+        match &self.session.enter_sql {
+            Some(_) => self
+                .session
+                .key
+                .get()
+                .map(|key| Some(key.as_slice()))
+                .ok_or_else(|| Error::TenantKeyMissing {
+                    schema: self.session.registry_schema.clone(),
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes the transaction open on `connection` this tenant's, as
+    /// [`begin`](Tenant::begin) does (for a transaction begun otherwise,
+    /// such as a mover's `REPEATABLE READ` snapshot).
+    pub(crate) async fn enter(&self, connection: &mut PgConnection) -> Result<(), Error> {
+        match (&self.session.enter_sql, self.tenant_key()?) {
+            (Some(enter), Some(key)) => {
                 sqlx::query(enter)
                     .bind(self.id())
-                    .bind(key.as_slice())
+                    .bind(key)
                     .persistent(self.session.persistent)
-                    .execute(&mut *transaction)
+                    .execute(&mut *connection)
                     .await?;
             }
-            None => {
+            _ => {
                 sqlx::query("SELECT set_config($1, $2, true)")
                     .bind(TENANT_SETTING)
                     .bind(self.id())
                     .persistent(self.session.persistent)
-                    .execute(&mut *transaction)
+                    .execute(&mut *connection)
                     .await?;
             }
         }
-        Ok(transaction)
+        Ok(())
     }
 }

@@ -39,7 +39,26 @@ pub(crate) fn directory_ddl(schema: &str) -> Vec<String> {
              SELECT d.database FROM {table} d WHERE d.tenant_id = tenant\n$fn$",
             qualified_name(Some(schema), "directory_lookup")
         ),
+        // The moves under way: where each stands, so that a mover run again
+        // resumes it.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    \
+             tenant_id text PRIMARY KEY,\n    \
+             source text NOT NULL,\n    \
+             target text NOT NULL,\n    \
+             state text NOT NULL,\n    \
+             applied_through bigint NOT NULL DEFAULT 0,\n    \
+             keep_source boolean NOT NULL,\n    \
+             started_at timestamptz NOT NULL DEFAULT now(),\n    \
+             updated_at timestamptz NOT NULL DEFAULT now()\n)",
+            moves_table(schema)
+        ),
     ]
+}
+
+/// The table of moves under way, in the registry schema `schema`.
+pub(crate) fn moves_table(schema: &str) -> String {
+    qualified_name(Some(schema), "moves")
 }
 
 impl Fleet {

@@ -17,15 +17,24 @@
 //!   routed SQL names partitions that carry that database's registry tag,
 //!   so the same SQL on another database fails instead of reading rows.
 //!
+//! - **online moves** of a tenant from one database to another
+//!   ([`Fleet::move_tenant`]): copy while it works, catch up from a change
+//!   log, fence its writes for a moment, flip the directory, verify,
+//!   offboard the source; resumable at every step.
+//!
 //! One type, its methods spread over files by concern: `connect` (pools),
-//! `directory` (lookups and the directory table) and `admin` (install,
-//! onboard, offboard, sync, list and status across every database), with
-//! what they return in `reports`. Each imports this file, `reports` and
-//! `tenancy`, not each other.
+//! `directory` (lookups, the directory and the moves' records), `admin`
+//! (install, onboard, offboard, sync, list and status across every
+//! database) and `moving` (the move's steps, over `capture`: the change
+//! log, the fence, copy, replay and checksums), with what they return in
+//! `reports`. Each imports this file, `reports` and `tenancy`; `moving`
+//! also uses `capture` and the table names of `directory`.
 
 pub(crate) mod admin;
+pub(crate) mod capture;
 pub(crate) mod connect;
 pub(crate) mod directory;
+pub(crate) mod moving;
 pub(crate) mod reports;
 
 use std::collections::HashMap;
@@ -38,7 +47,11 @@ use crate::error::Error;
 use crate::tenancy::Tenancy;
 use crate::tenant::Tenant;
 
-pub use reports::{DatabaseStatus, DatabaseTenants, FleetOnboard, FleetSync, Placed, PlacedBy};
+pub use capture::{is_moving, MOVING_SQLSTATE};
+pub use reports::{
+    DatabaseStatus, DatabaseTenants, FleetOnboard, FleetSync, MoveOptions, MoveReport, MoveStep,
+    Placed, PlacedBy,
+};
 
 /// The databases of a fleet, their pools and the directory. Cheap to
 /// clone; clones share the pools and the caches.

@@ -1,7 +1,10 @@
 //! What the fleet's operations return: plain data, no behaviour.
 
+use std::time::Duration;
+
 use crate::error::Error;
 use crate::tenancy::keys::SyncReport;
+use crate::tenancy::offboard::Offboard;
 use crate::tenancy::onboard::OnboardOutcome;
 use crate::tenancy::registry::TenantRecord;
 
@@ -64,4 +67,85 @@ pub struct DatabaseStatus {
     pub partitions: i64,
     /// Why it could not be read, when it could not.
     pub error: Option<String>,
+}
+
+/// How to move a tenant ([`Fleet::move_tenant`](super::Fleet::move_tenant)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoveOptions {
+    /// What becomes of the tenant's partitions on the source after the
+    /// flip: dropped ([`Offboard::Drop`], the default) or kept as archive
+    /// tables.
+    pub source: Offboard,
+    /// Stop (with [`Error::MoveInterrupted`]) right after this step, as a
+    /// killed mover would: for tests of resumption.
+    #[doc(hidden)]
+    pub stop_after: Option<MoveStep>,
+}
+
+impl Default for MoveOptions {
+    fn default() -> Self {
+        MoveOptions {
+            source: Offboard::Drop,
+            stop_after: None,
+        }
+    }
+}
+
+/// The steps of a move, in order; a move's record holds the last one done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveStep {
+    /// Recorded; the target onboarded; the source's changes logged.
+    Prepared,
+    /// Copied from a snapshot; the log being replayed.
+    Copied,
+    /// The source's writes fenced.
+    Fenced,
+    /// The directory names the target.
+    Flipped,
+}
+
+impl MoveStep {
+    /// The name the record stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveStep::Prepared => "prepared",
+            MoveStep::Copied => "copied",
+            MoveStep::Fenced => "fenced",
+            MoveStep::Flipped => "flipped",
+        }
+    }
+
+    /// The step a record names.
+    pub fn parse(text: &str) -> Option<MoveStep> {
+        [
+            MoveStep::Prepared,
+            MoveStep::Copied,
+            MoveStep::Fenced,
+            MoveStep::Flipped,
+        ]
+        .into_iter()
+        .find(|step| step.as_str() == text)
+    }
+}
+
+/// What [`Fleet::move_tenant`](super::Fleet::move_tenant) did.
+#[derive(Debug, Clone)]
+pub struct MoveReport {
+    /// Where the tenant was.
+    pub source: String,
+    /// Where it is.
+    pub target: String,
+    /// Rows copied from the snapshot (0 when a resumed move had copied
+    /// already).
+    pub rows_copied: u64,
+    /// Change-log entries replayed on the target.
+    pub log_entries_replayed: usize,
+    /// How long the tenant's writes were fenced (from the fence's last
+    /// replay to the flip), when this run fenced and flipped.
+    pub fence: Option<Duration>,
+    /// The whole run.
+    pub total: Duration,
+    /// Each table's rows on the target, as verified (empty when a resumed
+    /// move had verified already).
+    pub rows: Vec<(String, i64)>,
 }

@@ -202,6 +202,11 @@ impl Tenancy {
         self.inner.statement_cache_capacity
     }
 
+    /// [`TenancyBuilder::lock_timeout`](builder::TenancyBuilder::lock_timeout).
+    pub(crate) fn lock_timeout(&self) -> Duration {
+        self.inner.lock_timeout
+    }
+
     /// The registry's schema.
     pub(crate) fn registry_schema(&self) -> &str {
         &self.inner.registry_schema

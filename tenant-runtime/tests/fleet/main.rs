@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod moves;
 mod servers;
 
 use std::collections::HashMap;
