@@ -100,8 +100,16 @@ async fn a_tenant_moves_while_a_writer_and_a_reader_keep_working() {
             (acknowledged, fenced, unexpected)
         })
     };
+    // The reader stands for another process: a fleet of its own, with its
+    // own caches, which learns of the move only from the directory.
+    let urls = three.urls();
+    let elsewhere = Fleet::connect_with(
+        &crate::tenancy(crate::fleet_config(Default::default())),
+        |v| urls.get(v).cloned(),
+    )
+    .unwrap();
     let reader = {
-        let (fleet, stop) = (fleet.clone(), Arc::clone(&stop));
+        let (fleet, stop) = (elsewhere.clone(), Arc::clone(&stop));
         tokio::spawn(async move {
             let (mut reads, mut errors) = (0u32, Vec::new());
             while !stop.load(Ordering::Relaxed) {
