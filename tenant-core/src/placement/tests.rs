@@ -228,7 +228,122 @@ fn urls_come_from_the_named_variables() {
     );
 }
 
+/// Listed ids match by their key type's value, not their spelling.
+#[test]
+fn listed_ids_match_whatever_their_spelling() {
+    let p = with_two(
+        r#"
+        [placement]
+        key_type = "uuid"
+        [[placement.list]]
+        database = "us1"
+        tenants = ["{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}"]
+        [[placement.list]]
+        database = "eu1"
+        tenants = ["00000000-0000-0000-0000-000000000001"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(p.place("a0eebc999c0b4ef8bb6d6bb9bd380a11").unwrap(), "us1");
+    assert_eq!(p.place("00000000000000000000000000000001").unwrap(), "eu1");
+    assert!(matches!(
+        p.place("000000000000000000000000000000001"),
+        Err(PlacementError::TenantNotOfKeyType { .. })
+    ));
+    assert!(matches!(
+        p.place("00000000000000000000000000000002"),
+        Err(PlacementError::Unplaced { .. })
+    ));
+    let p = with_two(
+        r#"
+        [placement]
+        key_type = "integer"
+        [[placement.list]]
+        database = "us1"
+        tenants = ["42", "-7"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(p.place(" 042").unwrap(), "us1");
+    assert_eq!(p.place("-7").unwrap(), "us1");
+    assert!(p.place("7").is_err());
+    // Text ids of any length (their lengths are stored in one byte below
+    // 128, in more above), and the empty one.
+    let long: Vec<String> = [0, 1, 127, 128, 300, 20_000]
+        .iter()
+        .map(|&n| "x".repeat(n))
+        .collect();
+    let config = PlacementConfig {
+        list: vec![ListRule {
+            database: "us1".into(),
+            tenants: long.clone(),
+        }],
+        ..Default::default()
+    };
+    let fleet: Fleet = toml::from_str(TWO).unwrap();
+    let p = Placement::new(&fleet.databases, &config).unwrap();
+    for id in &long {
+        assert_eq!(p.place(id).unwrap(), "us1", "{}", id.len());
+    }
+    for n in [2, 129, 301] {
+        assert!(p.place(&"x".repeat(n)).is_err(), "{n}");
+    }
+}
+
 proptest! {
+    /// The list's hash table finds what a scan of the rules finds, and
+    /// refuses the first id listed twice naming both rules, for any rules
+    /// (some empty) over a small alphabet, so that ids repeat often.
+    #[test]
+    fn list_lookup_agrees_with_a_scan(
+        rules in proptest::collection::vec(
+            (0usize..3, proptest::collection::vec("[ab]{0,4}", 0..12)),
+            0..8,
+        ),
+        probes in proptest::collection::vec("[abc]{0,5}", 20),
+    ) {
+        let databases: Vec<DatabaseConfig> = (0..3)
+            .map(|i| DatabaseConfig { name: format!("db{i}"), url_env: format!("DB{i}"), pool_size: None })
+            .collect();
+        let config = PlacementConfig {
+            list: rules
+                .iter()
+                .map(|(db, tenants)| ListRule { database: format!("db{db}"), tenants: tenants.clone() })
+                .collect(),
+            ..Default::default()
+        };
+        let name = |i: usize| format!("placement.list[{i}] (database `db{}`)", rules[i].0);
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        let mut duplicate = None;
+        'rules: for (index, (_, tenants)) in rules.iter().enumerate() {
+            for tenant in tenants {
+                if let Some(&(_, first)) = seen.iter().find(|(t, _)| t == tenant) {
+                    duplicate = Some(PlacementError::DuplicateListValue {
+                        tenant: tenant.clone(),
+                        first: name(first),
+                        second: name(index),
+                    });
+                    break 'rules;
+                }
+                seen.push((tenant, index));
+            }
+        }
+        match (Placement::new(&databases, &config), duplicate) {
+            (Err(error), Some(expected)) => prop_assert_eq!(error, expected),
+            (Ok(placement), None) => {
+                let listed = seen.iter().map(|(t, _)| t.to_string());
+                for id in listed.chain(probes) {
+                    let scanned = seen
+                        .iter()
+                        .find(|(t, _)| *t == id)
+                        .map(|&(_, rule)| format!("db{}", rules[rule].0));
+                    prop_assert_eq!(placement.place(&id).ok().map(str::to_string), scanned);
+                }
+            }
+            (built, expected) => prop_assert!(false, "built {:?}, expected {:?}", built.map(|_| ()), expected),
+        }
+    }
+
     /// The binary search finds what a scan of every rule finds, for any
     /// set of non-overlapping integer ranges (with gaps) and any id.
     #[test]
