@@ -37,13 +37,15 @@
 //! At a million listed tenants and 10,000 ranges a lookup takes a few
 //! hundred nanoseconds and the built [`Placement`] holds about 26 MiB: each
 //! listed id is stored once, in one buffer, and found through a hash table
-//! of a tag byte and a 4-byte position per slot (`cargo bench -p
+//! (hashbrown's) of a 4-byte position per slot (`cargo bench -p
 //! tenant-core --bench placement`; figures in the book's performance
 //! pages).
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
+
+use hashbrown::hash_table::{Entry, HashTable};
 
 use serde::{Deserialize, Serialize};
 
@@ -202,6 +204,10 @@ pub enum PlacementError {
         /// The key type.
         key_type: KeyType,
     },
+    /// The list rules hold more ids than a placement can index (4 billion,
+    /// or 4 GiB of id text).
+    #[error("`[[placement.list]]` holds more than 4 billion tenant ids or 4 GiB of id text")]
+    TooManyListed,
     /// No rule places the tenant and there is no default.
     #[error("no placement rule places the tenant `{tenant}` and `[placement]` has no default")]
     Unplaced {
@@ -327,8 +333,7 @@ impl Ids {
     }
 
     /// Appends `key` (of this key type), returning its position.
-    fn push(&mut self, key: Key<'_>) -> usize {
-        let position = self.end();
+    fn push(&mut self, key: Key<'_>) {
         match (self, key) {
             (Ids::Text(bytes), Key::Text(id)) => {
                 let mut len = id.len();
@@ -343,7 +348,6 @@ impl Ids {
             (Ids::Uuid(ids), Key::Uuid(id)) => ids.push(id),
             _ => unreachable!("keys are parsed by the placement's key type"),
         }
-        position
     }
 
     fn shrink_to_fit(&mut self) {
@@ -355,26 +359,14 @@ impl Ids {
     }
 }
 
-/// Listed ids are found by a `u32` position: 4 GiB of text ids or 4
-/// billion ids are far beyond what a `tenancy.toml` (read whole into
-/// memory) can hold.
-const LIST_LIMIT: &str = "placement lists hold fewer than 2^32 ids and 4 GiB of id text";
-
-/// The list rules: each id stored once ([`Ids`]), found through an
-/// open-addressing hash table (linear probing, at most two thirds full),
-/// and its database known from the rule whose span of positions holds it.
-/// The table is split like hashbrown's: a byte per slot (`tags`, 2 MiB at
-/// a million ids, so it mostly stays in the CPU caches) tells empty slots
-/// and most other ids apart, so that a lookup of an unlisted id usually
-/// touches nothing else, and a listed one reads its slot's position and
-/// the id there.
+/// The list rules: each id stored once ([`Ids`]) and found through a
+/// [`hashbrown::HashTable`] of `u32` positions into them (a control byte
+/// and 4 bytes per slot: the table holds no copy of the ids), and its
+/// database known from the rule whose span of positions holds it.
 #[derive(Debug, Clone)]
 struct List {
     ids: Ids,
-    /// 0: empty; else `0x80` and the top 7 bits of the id's hash.
-    tags: Vec<u8>,
-    /// The position in `ids` of the slot's id.
-    positions: Vec<u32>,
+    table: HashTable<u32>,
     hasher: RandomState,
     /// Per list rule with ids: the end (exclusive) of its positions, and
     /// its database.
@@ -382,65 +374,45 @@ struct List {
 }
 
 impl List {
-    fn new(key_type: KeyType) -> List {
+    fn new(key_type: KeyType, capacity: usize) -> List {
         List {
             ids: Ids::new(key_type),
-            tags: Vec::new(),
-            positions: Vec::new(),
+            table: HashTable::with_capacity(capacity),
             hasher: RandomState::new(),
             rules: Vec::new(),
         }
     }
 
-    fn hash(&self, key: Key<'_>) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    /// Sizes the table for `count` ids; only on an empty list.
-    fn reserve(&mut self, count: usize) {
-        let slots = (count + count / 2).max(4).next_power_of_two();
-        self.tags = vec![0; slots];
-        self.positions = vec![0; slots];
-    }
-
-    /// The position of the id equal to `key` (`Ok`), or the empty slot
-    /// where it would go (`Err`).
-    fn find(&self, key: Key<'_>, hash: u64) -> Result<usize, usize> {
-        let mask = self.tags.len() - 1;
-        let tag = 0x80 | (hash >> 57) as u8;
-        let mut slot = hash as usize & mask;
-        loop {
-            match self.tags[slot] {
-                0 => return Err(slot),
-                t if t == tag => {
-                    let position = self.positions[slot] as usize;
-                    if self.ids.get(position) == key {
-                        return Ok(position);
-                    }
-                }
-                _ => {}
+    /// Adds `key`: `Ok(Err(position))` when an equal id is listed already
+    /// (at `position`); `Err` when the list outgrows `u32` positions (4
+    /// billion ids, or 4 GiB of id text: far beyond a `tenancy.toml` read
+    /// whole into memory).
+    fn insert(&mut self, key: Key<'_>) -> Result<Result<(), usize>, PlacementError> {
+        let List {
+            ids, table, hasher, ..
+        } = self;
+        let hash = hasher.hash_one(key);
+        match table.entry(
+            hash,
+            |&position| ids.get(position as usize) == key,
+            |&position| hasher.hash_one(ids.get(position as usize)),
+        ) {
+            Entry::Occupied(found) => Ok(Err(*found.get() as usize)),
+            Entry::Vacant(slot) => {
+                let position =
+                    u32::try_from(ids.end()).map_err(|_| PlacementError::TooManyListed)?;
+                ids.push(key);
+                slot.insert(position);
+                Ok(Ok(()))
             }
-            slot = (slot + 1) & mask;
         }
     }
 
-    /// Adds `key`, or returns the position of the id equal to it.
-    fn insert(&mut self, key: Key<'_>) -> Result<(), usize> {
-        let hash = self.hash(key);
-        let slot = match self.find(key, hash) {
-            Ok(first) => return Err(first),
-            Err(empty) => empty,
-        };
-        let position = self.ids.push(key);
-        self.positions[slot] = u32::try_from(position).expect(LIST_LIMIT);
-        self.tags[slot] = 0x80 | (hash >> 57) as u8;
-        Ok(())
-    }
-
     /// Ends the span of the rule whose ids were just inserted.
-    fn end_rule(&mut self, database: usize) {
-        let end = u32::try_from(self.ids.end()).expect(LIST_LIMIT);
+    fn end_rule(&mut self, database: usize) -> Result<(), PlacementError> {
+        let end = u32::try_from(self.ids.end()).map_err(|_| PlacementError::TooManyListed)?;
         self.rules.push((end, database));
+        Ok(())
     }
 
     /// The list rule holding the id at `position`, counted among the rules
@@ -454,8 +426,10 @@ impl List {
         if self.rules.is_empty() {
             return None;
         }
-        let position = self.find(key, self.hash(key)).ok()?;
-        Some(self.rules[self.rule_of(position)].1)
+        let position = *self.table.find(self.hasher.hash_one(key), |&position| {
+            self.ids.get(position as usize) == key
+        })?;
+        Some(self.rules[self.rule_of(position as usize)].1)
     }
 }
 
@@ -531,15 +505,14 @@ impl Placement {
             )
         };
 
-        let mut list = List::new(key_type);
-        list.reserve(rules.list.iter().map(|rule| rule.tenants.len()).sum());
+        let mut list = List::new(key_type, rules.list.iter().map(|r| r.tenants.len()).sum());
         // Which `rules.list` entry each entry of `list.rules` is.
         let mut list_rules: Vec<usize> = Vec::new();
         for (index, rule) in rules.list.iter().enumerate() {
             let database = database_of(&list_rule(index), &rule.database)?;
             for tenant in &rule.tenants {
                 let key = key_of(key_type, &|| list_rule(index), tenant)?;
-                if let Err(first) = list.insert(key) {
+                if let Err(first) = list.insert(key)? {
                     let first = match list_rules.get(list.rule_of(first)) {
                         Some(&first) => first,
                         None => index,
@@ -552,7 +525,7 @@ impl Placement {
                 }
             }
             if !rule.tenants.is_empty() {
-                list.end_rule(database);
+                list.end_rule(database)?;
                 list_rules.push(index);
             }
         }
