@@ -12,28 +12,10 @@ use tenant_core::ddl_locks::{
     TreeStats,
 };
 
-use super::{name_of, up_migrations, LockRefusal, MigrationError, MigrationName, Options, Target};
-
-/// The server's lock table: `max_locks_per_transaction *
-/// (max_connections + max_prepared_transactions)` relation (and other)
-/// locks for all sessions together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockCapacity {
-    /// `max_locks_per_transaction`.
-    pub max_locks_per_transaction: u64,
-    /// `max_connections`.
-    pub max_connections: u64,
-    /// `max_prepared_transactions`.
-    pub max_prepared_transactions: u64,
-}
-
-impl LockCapacity {
-    /// The number of locks the table holds.
-    pub fn capacity(&self) -> u64 {
-        self.max_locks_per_transaction
-            .saturating_mul(self.max_connections + self.max_prepared_transactions)
-    }
-}
+use super::model::{
+    check_history, name_of, up_migrations, LockCapacity, LockRefusal, MigrationError,
+    MigrationName, Options, Target,
+};
 
 /// A migration pending on one database, with its lock estimate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +57,7 @@ impl Plan {
 /// Reads every target and checks every pending migration, before anything
 /// is applied anywhere: the first database that does not answer, has a
 /// history sqlx would refuse, or would need more locks than its server
-/// allows stops it with an error (so [`run`](super::run) applies nothing).
+/// allows stops it with an error (so [`run`](crate::migrate::run) applies nothing).
 ///
 /// Only the catalog and `_sqlx_migrations` are read; nothing is created
 /// (not even `_sqlx_migrations`) and no table is locked.
@@ -299,7 +281,7 @@ async fn pending_on<'m>(
             applied.insert(version, (checksum, success));
         }
     }
-    super::run::check_history(migrator, database, &applied, Vec::new())?;
+    check_history(migrator, database, &applied, Vec::new())?;
     Ok(up_migrations(migrator)
         .filter(|m| !applied.contains_key(&m.version))
         .collect())

@@ -6,7 +6,8 @@ use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::Postgres;
 
-use super::{name_of, preflight, up_migrations, Event, MigrationError, Options, Plan, Target};
+use super::model::{check_history, name_of, up_migrations, Event, MigrationError, Options, Target};
+use super::preflight::{preflight, Plan};
 
 /// What a run did on one database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,50 +189,4 @@ fn bookkeeping(
             done: done.to_vec(),
         },
     }
-}
-
-/// The checks sqlx's migrator makes before applying (see
-/// `Migrator::run`), with errors naming the database and migration:
-/// a failed (dirty) migration, an applied migration missing from the
-/// directory (unless the migrator ignores missing ones), or modified since.
-/// `applied`: version -> (checksum, success).
-pub(super) fn check_history(
-    migrator: &Migrator,
-    database: &str,
-    applied: &BTreeMap<i64, (Vec<u8>, bool)>,
-    done: Vec<String>,
-) -> Result<(), MigrationError> {
-    let problem = |problem: String| MigrationError::History {
-        database: database.to_string(),
-        problem,
-        done: done.clone(),
-    };
-    for (version, (checksum, success)) in applied {
-        let known = up_migrations(migrator).find(|m| m.version == *version);
-        if !success {
-            return Err(problem(format!(
-                "migration {version}{} failed part-way (a `-- no-transaction` migration): repair \
-                 the database by hand, then delete its row from _sqlx_migrations",
-                known
-                    .map(|m| format!(" ({})", m.description))
-                    .unwrap_or_default()
-            )));
-        }
-        match known {
-            None if !migrator.ignore_missing => {
-                return Err(problem(format!(
-                    "migration {version} was applied here but is not in the migration directory"
-                )));
-            }
-            Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
-                return Err(problem(format!(
-                    "{} was modified after it was applied here: restore its file, and put the \
-                     change in a new migration",
-                    name_of(m)
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
