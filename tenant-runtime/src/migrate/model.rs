@@ -48,7 +48,7 @@ impl Default for Options {
     }
 }
 
-/// Progress of [`run`], in order. The preflight happens before the first
+/// Progress of [`run`](crate::migrate::run), in order. The preflight happens before the first
 /// event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
