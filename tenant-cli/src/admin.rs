@@ -60,6 +60,25 @@ pub enum AdminCommand {
     /// Each database: whether it answers, its tenants and partitions (exit
     /// status 1 when one does not answer).
     Status,
+    /// On a fleet: move a tenant to another database while it keeps
+    /// working (copy, catch up, fence writes for a moment, flip the
+    /// directory, verify, offboard the source). Run it again to resume a
+    /// move that was interrupted.
+    Move {
+        /// The tenant id.
+        id: String,
+        /// The database to move it to.
+        #[arg(long, value_name = "DATABASE", required_unless_present = "abort")]
+        to: Option<String>,
+        /// Keep the tenant's partitions on the source as archive tables
+        /// instead of dropping them.
+        #[arg(long)]
+        keep_source: bool,
+        /// Undo the tenant's unfinished move instead (possible until the
+        /// directory has flipped).
+        #[arg(long, conflicts_with_all = ["to", "keep_source"])]
+        abort: bool,
+    },
     /// Create the missing partitions of every tenant (after adding a table)
     /// and add the foreign keys its partitions lack (after adding a key).
     Sync,
@@ -179,6 +198,12 @@ async fn run_command(
             row_level_security,
             app_role,
         } => install(pool, config, row_level_security, app_role).await?,
+        AdminCommand::Move { .. } => {
+            return Err(
+                "moving a tenant needs a fleet: declare its databases with `[[databases]]` in tenancy.toml"
+                    .into(),
+            );
+        }
         AdminCommand::Onboard { on: Some(_), .. } => {
             return Err(
                 "--on names a database of a fleet, and the configuration declares no `[[databases]]`"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tenant_core::placement::database_urls;
 use tenant_runtime::connect::connect_pool;
-use tenant_runtime::fleet::Fleet;
+use tenant_runtime::fleet::{Fleet, MoveOptions};
 use tenant_runtime::sqlx::postgres::PgPoolOptions;
 use tenant_runtime::{Offboard, Tenancy};
 
@@ -138,6 +138,50 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
             }
             if unreachable > 0 {
                 eprintln!("warning: {unreachable} databases could not be listed; their tenants are missing above");
+            }
+        }
+        AdminCommand::Move {
+            id, abort: true, ..
+        } => {
+            if fleet.abort_move(&id).await.map_err(|e| e.to_string())? {
+                println!("aborted the move of tenant {id:?}; it stays where it was");
+            } else {
+                println!("tenant {id:?} has no unfinished move");
+            }
+        }
+        AdminCommand::Move {
+            id,
+            to,
+            keep_source,
+            ..
+        } => {
+            let to = to.ok_or("--to DATABASE is required")?;
+            let options = MoveOptions {
+                source: if keep_source {
+                    Offboard::Keep
+                } else {
+                    Offboard::Drop
+                },
+                ..MoveOptions::default()
+            };
+            let report = fleet
+                .move_tenant(&id, &to, options)
+                .await
+                .map_err(|e| e.to_string())?;
+            let fence = report
+                .fence
+                .map(|d| format!("writes fenced for {} ms", d.as_millis()))
+                .unwrap_or_else(|| "resumed after the fence".into());
+            println!(
+                "moved tenant {id:?} from `{}` to `{}`: {} rows copied, {} changes replayed, {fence}, {:.1} s in all",
+                report.source,
+                report.target,
+                report.rows_copied,
+                report.log_entries_replayed,
+                report.total.as_secs_f64()
+            );
+            for (table, rows) in &report.rows {
+                println!("  {table}: {rows} rows verified");
             }
         }
         AdminCommand::Status => {

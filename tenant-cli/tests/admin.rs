@@ -676,6 +676,22 @@ tenants = ["acme"]
         ]
     );
 
+    // Moving acme from b to a, and a second time: nothing to do.
+    let (code, out, err) = run(&["move", "acme", "--to", "a"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("moved tenant \"acme\" from `b` to `a`: "),
+        "{out}"
+    );
+    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.tenants"), 1);
+    assert_eq!(count(&b, "SELECT count(*) FROM tenancy.tenants"), 0);
+    let (code, _, err) = run(&["move", "acme", "--to", "a"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("it lives on `a` already"), "{err}");
+    let (code, out, err) = run(&["move", "acme", "--abort"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("has no unfinished move"), "{out}");
+
     let (code, out, err) = run(&["offboard", "zed"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("on `c`; its partitions were dropped"), "{out}");

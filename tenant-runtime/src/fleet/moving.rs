@@ -40,6 +40,10 @@ const REPLAY_BATCH: i64 = 1_000;
 /// rest is replayed behind the fence), or after `CATCH_UP_ROUNDS` rounds.
 const SMALL_BACKLOG: usize = 200;
 const CATCH_UP_ROUNDS: usize = 20;
+/// The longest the mover's DDL waits for one lock per attempt.
+const DDL_LOCK_WAIT: Duration = Duration::from_millis(100);
+/// How long the mover only takes its locks when all are free at once.
+const NOWAIT_PHASE: Duration = Duration::from_secs(2);
 
 /// A move's record on the directory database.
 struct Record {
@@ -179,9 +183,13 @@ impl Fleet {
                 .acquire()
                 .await
                 .map_err(|e| unavailable(source.name(), e.into()))?;
-            self.ddl_in_one_transaction(&mut connection, &capture::fence_ddl(&schema, id, &tables))
-                .await
-                .map_err(|e| unavailable(source.name(), e))?;
+            self.ddl_in_one_transaction(
+                &mut connection,
+                &tables,
+                &capture::fence_ddl(&schema, id, &tables),
+            )
+            .await
+            .map_err(|e| unavailable(source.name(), e))?;
             self.set_move_state(id, MoveStep::Fenced, record.applied_through)
                 .await?;
             record.state = MoveStep::Fenced;
@@ -260,7 +268,7 @@ impl Fleet {
             .acquire()
             .await
             .map_err(|e| unavailable(source.name(), e.into()))?;
-        self.ddl_in_one_transaction(&mut connection, &capture::unfence_ddl(&tables))
+        self.ddl_in_one_transaction(&mut connection, &[], &capture::unfence_ddl(&tables))
             .await
             .map_err(|e| unavailable(source.name(), e))?;
         drop(connection);
@@ -389,11 +397,16 @@ impl Fleet {
             .acquire()
             .await
             .map_err(|e| unavailable(source.name(), e.into()))?;
-        let mut ddl = capture::capture_ddl(&schema);
-        ddl.extend(capture::capture_triggers_ddl(&schema, id, &tables));
-        self.ddl_in_one_transaction(&mut connection, &ddl)
+        self.ddl_in_one_transaction(&mut connection, &[], &capture::capture_ddl(&schema))
             .await
             .map_err(|e| unavailable(source.name(), e))?;
+        self.ddl_in_one_transaction(
+            &mut connection,
+            &tables,
+            &capture::capture_triggers_ddl(&schema, id, &tables),
+        )
+        .await
+        .map_err(|e| unavailable(source.name(), e))?;
         Ok(tables)
     }
 
@@ -495,26 +508,32 @@ impl Fleet {
     ) -> Result<Vec<(String, i64)>, Error> {
         let source_tenant = source.tenancy().tenant(source.pool(), id).await?;
         let target_tenant = target.tenancy().tenant(target.pool(), id).await?;
-        let mut from = source.pool().begin().await?;
-        source_tenant.enter(&mut from).await?;
-        let before = capture::checksums(&mut from, tables, true).await?;
-        from.commit().await?;
-        let mut to = target.pool().begin().await?;
-        target_tenant.enter(&mut to).await?;
-        capture::advance_sequences(&mut to, tables).await?;
-        let after = capture::checksums(&mut to, tables, false).await?;
-        to.commit().await?;
+        // Both sides at once: this is behind the fence.
+        let (before, after) = tokio::try_join!(
+            async {
+                let mut from = source.pool().begin().await?;
+                source_tenant.enter(&mut from).await?;
+                let sums = capture::checksums(&mut from, tables, true).await?;
+                from.commit().await?;
+                Ok::<_, Error>(sums)
+            },
+            async {
+                let mut to = target.pool().begin().await?;
+                target_tenant.enter(&mut to).await?;
+                capture::advance_sequences(&mut to, tables).await?;
+                let sums = capture::checksums(&mut to, tables, false).await?;
+                to.commit().await?;
+                Ok::<_, Error>(sums)
+            }
+        )?;
         for ((table, source_sum), target_sum) in tables.iter().zip(&before).zip(&after) {
             if source_sum != target_sum {
                 let mut connection = source.pool().acquire().await?;
-                self.ddl_in_one_transaction(&mut connection, &capture::unfence_ddl(tables))
-                    .await?;
+                let mut restore = capture::unfence_ddl(tables);
                 let schema = self.inner.template.registry_schema().to_string();
-                self.ddl_in_one_transaction(
-                    &mut connection,
-                    &capture::capture_triggers_ddl(&schema, id, tables),
-                )
-                .await?;
+                restore.extend(capture::capture_triggers_ddl(&schema, id, tables));
+                self.ddl_in_one_transaction(&mut connection, tables, &restore)
+                    .await?;
                 self.set_move_state(id, MoveStep::Prepared, 0).await?;
                 return Err(Error::MoveVerifyFailed {
                     id: id.to_string(),
@@ -615,26 +634,79 @@ impl Fleet {
         Ok(())
     }
 
-    /// Runs `statements` in one transaction on `connection`, under the
-    /// tenancy's lock timeout (DDL on a tenant's partitions waits for its
-    /// writers, and must not queue everyone behind it for long).
+    /// Runs `statements` in one transaction on `connection`, with the
+    /// tenant's source partitions of `tables` locked first (the triggers'
+    /// lock, `SHARE ROW EXCLUSIVE`: it waits for the writers in them and
+    /// holds new ones back until commit).
+    ///
+    /// Why it is careful: a writer of two partitions could wait for the
+    /// mover while the mover waits for it. So the locks are taken all at
+    /// once with `NOWAIT` (a busy partition fails the attempt at once, and
+    /// nobody waits for the mover) for [`NOWAIT_PHASE`]; after that each
+    /// attempt may wait at most [`DDL_LOCK_WAIT`] per lock (well under
+    /// PostgreSQL's deadlock timeout, so the mover gives way before a writer
+    /// is picked as a deadlock's victim). Attempts repeat within the
+    /// tenancy's retry budget.
     async fn ddl_in_one_transaction(
         &self,
         connection: &mut PgConnection,
+        tables: &[MovedTable],
         statements: &[String],
     ) -> Result<(), Error> {
-        let mut transaction = connection.begin().await?;
-        sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-            .bind(format!(
-                "{}ms",
-                self.inner.template.lock_timeout().as_millis().max(1)
-            ))
-            .execute(&mut *transaction)
-            .await?;
-        for statement in statements {
-            sqlx::raw_sql(statement).execute(&mut *transaction).await?;
+        let partitions: Vec<&str> = tables.iter().map(|t| t.source.as_str()).collect();
+        let started = Instant::now();
+        let budget = self.inner.template.retry_budget();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let nowait = started.elapsed() < NOWAIT_PHASE;
+            let attempt = async {
+                let mut transaction = connection.begin().await?;
+                sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+                    .bind(format!("{}ms", DDL_LOCK_WAIT.as_millis()))
+                    .execute(&mut *transaction)
+                    .await?;
+                if !partitions.is_empty() {
+                    sqlx::raw_sql(&format!(
+                        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE{}",
+                        partitions.join(", "),
+                        if nowait { " NOWAIT" } else { "" }
+                    ))
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                for statement in statements {
+                    sqlx::raw_sql(statement).execute(&mut *transaction).await?;
+                }
+                transaction.commit().await
+            }
+            .await;
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(sqlx::Error::Database(db))
+                    if matches!(db.code().as_deref(), Some("55P03" | "40P01"))
+                        && started.elapsed() < budget =>
+                {
+                    // Let the writers through, then try again.
+                    let pause = if nowait {
+                        1 + fastrand::u64(0..3)
+                    } else {
+                        5 + fastrand::u64(0..20)
+                    };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(sqlx::Error::Database(db))
+                    if matches!(db.code().as_deref(), Some("55P03" | "40P01")) =>
+                {
+                    return Err(Error::LockTimeout {
+                        operation: "setting the tenant move's triggers".into(),
+                        attempts,
+                        elapsed: started.elapsed(),
+                        last: db.message().to_string(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        transaction.commit().await?;
-        Ok(())
     }
 }

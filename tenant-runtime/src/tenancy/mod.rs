@@ -189,7 +189,7 @@ impl Tenancy {
                 row_level_security: inner.row_level_security,
                 app_role: inner.app_role.clone(),
                 citus: inner.citus,
-                ids: inner.ids.clone(),
+                ids: inner.ids,
                 session,
                 given_tenant_key: inner.given_tenant_key.clone(),
                 database: Some(name.into()),
@@ -202,9 +202,9 @@ impl Tenancy {
         self.inner.statement_cache_capacity
     }
 
-    /// [`TenancyBuilder::lock_timeout`](builder::TenancyBuilder::lock_timeout).
-    pub(crate) fn lock_timeout(&self) -> Duration {
-        self.inner.lock_timeout
+    /// [`TenancyBuilder::retry_budget`](builder::TenancyBuilder::retry_budget).
+    pub(crate) fn retry_budget(&self) -> Duration {
+        self.inner.retry_budget
     }
 
     /// The registry's schema.

@@ -364,19 +364,13 @@ async fn install_refuses_one_database_listed_twice() {
     }
 }
 
-#[tokio::test]
-async fn a_stopped_server_fails_its_own_tenants_only() {
-    let a = ServerDb::on_main().await;
-    let b = ServerDb::on_port(FLEET_PORTS[0]).await;
-    let mut private = PrivateServer::start();
-    let urls: HashMap<String, String> = [
-        ("A_URL", a.url.clone()),
-        ("B_URL", b.url.clone()),
-        ("C_URL", private.url.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+/// An installed fleet on the databases at `a`, `b` and `c`, whose
+/// databases fail within a second when they do not answer.
+async fn quick_failing_fleet(a: &str, b: &str, c: &str) -> Fleet {
+    let urls: HashMap<String, String> = [("A_URL", a), ("B_URL", b), ("C_URL", c)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let fleet = Fleet::connect_with(
         &tenancy(fleet_config(FleetConfig {
             connect_timeout_ms: Some(1_000),
@@ -386,6 +380,15 @@ async fn a_stopped_server_fails_its_own_tenants_only() {
     )
     .unwrap();
     fleet.install().await.expect("install");
+    fleet
+}
+
+#[tokio::test]
+async fn a_stopped_server_fails_its_own_tenants_only() {
+    let a = ServerDb::on_main().await;
+    let b = ServerDb::on_port(FLEET_PORTS[0]).await;
+    let mut private = PrivateServer::start();
+    let fleet = quick_failing_fleet(&a.url, &b.url, &private.url).await;
     let zed = fleet.onboard("zed").await.unwrap().outcome.tenant;
     let acme = fleet.onboard("acme").await.unwrap().outcome.tenant;
     let nora = fleet.onboard("nora").await.unwrap().outcome.tenant;
@@ -440,23 +443,7 @@ async fn cached_placements_survive_the_directory_going_down() {
     let mut private = PrivateServer::start();
     let b = ServerDb::on_port(FLEET_PORTS[0]).await;
     let c = ServerDb::on_port(FLEET_PORTS[1]).await;
-    let urls: HashMap<String, String> = [
-        ("A_URL", private.url.clone()),
-        ("B_URL", b.url.clone()),
-        ("C_URL", c.url.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let fleet = Fleet::connect_with(
-        &tenancy(fleet_config(FleetConfig {
-            connect_timeout_ms: Some(1_000),
-            ..FleetConfig::default()
-        })),
-        |v| urls.get(v).cloned(),
-    )
-    .unwrap();
-    fleet.install().await.expect("install");
+    let fleet = quick_failing_fleet(&private.url, &b.url, &c.url).await;
     fleet.onboard("acme").await.expect("acme on b");
     fleet.onboard("nora").await.expect("nora on c");
     assert_eq!(fleet.tenant("acme").await.unwrap().database(), Some("b"));

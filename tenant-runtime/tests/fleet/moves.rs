@@ -100,8 +100,16 @@ async fn a_tenant_moves_while_a_writer_and_a_reader_keep_working() {
             (acknowledged, fenced, unexpected)
         })
     };
+    // The reader stands for another process: a fleet of its own, with its
+    // own caches, which learns of the move only from the directory.
+    let urls = three.urls();
+    let elsewhere = Fleet::connect_with(
+        &crate::tenancy(crate::fleet_config(Default::default())),
+        |v| urls.get(v).cloned(),
+    )
+    .unwrap();
     let reader = {
-        let (fleet, stop) = (fleet.clone(), Arc::clone(&stop));
+        let (fleet, stop) = (elsewhere.clone(), Arc::clone(&stop));
         tokio::spawn(async move {
             let (mut reads, mut errors) = (0u32, Vec::new());
             while !stop.load(Ordering::Relaxed) {
@@ -327,7 +335,31 @@ async fn bad_moves_are_refused_and_change_nothing() {
         fleet.move_tenant("zed", "b", MoveOptions::default()).await,
         Err(Error::MoveInProgress { .. })
     ));
-    drop(other);
+    // Its lock goes with its connection (a pooled one would keep it).
+    other.close().await.unwrap();
+    // A target that does not answer: an error naming it.
+    let mut urls = three.urls();
+    urls.insert(
+        "C_URL".into(),
+        "postgres://postgres@127.0.0.1:1/nothing".into(),
+    );
+    let partial = Fleet::connect_with(
+        &crate::tenancy(crate::fleet_config(
+            tenant_runtime::tenant_core::fleet::FleetConfig {
+                connect_timeout_ms: Some(1_000),
+                ..Default::default()
+            },
+        )),
+        |v| urls.get(v).cloned(),
+    )
+    .unwrap();
+    match partial
+        .move_tenant("zed", "c", MoveOptions::default())
+        .await
+    {
+        Err(Error::DatabaseUnavailable { database, .. }) => assert_eq!(database, "c"),
+        other => panic!("expected DatabaseUnavailable, got {other:?}"),
+    }
     // Nothing was recorded or created anywhere.
     let records: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.moves")
         .fetch_one(&three.a.pool)

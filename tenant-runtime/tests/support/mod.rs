@@ -133,7 +133,8 @@ impl TestDb {
     }
 }
 
-fn fastrand_u64() -> u64 {
+/// A number unique across parallel tests and processes (database names).
+pub fn fastrand_u64() -> u64 {
     // Unique across parallel tests and processes.
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
