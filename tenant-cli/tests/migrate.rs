@@ -298,3 +298,77 @@ fn migrate_preflight_refuses_a_migration_whose_locks_do_not_fit() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("at most 1"), "{err}");
 }
+
+#[test]
+fn migrate_killed_mid_migration_resumes_where_it_stopped() {
+    let a = TestDb::on_server(&admin_url());
+    let b = TestDb::on_server("postgres://postgres@127.0.0.1:5433/postgres");
+    let scratch = Scratch::new();
+    std::fs::write(
+        scratch.0.join("tenancy.toml"),
+        r#"
+[[databases]]
+name = "a"
+url_env = "MIGRATE_A_URL"
+[[databases]]
+name = "b"
+url_env = "MIGRATE_B_URL"
+
+[placement]
+default = "a"
+"#,
+    )
+    .expect("write tenancy.toml");
+    scratch.migration("1_create_notes.sql", "CREATE TABLE notes (id int);");
+    // Slow on `b` while the marker table exists: the command is killed
+    // there, inside the migration's transaction.
+    scratch.migration(
+        "2_slow_note_column.sql",
+        "ALTER TABLE notes ADD COLUMN body text;\n\
+         SELECT pg_sleep(CASE WHEN to_regclass('slow_marker') IS NULL THEN 0 ELSE 3 END);",
+    );
+    b.exec("CREATE TABLE slow_marker ()");
+    let env = [
+        ("MIGRATE_A_URL", a.url.as_str()),
+        ("MIGRATE_B_URL", b.url.as_str()),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args(["migrate", "migrations"])
+        .env_remove("DATABASE_URL")
+        .envs(env)
+        .current_dir(&scratch.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the tenant binary starts");
+    // Wait until `b` is inside migration 2 (sleeping), then kill.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sleeping = b.count(
+            "SELECT count(*) FROM pg_stat_activity \
+              WHERE datname = current_database() AND query LIKE '%pg_sleep(CASE%' \
+                AND pid <> pg_backend_pid()",
+        );
+        if sleeping > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migration 2 never started on b"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("kill the command");
+    child.wait().expect("reap the command");
+    assert_eq!(a.applied(), 2, "a was complete before b started");
+    assert_eq!(b.applied(), 1, "b keeps migration 1; 2 never committed");
+
+    b.exec("DROP TABLE slow_marker");
+    // The killed session's transaction (and sqlx's advisory lock) end when
+    // its sleep does; the rerun waits for the lock, then finishes b.
+    let (code, out, err) = tenant_in(&scratch.0, &env, &["migrate", "migrations"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("`a`: up to date"), "{out}");
+    assert!(out.contains("`b`: applied 2 slow note column"), "{out}");
+    assert_eq!((a.applied(), b.applied()), (2, 2));
+}
