@@ -41,6 +41,14 @@
 //!   partitioned parent locks every partition; see
 //!   [`tenant_core::ddl_locks`]) against the server's lock table. A
 //!   migration that would not fit is refused on every database.
+//!
+//! A database that does not answer is [`MigrationError::Unreachable`] after
+//! its pool's `acquire_timeout`. A `-- no-transaction` migration runs
+//! outside a transaction and sqlx records it only once it succeeded, so a
+//! failure or a kill inside it can leave part of it applied and the next
+//! run starts it again from the top: write such migrations to be rerun
+//! (`IF NOT EXISTS`; drop the invalid index a failed `CREATE INDEX
+//! CONCURRENTLY` leaves).
 
 mod model;
 mod preflight;

@@ -133,7 +133,7 @@ impl fmt::Display for LockRefusal {
         write!(
             f,
             "database `{}`: {} would hold about {} relation locks in one transaction ({} on `{}` \
-             locks it and its {} partitions), more than the {} a migration may take ({} of the \
+             locks it{}), more than the {} a migration may take ({} of the \
              server's lock table of {} = max_locks_per_transaction {} x (max_connections {} + \
              max_prepared_transactions {})); nothing was applied on any database. Raise \
              max_locks_per_transaction to at least {} (a server restart), or split the change \
@@ -143,7 +143,11 @@ impl fmt::Display for LockRefusal {
             self.estimated_locks,
             self.action,
             self.table,
-            self.partitions,
+            match self.partitions {
+                0 => String::new(),
+                1 => " and its partition".to_string(),
+                n => format!(" and its {n} partitions"),
+            },
             self.limit,
             fraction_text(self.limit, c.capacity()),
             c.capacity(),
