@@ -3,12 +3,14 @@
 //!
 //! Exit status: 0 success (every statement accepted), 1 a violation was
 //! found (or `schema --check` found a difference, or `status` a database
-//! that does not answer), 2 usage error, unreadable input, bad configuration, SQL that does
+//! that does not answer, or `migrate` refused a migration whose locks would
+//! not fit the lock table), 2 usage error, unreadable input, bad configuration, SQL that does
 //! not parse, or a failed admin command. Errors are one line on stderr.
 
 mod admin;
 mod check;
 mod fleet;
+mod migrate;
 mod schema_check;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,11 @@ enum Command {
     /// Check SQL files (or stdin) for references to tenant tables that are
     /// not restricted to the requesting tenant.
     Check(check::CheckArgs),
+    /// Apply a directory of sqlx migrations to every database (the
+    /// `[[databases]]` of the configuration, else DATABASE_URL's), one at a
+    /// time, after a preflight on all of them that refuses a migration
+    /// whose locks would not fit the server's lock table (exit status 1).
+    Migrate(migrate::MigrateArgs),
     #[command(flatten)]
     Admin(admin::AdminCommand),
 }
@@ -103,6 +110,19 @@ fn run(cli: Cli) -> ExitCode {
     }
     match cli.command {
         Command::Check(args) => ExitCode::from(check::run(&args, config)),
+        Command::Migrate(args) => {
+            match migrate::run(&args, &cli.database_url, &config, cli.single_database) {
+                migrate::Outcome::Success => ExitCode::SUCCESS,
+                migrate::Outcome::Refused(message) => {
+                    eprintln!("error: {}", one_line(&message));
+                    ExitCode::from(1)
+                }
+                migrate::Outcome::Failed(message) => {
+                    eprintln!("error: {}", one_line(&message));
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Admin(command) => {
             match admin::run(command, &cli.database_url, &config, cli.single_database) {
                 Ok(admin::Outcome::Success) => ExitCode::SUCCESS,

@@ -27,6 +27,7 @@
 mod analyzer;
 pub mod cache;
 pub mod config;
+pub mod ddl_locks;
 pub mod diagnostic;
 pub mod fleet;
 mod parse;

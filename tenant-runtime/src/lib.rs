@@ -37,6 +37,9 @@
 //!   [`routing::parent_query_options`]).
 //! - [`fleet`]: tenants spread over several databases ([`fleet::Fleet`]):
 //!   placement rules, the directory, one pool per database.
+//! - [`migrate`]: a directory of sqlx migrations applied across several
+//!   databases, after a preflight that refuses a migration whose locks on
+//!   a partitioned parent would not fit the server's lock table.
 //! - [`guard`]: the runtime guard for SQL built at run time.
 //! - [`admin`]: registry records, sync reports, key moves, defaults.
 //! - [`cross_tenant`](mod@cross_tenant): SQL across every tenant on purpose
@@ -110,6 +113,7 @@ pub mod cross_tenant;
 pub mod fleet;
 pub mod guard;
 pub mod id;
+pub mod migrate;
 pub mod routing;
 /// The table model: a [`TableSchema`](schema::TableSchema) describes a
 /// tenant table by hand (what `#[derive(TenantTable)]` produces), with the
@@ -146,6 +150,8 @@ mod book {
     mod citus {}
     #[doc = include_str!("../../docs/guide/fleet.md")]
     mod fleet {}
+    #[doc = include_str!("../../docs/guide/migrations.md")]
+    mod migrations {}
 }
 mod error;
 #[cfg(test)]
