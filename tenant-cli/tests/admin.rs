@@ -6,112 +6,11 @@ use std::process::{Command, Output};
 use std::str::FromStr;
 
 use tenant_runtime::sqlx::postgres::PgConnectOptions;
-use tenant_runtime::sqlx::{self, ConnectOptions, Connection, PgConnection};
+use tenant_runtime::sqlx::{self, ConnectOptions};
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+mod support;
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(future)
-}
-
-/// A database made for one test, dropped when this value is (also when the
-/// test panics).
-struct TestDb {
-    name: String,
-    url: String,
-    server: String,
-}
-
-impl TestDb {
-    fn new() -> TestDb {
-        TestDb::on_server(&admin_url())
-    }
-
-    /// A database on the server of `server_url` (its `postgres` database).
-    fn on_server(server_url: &str) -> TestDb {
-        let name = format!(
-            "tenant_cli_test_{}_{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("the clock is past 1970")
-                .as_nanos()
-        );
-        let admin = PgConnectOptions::from_str(server_url).expect("a valid server URL");
-        block_on(async {
-            let mut connection = admin.connect().await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {server_url} is not reachable ({e}); `bash scripts/setup.sh` starts the test servers")
-            });
-            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                .execute(&mut connection)
-                .await
-                .expect("create the test database");
-            connection.close().await.ok();
-        });
-        let url = admin.database(&name).to_url_lossy().to_string();
-        TestDb {
-            name,
-            url,
-            server: server_url.to_string(),
-        }
-    }
-
-    /// Runs `sql` (one or more statements); `Err` with PostgreSQL's message.
-    fn exec(&self, sql: &str) -> Result<(), String> {
-        block_on(async {
-            let mut connection = PgConnection::connect(&self.url)
-                .await
-                .expect("connect to the test database");
-            let result = sqlx::raw_sql(sql).execute(&mut connection).await;
-            connection.close().await.ok();
-            result.map(|_| ()).map_err(|e| e.to_string())
-        })
-    }
-
-    /// Runs `tenant ARGS` on this database.
-    fn tenant(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tenant"))
-            .args(["--database-url", &self.url])
-            .args(args)
-            .env_remove("DATABASE_URL")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .expect("the tenant binary runs")
-    }
-
-    /// Runs `tenant ARGS`, asserts it succeeded, and returns its stdout.
-    fn tenant_ok(&self, args: &[&str]) -> String {
-        let output = self.tenant(args);
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "tenant {args:?} failed: {}{stdout}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = PgConnectOptions::from_str(&self.server).expect("a valid server URL");
-        let name = self.name.clone();
-        block_on(async move {
-            if let Ok(mut connection) = admin.connect().await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut connection)
-                    .await;
-            }
-        });
-    }
-}
+use support::{admin_url, block_on, tenant_in, TestDb};
 
 /// Plain-SQL tables with their keys declared between the parents, as an
 /// existing application would have them.
@@ -218,20 +117,6 @@ fn admin_subcommands_on_a_database_without_tenant_tables_say_so() {
     );
 }
 
-fn count(db: &TestDb, sql: &str) -> i64 {
-    block_on(async {
-        let mut connection = PgConnection::connect(&db.url)
-            .await
-            .expect("connect to the test database");
-        let count: i64 = sqlx::query_scalar(sql)
-            .fetch_one(&mut connection)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        connection.close().await.ok();
-        count
-    })
-}
-
 /// How many registry tags the database's partition names carry.
 const PARTITION_TAGS: &str =
     "SELECT count(DISTINCT substring(c.relname from '_t[0-9]+_([a-z0-9]+)$'))
@@ -262,28 +147,25 @@ fn a_second_registry_cannot_take_over_a_tenants_partitions() {
 
     // Dropping mallory's partitions leaves alice's rows where they were.
     // Both are the first tenant of their registry; the tags tell them apart.
-    assert_eq!(count(&db, PARTITION_TAGS), 2, "two registries, two tags");
+    assert_eq!(db.count(PARTITION_TAGS), 2, "two registries, two tags");
     let out = db.tenant_ok(&["offboard", "mallory"]);
     assert!(out.contains("mallory"), "{out}");
     assert_eq!(
-        count(&db, "SELECT count(*) FROM users WHERE tenant_id = 'alice'"),
+        db.count("SELECT count(*) FROM users WHERE tenant_id = 'alice'"),
         2
     );
     assert_eq!(
-        count(&db, "SELECT count(*) FROM tasks WHERE tenant_id = 'alice'"),
+        db.count("SELECT count(*) FROM tasks WHERE tenant_id = 'alice'"),
         1
     );
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM users WHERE tenant_id = 'mallory'"
-        ),
+        db.count("SELECT count(*) FROM users WHERE tenant_id = 'mallory'"),
         0
     );
     let list = db.tenant_ok(&[&app[..], &["list"]].concat());
     assert!(list.contains("\"alice\""), "{list}");
     // Each partition is named with its registry's own tag.
-    assert_eq!(count(&db, PARTITION_TAGS), 1, "alice's partitions stay");
+    assert_eq!(db.count(PARTITION_TAGS), 1, "alice's partitions stay");
 }
 
 /// Runs `tenant ARGS` against `url`; returns stderr and how long it took.
@@ -386,10 +268,7 @@ fn install_then_onboard_and_list_on_a_fresh_database() {
     let db = TestDb::new();
     db.exec(SCHEMA).expect("the schema");
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenancy'"
-        ),
+        db.count("SELECT count(*) FROM pg_namespace WHERE nspname = 'tenancy'"),
         0,
         "a fresh database has no registry"
     );
@@ -408,26 +287,22 @@ fn install_then_onboard_and_list_on_a_fresh_database() {
     assert!(out.contains(&format!("application role {role:?}")), "{out}");
     // What Tenancy::install does: the registry, the policies, the role.
     assert_eq!(
-        count(&db, "SELECT count(*) FROM tenancy.tenants"),
+        db.count("SELECT count(*) FROM tenancy.tenants"),
         0,
         "the registry exists"
     );
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "SELECT count(*) FROM pg_class WHERE relname IN ('users', 'tasks') \
              AND relrowsecurity AND relforcerowsecurity"
         ),
         2
     );
     assert_eq!(
-        count(
-            &db,
-            &format!(
-                "SELECT count(*) FROM pg_roles WHERE rolname = '{role}' \
+        db.count(&format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname = '{role}' \
                  AND rolcanlogin AND NOT rolsuper AND NOT rolbypassrls"
-            )
-        ),
+        )),
         1
     );
     // Idempotent.
@@ -443,8 +318,7 @@ fn install_then_onboard_and_list_on_a_fresh_database() {
     let stderr = String::from_utf8_lossy(&list.stderr);
     assert!(!stderr.contains("not secured"), "{stderr}");
     assert_eq!(
-        count(
-            &db,
+        db.count(
             "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
              WHERE c.relrowsecurity AND c.relforcerowsecurity"
         ),
@@ -563,26 +437,9 @@ fn schema_check_compares_the_database_with_a_ddl_file() {
         assert!(stderr.contains(message), "{message} missing from: {stderr}");
     }
     assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'tenant_schema_check_%'"
-        ),
+        db.count("SELECT count(*) FROM pg_database WHERE datname LIKE 'tenant_schema_check_%'"),
         0
     );
-}
-
-/// `tenant ARGS` with `tenancy.toml` of a fleet in `dir` and the databases'
-/// URLs in `env`.
-fn tenant_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant"));
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .current_dir(dir);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("the tenant binary runs")
 }
 
 #[test]
@@ -634,7 +491,7 @@ tenants = ["acme"]
         out.contains("on 3 databases: a, b, c; the directory is on `a`"),
         "{out}"
     );
-    assert_eq!(count(&c, "SELECT count(*) FROM pg_partitioned_table"), 2);
+    assert_eq!(c.count("SELECT count(*) FROM pg_partitioned_table"), 2);
 
     let (code, out, err) = run(&["onboard", "acme"]);
     assert_eq!(code, Some(0), "{err}");
@@ -642,9 +499,9 @@ tenants = ["acme"]
     let (code, out, err) = run(&["onboard", "zed", "--on", "c"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("onboarded tenant \"zed\" on `c`"), "{out}");
-    assert_eq!(count(&c, "SELECT count(*) FROM tenancy.tenants"), 1);
-    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.tenants"), 0);
-    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.directory"), 2);
+    assert_eq!(c.count("SELECT count(*) FROM tenancy.tenants"), 1);
+    assert_eq!(a.count("SELECT count(*) FROM tenancy.tenants"), 0);
+    assert_eq!(a.count("SELECT count(*) FROM tenancy.directory"), 2);
 
     let (code, _, err) = run(&["onboard", "acme", "--on", "c"]);
     assert_eq!(code, Some(2));
@@ -683,8 +540,8 @@ tenants = ["acme"]
         out.starts_with("moved tenant \"acme\" from `b` to `a`: "),
         "{out}"
     );
-    assert_eq!(count(&a, "SELECT count(*) FROM tenancy.tenants"), 1);
-    assert_eq!(count(&b, "SELECT count(*) FROM tenancy.tenants"), 0);
+    assert_eq!(a.count("SELECT count(*) FROM tenancy.tenants"), 1);
+    assert_eq!(b.count("SELECT count(*) FROM tenancy.tenants"), 0);
     let (code, _, err) = run(&["move", "acme", "--to", "a"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("it lives on `a` already"), "{err}");

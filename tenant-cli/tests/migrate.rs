@@ -3,115 +3,18 @@
 //! (127.0.0.1:5432, 5433 and 5434).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::str::FromStr;
+use std::process::Command;
 
-use tenant_runtime::sqlx::postgres::PgConnectOptions;
-use tenant_runtime::sqlx::{self, ConnectOptions, Connection, PgConnection};
+mod support;
 
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
+use support::{admin_url, unique, TestDb};
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(future)
-}
-
-fn unique() -> String {
-    format!(
-        "{}_{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("the clock is past 1970")
-            .as_nanos()
-    )
-}
-
-/// A database made for one test, dropped when this value is (also when the
-/// test panics).
-struct TestDb {
-    name: String,
-    url: String,
-    server: String,
-}
-
-impl TestDb {
-    /// A database on the server of `server_url` (its `postgres` database).
-    fn on_server(server_url: &str) -> TestDb {
-        let name = format!("tenant_cli_migrate_{}", unique());
-        let admin = PgConnectOptions::from_str(server_url).expect("a valid server URL");
-        block_on(async {
-            let mut connection = admin.connect().await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {server_url} is not reachable ({e}); run `bash scripts/setup.sh` to start the test servers")
-            });
-            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                .execute(&mut connection)
-                .await
-                .expect("create the test database");
-            connection.close().await.ok();
-        });
-        let url = admin.database(&name).to_url_lossy().to_string();
-        TestDb {
-            name,
-            url,
-            server: server_url.to_string(),
-        }
+/// Versions recorded as applied on `db`.
+fn applied(db: &TestDb) -> i64 {
+    if db.count("SELECT count(*) FROM pg_class WHERE relname = '_sqlx_migrations'") == 0 {
+        return 0;
     }
-
-    fn exec(&self, sql: &str) {
-        block_on(async {
-            let mut connection = PgConnection::connect(&self.url)
-                .await
-                .expect("connect to the test database");
-            sqlx::raw_sql(sql)
-                .execute(&mut connection)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            connection.close().await.ok();
-        })
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        block_on(async {
-            let mut connection = PgConnection::connect(&self.url)
-                .await
-                .expect("connect to the test database");
-            let n = sqlx::query_scalar(sql)
-                .fetch_one(&mut connection)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            connection.close().await.ok();
-            n
-        })
-    }
-
-    /// Versions recorded as applied.
-    fn applied(&self) -> i64 {
-        if self.count("SELECT count(*) FROM pg_class WHERE relname = '_sqlx_migrations'") == 0 {
-            return 0;
-        }
-        self.count("SELECT count(*) FROM _sqlx_migrations WHERE success")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = PgConnectOptions::from_str(&self.server).expect("a valid server URL");
-        let name = self.name.clone();
-        block_on(async move {
-            if let Ok(mut connection) = admin.connect().await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut connection)
-                    .await;
-            }
-        });
-    }
+    db.count("SELECT count(*) FROM _sqlx_migrations WHERE success")
 }
 
 /// A scratch directory, removed with this value.
@@ -135,17 +38,9 @@ impl Drop for Scratch {
     }
 }
 
-/// `tenant ARGS` in `dir` with `env` (and no DATABASE_URL unless given).
+/// `tenant ARGS` in `dir` with `env`: exit code, stdout, stderr.
 fn tenant_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant"));
-    command
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .current_dir(dir);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output: Output = command.output().expect("the tenant binary runs");
+    let output = support::tenant_in(dir, env, args);
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -184,7 +79,7 @@ fn migrate_applies_across_the_fleet_stops_at_a_failure_and_resumes() {
         "2_add_plans.sql",
         "CREATE TABLE plans (id int PRIMARY KEY);\nALTER TABLE forms ADD COLUMN plan int;",
     );
-    c.exec("CREATE TABLE plans (id int)");
+    c.exec("CREATE TABLE plans (id int)").expect("run the SQL");
     let env = [
         ("MIGRATE_A_URL", a.url.as_str()),
         ("MIGRATE_B_URL", b.url.as_str()),
@@ -203,9 +98,9 @@ fn migrate_applies_across_the_fleet_stops_at_a_failure_and_resumes() {
     }
     assert!(out.contains("`a`: done, 2 migrations applied"), "{out}");
     assert!(out.contains("`c`: applied 1 create forms"), "{out}");
-    assert_eq!((a.applied(), b.applied(), c.applied()), (2, 2, 1));
+    assert_eq!((applied(&a), applied(&b), applied(&c)), (2, 2, 1));
 
-    c.exec("DROP TABLE plans");
+    c.exec("DROP TABLE plans").expect("run the SQL");
     let (code, out, err) = tenant_in(&scratch.0, &env, &["migrate", "migrations"]);
     assert_eq!(code, Some(0), "{out}{err}");
     for needle in [
@@ -216,7 +111,7 @@ fn migrate_applies_across_the_fleet_stops_at_a_failure_and_resumes() {
     ] {
         assert!(out.contains(needle), "{needle:?} not in: {out}");
     }
-    assert_eq!((a.applied(), b.applied(), c.applied()), (2, 2, 2));
+    assert_eq!((applied(&a), applied(&b), applied(&c)), (2, 2, 2));
 
     let (code, out, err) = tenant_in(&scratch.0, &env, &["migrate", "migrations"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -249,7 +144,7 @@ fn migrate_preflight_refuses_a_migration_whose_locks_do_not_fit() {
             "CREATE TABLE forms_t{i} PARTITION OF forms FOR VALUES IN ('t{i}');\n"
         ));
     }
-    db.exec(&schema);
+    db.exec(&schema).expect("run the SQL");
     let scratch = Scratch::new();
     scratch.migration(
         "20260101000000_widen_title.sql",
@@ -273,7 +168,7 @@ fn migrate_preflight_refuses_a_migration_whose_locks_do_not_fit() {
     ] {
         assert!(err.contains(needle), "{needle:?} not in: {err}");
     }
-    assert_eq!(db.applied(), 0);
+    assert_eq!(applied(&db), 0);
 
     let (code, out, err) = tenant_in(
         &scratch.0,
@@ -284,11 +179,11 @@ fn migrate_preflight_refuses_a_migration_whose_locks_do_not_fit() {
     assert!(out.contains("`DATABASE_URL`: 1 pending"), "{out}");
     assert!(out.contains("20260101000000 widen title: at most"), "{out}");
     assert!(out.contains("nothing applied"), "{out}");
-    assert_eq!(db.applied(), 0, "--preflight-only applies nothing");
+    assert_eq!(applied(&db), 0, "--preflight-only applies nothing");
 
     let (code, out, err) = tenant_in(&scratch.0, &env, &["migrate", "migrations"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(db.applied(), 1);
+    assert_eq!(applied(&db), 1);
 
     let (code, _, err) = tenant_in(
         &scratch.0,
@@ -327,7 +222,7 @@ default = "a"
         "ALTER TABLE notes ADD COLUMN body text;\n\
          SELECT pg_sleep(CASE WHEN to_regclass('slow_marker') IS NULL THEN 0 ELSE 3 END);",
     );
-    b.exec("CREATE TABLE slow_marker ()");
+    b.exec("CREATE TABLE slow_marker ()").expect("run the SQL");
     let env = [
         ("MIGRATE_A_URL", a.url.as_str()),
         ("MIGRATE_B_URL", b.url.as_str()),
@@ -360,15 +255,15 @@ default = "a"
     }
     child.kill().expect("kill the command");
     child.wait().expect("reap the command");
-    assert_eq!(a.applied(), 2, "a was complete before b started");
-    assert_eq!(b.applied(), 1, "b keeps migration 1; 2 never committed");
+    assert_eq!(applied(&a), 2, "a was complete before b started");
+    assert_eq!(applied(&b), 1, "b keeps migration 1; 2 never committed");
 
-    b.exec("DROP TABLE slow_marker");
+    b.exec("DROP TABLE slow_marker").expect("run the SQL");
     // The killed session's transaction (and sqlx's advisory lock) end when
     // its sleep does; the rerun waits for the lock, then finishes b.
     let (code, out, err) = tenant_in(&scratch.0, &env, &["migrate", "migrations"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("`a`: up to date"), "{out}");
     assert!(out.contains("`b`: applied 2 slow note column"), "{out}");
-    assert_eq!((a.applied(), b.applied()), (2, 2));
+    assert_eq!((applied(&a), applied(&b)), (2, 2));
 }

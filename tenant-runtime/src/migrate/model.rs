@@ -29,6 +29,22 @@ impl Target {
             pool,
         }
     }
+
+    /// A connection of its pool, or [`MigrationError::Unreachable`] naming
+    /// it, with the databases `done` before it.
+    pub(crate) async fn connection(
+        &self,
+        done: &[String],
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, MigrationError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|source| MigrationError::Unreachable {
+                database: self.name.clone(),
+                source,
+                done: done.to_vec(),
+            })
+    }
 }
 
 /// Settings of a fleet migration.

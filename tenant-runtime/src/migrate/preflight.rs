@@ -74,16 +74,7 @@ pub async fn preflight(
     let mut parsed: HashMap<i64, Vec<LockTarget>> = HashMap::new();
     let mut databases = Vec::with_capacity(targets.len());
     for target in targets {
-        let mut conn =
-            target
-                .pool
-                .acquire()
-                .await
-                .map_err(|source| MigrationError::Unreachable {
-                    database: target.name.clone(),
-                    source,
-                    done: Vec::new(),
-                })?;
+        let mut conn = target.connection(&[]).await?;
         let pending = pending_on(migrator, &target.name, &mut conn).await?;
         if pending.is_empty() {
             databases.push(DatabasePlan {
@@ -228,15 +219,7 @@ pub async fn estimate_sql_locks(target: &Target, sql: &str) -> Result<u64, Migra
         },
         message: e.to_string(),
     })?;
-    let mut conn = target
-        .pool
-        .acquire()
-        .await
-        .map_err(|source| MigrationError::Unreachable {
-            database: target.name.clone(),
-            source,
-            done: Vec::new(),
-        })?;
+    let mut conn = target.connection(&[]).await?;
     let (total, _) = estimate_on(&target.name, &mut conn, &targets, &mut HashMap::new()).await?;
     Ok(total)
 }

@@ -71,15 +71,7 @@ async fn apply_one(
     progress: &mut impl FnMut(Event<'_>),
 ) -> Result<Vec<i64>, MigrationError> {
     let database = target.name.as_str();
-    let mut conn = target
-        .pool
-        .acquire()
-        .await
-        .map_err(|source| MigrationError::Unreachable {
-            database: database.to_string(),
-            source,
-            done: done.to_vec(),
-        })?;
+    let mut conn = target.connection(done).await?;
     if migrator.locking {
         // sqlx's advisory lock: one migrator per database at a time.
         conn.lock()
