@@ -17,6 +17,7 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
+use tenant_core::layout::Layout;
 use tenant_core::schema::{quote_ident, quote_literal, TableSchema};
 
 use super::catalog;
@@ -26,7 +27,7 @@ use super::ddl::{
 };
 use super::held_rows;
 use super::ownership;
-use super::registry::{partition_status, PartitionStatus, TenantState};
+use super::registry::{parse_layout, partition_status, PartitionStatus, TenantState};
 use super::Tenancy;
 use crate::error::Error;
 
@@ -113,7 +114,19 @@ impl Tenancy {
             self.inner.retry_budget,
         );
         self.lock_tenant(connection, id, &mut retry).await?;
-        let suffix = self.mark_offboarding(connection, id).await?;
+        let (suffix, layout) = self.mark_offboarding(connection, id).await?;
+        if layout == Layout::Schema {
+            loop {
+                match self
+                    .remove_schema_tenant(connection, id, &suffix, mode)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error) => retry.failed(error).await?,
+                }
+            }
+            return self.forget(connection, id, mode).await;
+        }
         self.detach_partitions(connection, id, &suffix, mode, &mut retry)
             .await?;
         self.settle_held_rows(connection, id, &suffix, mode, &mut retry)
@@ -154,24 +167,31 @@ impl Tenancy {
 
     /// Step 2: marks the tenant `offboarding` in the registry (an
     /// interrupted offboarding finds it so already) and returns its
-    /// partition suffix. A tenant not in the registry is
+    /// partition suffix and layout. A tenant not in the registry is
     /// [`Error::UnknownTenant`].
     async fn mark_offboarding(
         &self,
         connection: &mut PgConnection,
         id: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<(String, Layout), Error> {
         let inner = &self.inner;
-        let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
+        let existing: Option<(String, String, String)> = sqlx::query_as(&inner.select_tenant)
             .bind(id)
             .fetch_optional(&mut *connection)
             .await
             .map_err(map_registry_error(&inner.registry_schema))?;
-        let Some((suffix, state)) = existing else {
+        let Some((suffix, state, layout)) = existing else {
             return Err(Error::UnknownTenant { id: id.to_string() });
         };
-        // Whose tables these are, before anything changes.
-        for table in &inner.tables {
+        let layout = parse_layout(&layout);
+        // Whose tables these are, before anything changes (a schema
+        // tenant's schema is checked by its own step).
+        let partitions = if layout == Layout::Partition {
+            inner.tables.as_slice()
+        } else {
+            &[]
+        };
+        for table in partitions {
             ownership::verify(
                 connection,
                 &table.qualified_name(),
@@ -191,7 +211,7 @@ impl Tenancy {
         } else {
             tracing::info!(tenant = id, "resuming an interrupted offboarding");
         }
-        Ok(suffix)
+        Ok((suffix, layout))
     }
 
     /// Step 3: detaches each of the tenant's partitions, referencing tables
