@@ -138,6 +138,16 @@ pub fn schema_table_name(schema: &str, table: &TableSchema) -> String {
     qualified_name(Some(schema), &table.name)
 }
 
+/// The quoted, qualified name of the table holding the rows of `table` for
+/// the tenant with suffix `suffix` in `layout`: its partition, or its
+/// schema's table.
+pub fn tenant_table_name(table: &TableSchema, suffix: &str, layout: Layout) -> String {
+    match layout {
+        Layout::Partition => table.qualified_partition_name(suffix),
+        Layout::Schema => schema_table_name(&tenant_schema_name(suffix), table),
+    }
+}
+
 /// The statements that give one tenant its schema layout, in the order they
 /// must run (in one transaction): the schema and the role, every table
 /// (columns, keys, indexes, the CHECK on the tenant column, a comment that

@@ -41,7 +41,7 @@ pub enum Error {
     /// The tenant is registered in another layout than the one asked for.
     #[error(
         "tenant {id:?} is onboarded in {registered} layout, not {requested}; \
-         move it between layouts with `Fleet::move_tenant_as` (`tenant move --layout`)"
+         move it between layouts with a fleet move (`MoveOptions::layout`, `tenant move --layout`)"
     )]
     LayoutMismatch {
         /// The tenant.

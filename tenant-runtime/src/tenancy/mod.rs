@@ -22,7 +22,9 @@
 //! - [`onboard`], [`offboard`] and [`keys`] (sync and key moves): the
 //!   operations on tenants.
 //! - [`schema_tenants`]: the same operations for tenants in schema layout
-//!   (a schema and a role per tenant), which the three above call.
+//!   (a schema and a role per tenant), which the three above call;
+//!   [`relayout`]: a tenant's tables in both layouts for a while, for the
+//!   fleet's moves between layouts.
 //! - [`builder`]: [`TenancyBuilder`](builder::TenancyBuilder), which checks
 //!   the tables and makes the `Tenancy`.
 //!
@@ -42,6 +44,7 @@ pub(crate) mod onboard;
 pub(crate) mod ownership;
 pub(crate) mod partition_keys;
 pub(crate) mod registry;
+pub(crate) mod relayout;
 pub(crate) mod schema_tenants;
 pub(crate) mod session;
 pub(crate) mod settings;

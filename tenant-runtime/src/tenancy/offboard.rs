@@ -136,6 +136,33 @@ impl Tenancy {
         self.forget(connection, id, mode).await
     }
 
+    /// Removes the partitions of tenant `id` (suffix `suffix`) as
+    /// offboarding does, detached concurrently then kept or dropped, but
+    /// leaves its registry row alone: the tenant lives on in schema layout
+    /// (a fleet's move between layouts on one database). Resumable.
+    pub(crate) async fn remove_partitions(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        suffix: &str,
+        mode: Offboard,
+    ) -> Result<(), Error> {
+        let mut connection = PoolConnection::<Postgres>::detach(pool.acquire().await?);
+        let mut retry = Retry::new(
+            format!("removing the partitions of tenant {id:?}"),
+            self.inner.retry_budget,
+        );
+        self.lock_tenant(&mut connection, id, &mut retry).await?;
+        self.detach_partitions(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        self.settle_held_rows(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        self.archive_or_drop(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        let _ = sqlx::Connection::close(connection).await;
+        Ok(())
+    }
+
     /// Step 1: the connection's lock timeout, and the tenant's advisory lock
     /// for the session (the steps span several transactions).
     async fn lock_tenant(

@@ -272,7 +272,7 @@ impl Tenancy {
     /// An attached partition of another tenant under the expected name is
     /// [`Error::PartitionOwnedByAnother`]; a table of that name that is not
     /// attached is [`Error::PartitionConflict`].
-    async fn missing_partitions(
+    pub(super) async fn missing_partitions(
         &self,
         connection: &mut PgConnection,
         id: &str,
@@ -300,7 +300,7 @@ impl Tenancy {
 
     /// Creates and attaches the tenant's partitions of the parents at
     /// `missing`; returns their names.
-    async fn create_partitions(
+    pub(super) async fn create_partitions(
         &self,
         connection: &mut PgConnection,
         id: &str,

@@ -276,21 +276,6 @@ impl Tenancy {
         Ok(unsecured)
     }
 
-    /// The partition suffix the registry records for `id`, whatever the
-    /// tenant's state; `None` when it has no row.
-    pub(crate) async fn registered_suffix(
-        &self,
-        pool: &PgPool,
-        id: &str,
-    ) -> Result<Option<String>, Error> {
-        let found: Option<(String, String, String)> = sqlx::query_as(&self.inner.select_tenant)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .map_err(map_registry_error(&self.inner.registry_schema))?;
-        Ok(found.map(|(suffix, _, _)| suffix))
-    }
-
     /// The registry's tag, which every partition name carries (drawn once
     /// per registry at install).
     pub(crate) async fn registry_tag(&self, pool: &PgPool) -> Result<String, Error> {

@@ -69,7 +69,7 @@ impl Tenancy {
     /// Schema layout puts every model table in one schema under its own
     /// name: two tables of one name in different schemas cannot both go
     /// there.
-    pub(super) fn check_schema_layout(&self) -> Result<(), Error> {
+    pub(crate) fn check_schema_layout(&self) -> Result<(), Error> {
         let tables = &self.inner.tables;
         for (index, table) in tables.iter().enumerate() {
             if let Some(other) = tables[..index].iter().find(|t| t.name == table.name) {
