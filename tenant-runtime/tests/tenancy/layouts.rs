@@ -376,3 +376,81 @@ async fn offboarding_a_schema_tenant_keeps_an_archive_or_drops_it() {
     let mut connection = db.connect().await;
     assert!(titles(&again.tenant, &mut connection).await.is_empty());
 }
+
+/// Drops the server-wide application role after the test database (declare
+/// it before the `TestDb`).
+struct RoleGuard(String);
+
+impl Drop for RoleGuard {
+    fn drop(&mut self) {
+        crate::support::admin_exec_blocking(format!("DROP ROLE IF EXISTS {}", self.0));
+    }
+}
+
+#[tokio::test]
+async fn with_row_level_security_a_schema_tenant_is_walled_twice() {
+    let role = format!("tenant_app_{:08x}", crate::support::fastrand_u64() as u32);
+    let _role_guard = RoleGuard(role.clone());
+    let db = TestDb::new(2).await;
+    let tenancy = Tenancy::builder(tenant_runtime::Config::default())
+        .schema(crate::support::forms())
+        .schema(crate::support::form_submissions())
+        .row_level_security(true)
+        .app_role(&role)
+        .build()
+        .expect("tenancy");
+    tenancy.install(&db.pool).await.expect("install");
+    let mut schemas = Vec::new();
+    for (id, count) in [("beta", 2), ("gamma", 3)] {
+        let outcome = tenancy
+            .onboard_as(&db.pool, id, Layout::Schema)
+            .await
+            .expect("onboard");
+        let schema = outcome.created_schema.unwrap();
+        // As the owner (a superuser here, past the policies).
+        for n in 1..=count {
+            db.exec(&format!(
+                "INSERT INTO {schema}.forms (tenant_id, id, title) VALUES ('{id}', {n}, '{id} form {n}');
+                 INSERT INTO {schema}.form_submissions (tenant_id, id, form_id) VALUES ('{id}', {n}, {n})"
+            ))
+            .await;
+        }
+        schemas.push(schema);
+    }
+    let app = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(db.options.clone().username(&role))
+        .await
+        .expect("connect as the application role");
+    let beta = tenancy.tenant(&app, "beta").await.expect("beta");
+    // No tenant transaction: the policies admit nothing.
+    let outside = scalar(
+        &mut *app.acquire().await.unwrap(),
+        &format!("SELECT count(*)::text FROM {}.forms", schemas[0]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outside, "0");
+
+    let mut tx = beta.begin(&app).await.expect("begin as the app role");
+    assert_eq!(
+        titles(&beta, &mut tx).await,
+        ["beta form 1", "beta form 2"],
+        "checked queries run as the tenant role, the policy's function included"
+    );
+    // SQL that takes the role back (what the guard refuses) still meets
+    // the policies, which read the verified tenant.
+    sqlx::query("RESET ROLE").execute(&mut *tx).await.unwrap();
+    assert_eq!(
+        scalar(&mut tx, "SELECT current_user::text").await.unwrap(),
+        role
+    );
+    let gamma_rows = scalar(
+        &mut tx,
+        &format!("SELECT count(*)::text FROM {}.forms", schemas[1]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(gamma_rows, "0", "the second wall");
+    tx.rollback().await.unwrap();
+}
