@@ -227,15 +227,22 @@ impl Fleet {
         Ok(())
     }
 
-    /// Creates the directory on the directory database (idempotent).
+    /// Creates the directory on the directory database (idempotent), once
+    /// per process: later calls return at once.
     pub(crate) async fn install_directory(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if self.inner.directory_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let directory = self.directory_database();
         run_all(
             directory.pool(),
             &directory_ddl(self.inner.template.registry_schema()),
         )
         .await
-        .map_err(|e| unavailable(directory.name(), e.into()))
+        .map_err(|e| unavailable(directory.name(), e.into()))?;
+        self.inner.directory_ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn placements(

@@ -39,9 +39,11 @@ pub enum Offboard {
     /// named `tenancy_archived` refuses new and changed rows, and triggers
     /// refuse DELETE and TRUNCATE, so a stale handle's routed write fails
     /// instead of changing the archive; the application role loses its
-    /// privileges on it).
+    /// privileges on it). A tenant in schema layout keeps its schema,
+    /// renamed `tenant_t7_<tag>_archive`, out of the application role's
+    /// reach; its role is dropped.
     Keep,
-    /// Detach and drop them.
+    /// Detach and drop them (a schema tenant: drop its schema and role).
     Drop,
 }
 
