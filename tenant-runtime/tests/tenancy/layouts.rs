@@ -323,6 +323,18 @@ async fn offboarding_a_schema_tenant_keeps_an_archive_or_drops_it() {
         schemas.push(outcome.created_schema.unwrap());
     }
     let kept = tenancy.tenant(&db.pool, "kept").await.unwrap();
+    // Another process: its own tenancy and cache, with a short time to live.
+    let other = Tenancy::builder(tenant_runtime::Config::default())
+        .schema(crate::support::follow_ups())
+        .schema(crate::support::forms())
+        .schema(crate::support::form_submissions())
+        .tenant_cache_ttl(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert_eq!(
+        other.tenant(&db.pool, "kept").await.unwrap().layout(),
+        Layout::Schema
+    );
     tenancy
         .offboard(&db.pool, "kept", Offboard::Keep)
         .await
@@ -340,6 +352,13 @@ async fn offboarding_a_schema_tenant_keeps_an_archive_or_drops_it() {
             "{id} is unknown at once"
         );
     }
+    // The other process: its cached handle until the time to live, then
+    // unknown.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert!(matches!(
+        other.tenant(&db.pool, "kept").await,
+        Err(Error::UnknownTenant { .. })
+    ));
     let archive = format!("{}_archive", schemas[0]);
     assert_eq!(
         db.count(&format!("SELECT count(*) FROM {archive}.forms"))
