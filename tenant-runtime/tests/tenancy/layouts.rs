@@ -444,7 +444,7 @@ async fn with_row_level_security_a_schema_tenant_is_walled_twice() {
     let beta = tenancy.tenant(&app, "beta").await.expect("beta");
     // No tenant transaction: the policies admit nothing.
     let outside = scalar(
-        &mut *app.acquire().await.unwrap(),
+        &mut app.acquire().await.unwrap(),
         &format!("SELECT count(*)::text FROM {}.forms", schemas[0]),
     )
     .await
