@@ -68,8 +68,16 @@ async fn create_or_conflict(
 impl Tenancy {
     /// Schema layout puts every model table in one schema under its own
     /// name: two tables of one name in different schemas cannot both go
-    /// there.
+    /// there. Citus mode keeps to partitions.
     pub(crate) fn check_schema_layout(&self) -> Result<(), Error> {
+        if self.inner.citus {
+            return Err(Error::Schema(
+                "Citus mode keeps tenants in partition layout: a schema tenant's plain tables \
+                 would not be distributed (Citus 12's schema-based sharding is another \
+                 design); onboard the tenant without Layout::Schema"
+                    .into(),
+            ));
+        }
         let tables = &self.inner.tables;
         for (index, table) in tables.iter().enumerate() {
             if let Some(other) = tables[..index].iter().find(|t| t.name == table.name) {
