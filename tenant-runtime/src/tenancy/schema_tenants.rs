@@ -331,3 +331,59 @@ impl Tenancy {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tenant_core::schema::ColumnDef;
+    use tenant_core::Config;
+
+    use super::*;
+
+    fn table(schema: Option<&str>, name: &str) -> TableSchema {
+        let column = |name: &str| ColumnDef {
+            name: name.into(),
+            sql_type: "text".into(),
+            nullable: false,
+            default: None,
+            generated: None,
+        };
+        TableSchema {
+            schema: schema.map(Into::into),
+            name: name.into(),
+            tenant_column: "tenant_id".into(),
+            columns: vec![column("tenant_id"), column("id")],
+            primary_key: vec!["id".into()],
+            unique: vec![],
+            indexes: vec![],
+            foreign_keys: vec![],
+            row_level_security: false,
+        }
+    }
+
+    #[test]
+    fn schema_layout_needs_distinct_table_names_and_no_citus() {
+        let plain = Tenancy::builder(Config::default())
+            .schema(table(None, "forms"))
+            .schema(table(Some("archive"), "notes"))
+            .build()
+            .unwrap();
+        assert!(plain.check_schema_layout().is_ok());
+        let twins = Tenancy::builder(Config::default())
+            .schema(table(None, "forms"))
+            .schema(table(Some("archive"), "forms"))
+            .build()
+            .unwrap();
+        let err = twins.check_schema_layout().unwrap_err().to_string();
+        assert!(
+            err.contains("public.forms") && err.contains("archive.forms"),
+            "{err}"
+        );
+        let citus = Tenancy::builder(Config::default())
+            .schema(table(None, "forms"))
+            .citus(true)
+            .build()
+            .unwrap();
+        let err = citus.check_schema_layout().unwrap_err().to_string();
+        assert!(err.contains("Citus mode"), "{err}");
+    }
+}
