@@ -91,14 +91,7 @@ async fn a_tenant_moves_to_schema_layout_in_place_then_to_partitions_on_another_
     // 1. The same database, schema layout.
     let on = acme.database().unwrap().to_string();
     let report = fleet
-        .move_tenant(
-            "acme",
-            &on,
-            MoveOptions {
-                layout: Some(Layout::Schema),
-                ..MoveOptions::default()
-            },
-        )
+        .move_tenant("acme", &on, to_schema())
         .await
         .expect("move to schema layout");
     assert_eq!(report.rows_copied, 40, "40 forms");
@@ -110,28 +103,14 @@ async fn a_tenant_moves_to_schema_layout_in_place_then_to_partitions_on_another_
         directory_layout(&three, "acme").await.as_deref(),
         Some("schema")
     );
-    let db = match on.as_str() {
-        "b" => &three.b,
-        "c" => &three.c,
-        _ => &three.a,
-    };
+    let db = three.named(&on);
     assert!(!relation_exists(db, &partition).await, "partitions dropped");
     // New rows land in the schema, with ids of their own.
     insert_routed(&fleet, &moved, 1_000).await;
     assert_eq!(rows(&fleet, &moved).await.len(), 41);
 
     // A second move to the layout it has on the database it is on: refused.
-    match fleet
-        .move_tenant(
-            "acme",
-            &on,
-            MoveOptions {
-                layout: Some(Layout::Schema),
-                ..MoveOptions::default()
-            },
-        )
-        .await
-    {
+    match fleet.move_tenant("acme", &on, to_schema()).await {
         Err(Error::MoveRefused { reason, .. }) => {
             assert!(reason.contains("schema layout already"), "{reason}")
         }
@@ -146,7 +125,7 @@ async fn a_tenant_moves_to_schema_layout_in_place_then_to_partitions_on_another_
             other,
             MoveOptions {
                 layout: Some(Layout::Partition),
-                ..MoveOptions::default()
+                ..to_schema()
             },
         )
         .await
@@ -260,11 +239,7 @@ async fn a_move_between_layouts_resumes_after_each_step_and_aborts_cleanly() {
     }
     let before = rows(&fleet, &acme).await;
     let on = acme.database().unwrap().to_string();
-    let db = match on.as_str() {
-        "b" => &three.b,
-        "c" => &three.c,
-        _ => &three.a,
-    };
+    let db = three.named(&on);
     let schema = format!("tenant_{}", acme.partition_suffix());
     let schema_exists = || async {
         sqlx::query_scalar::<_, bool>(

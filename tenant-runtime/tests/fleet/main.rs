@@ -39,6 +39,16 @@ impl Three {
         }
     }
 
+    /// The database of the fleet named `name`.
+    fn named(&self, name: &str) -> &ServerDb {
+        match name {
+            "a" => &self.a,
+            "b" => &self.b,
+            "c" => &self.c,
+            other => panic!("no fleet database {other:?}"),
+        }
+    }
+
     fn urls(&self) -> HashMap<String, String> {
         [("A_URL", &self.a), ("B_URL", &self.b), ("C_URL", &self.c)]
             .into_iter()
