@@ -301,13 +301,7 @@ mod tests {
     use crate::schema::{ColumnDef, ForeignKey, Generated};
 
     fn column(name: &str, sql_type: &str) -> ColumnDef {
-        ColumnDef {
-            name: name.into(),
-            sql_type: sql_type.into(),
-            nullable: false,
-            default: None,
-            generated: None,
-        }
+        ColumnDef::new(name, sql_type)
     }
 
     fn tables() -> Vec<TableSchema> {

@@ -71,6 +71,24 @@ pub fn is_serial_type(sql_type: &str) -> bool {
 }
 
 impl ColumnDef {
+    /// A `NOT NULL` column of `sql_type` without default: the common case
+    /// of a table described by hand.
+    ///
+    /// ```
+    /// use tenant_core::schema::ColumnDef;
+    /// let id = ColumnDef::new("id", "bigint");
+    /// assert!(!id.nullable && id.default.is_none());
+    /// ```
+    pub fn new(name: &str, sql_type: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            nullable: false,
+            default: None,
+            generated: None,
+        }
+    }
+
     /// True when the database supplies this column's value on insert, so an
     /// insert leaves it out: identities, generated columns and serials.
     pub fn is_filled_by_database(&self) -> bool {

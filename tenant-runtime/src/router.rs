@@ -352,13 +352,7 @@ mod tests {
     use tenant_core::{Analyzer, Config};
 
     fn forms() -> TableSchema {
-        let column = |name: &str, sql_type: &str| ColumnDef {
-            name: name.into(),
-            sql_type: sql_type.into(),
-            nullable: false,
-            default: None,
-            generated: None,
-        };
+        let column = ColumnDef::new;
         TableSchema {
             schema: None,
             name: "forms".into(),

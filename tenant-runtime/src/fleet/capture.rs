@@ -455,11 +455,9 @@ mod tests {
 
     fn table() -> TableSchema {
         let column = |name: &str, generated: Option<Generated>, default: Option<&str>| ColumnDef {
-            name: name.into(),
-            sql_type: "bigint".into(),
-            nullable: false,
             default: default.map(Into::into),
             generated,
+            ..ColumnDef::new(name, "bigint")
         };
         TableSchema {
             schema: None,

@@ -579,13 +579,7 @@ mod tests {
     }
 
     fn column(name: &str, sql_type: &str) -> ColumnDef {
-        ColumnDef {
-            name: name.into(),
-            sql_type: sql_type.into(),
-            nullable: false,
-            default: None,
-            generated: None,
-        }
+        ColumnDef::new(name, sql_type)
     }
 
     fn table(name: &str, keys: Vec<ForeignKey>) -> TableSchema {
