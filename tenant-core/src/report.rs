@@ -80,6 +80,8 @@ pub enum Rule {
     CrossTenantFunction,
     #[doc = include_str!("../../docs/reference/rules/cross-tenant-placeholder.md")]
     CrossTenantPlaceholder,
+    #[doc = include_str!("../../docs/reference/rules/search-path-or-role.md")]
+    SearchPathOrRole,
 }
 
 impl Rule {
@@ -101,6 +103,7 @@ impl Rule {
             Rule::CrossTenantWrite => "cross-tenant-write",
             Rule::CrossTenantFunction => "cross-tenant-function",
             Rule::CrossTenantPlaceholder => "cross-tenant-placeholder",
+            Rule::SearchPathOrRole => "search-path-or-role",
         }
     }
 }

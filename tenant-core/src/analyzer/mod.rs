@@ -4,7 +4,8 @@
 //! (references, joins, name resolution), `statements` (what each statement
 //! kind must prove and the walk over every scope), `catalog` (what PostgreSQL
 //! provides: built-in functions, system relations and operators, generated
-//! into `catalog_list`).
+//! into `catalog_list`) and `session_settings` (rule `search-path-or-role`:
+//! changes of `search_path` and the role).
 
 mod binding;
 mod catalog;
@@ -16,6 +17,7 @@ mod coverage_tests;
 pub(crate) mod cross_tenant;
 mod policy;
 mod scopes;
+mod session_settings;
 mod statements;
 mod tenant_cast;
 #[cfg(test)]

@@ -405,3 +405,11 @@ SELECT lower(name), length(name), coalesce(nullif(name, ''), 'unnamed'), now() F
 
 -- reason: an escape string and a dollar quote read the same whatever standard_conforming_strings says
 SELECT id FROM forms WHERE tenant_id = $tenant AND name IN (E'a\\b', $$c\d$$);
+
+-- ===== Schema layout: reading settings ===================================
+
+-- reason: reading the search_path and the role changes nothing
+SELECT current_setting('search_path'), current_setting('role'), current_user;
+
+-- reason: reading pg_settings changes nothing (only writing it calls set_config)
+SELECT name, setting FROM pg_settings WHERE name IN ('search_path', 'role');

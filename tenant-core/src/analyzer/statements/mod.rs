@@ -28,6 +28,7 @@ use super::policy;
 use super::scopes::{
     CteScope, FromNode, Level, Output, OutputColumn, RangeRef, RefId, RefKind, RefName,
 };
+use super::session_settings;
 use crate::config::{Config, TableKind};
 use crate::report::{Rule, TableSite};
 use crate::walk::for_each_child;
@@ -255,6 +256,11 @@ impl<'a> StatementChecker<'a> {
             | NodeEnum::DeleteStmt(_)
             | NodeEnum::MergeStmt(_) => {
                 self.query(stmt, None, &CteScope::root());
+            }
+            NodeEnum::VariableSetStmt(set) if session_settings::set_statement(set).is_some() => {
+                if let Some(refusal) = session_settings::set_statement(set) {
+                    self.refuse(refusal, self.statement_offset);
+                }
             }
             other => {
                 let kind = statement_kind(other);
@@ -776,7 +782,11 @@ impl<'a> StatementChecker<'a> {
                     NodeRef::FuncCall(call) => {
                         let parts: Vec<&str> =
                             call.funcname.iter().filter_map(string_value).collect();
-                        if let Err(refusal) = policy::function(self.config, &parts) {
+                        let verdict = match session_settings::set_config_call(call) {
+                            Some(refusal) => Err(refusal),
+                            None => policy::function(self.config, &parts),
+                        };
+                        if let Err(refusal) = verdict {
                             self.refuse(refusal, loc(call.location, self.statement_offset));
                         }
                     }
