@@ -82,6 +82,8 @@ pub enum Rule {
     CrossTenantPlaceholder,
     #[doc = include_str!("../../docs/reference/rules/search-path-or-role.md")]
     SearchPathOrRole,
+    #[doc = include_str!("../../docs/reference/rules/tenant-schema-reference.md")]
+    TenantSchemaReference,
 }
 
 impl Rule {
@@ -104,6 +106,7 @@ impl Rule {
             Rule::CrossTenantFunction => "cross-tenant-function",
             Rule::CrossTenantPlaceholder => "cross-tenant-placeholder",
             Rule::SearchPathOrRole => "search-path-or-role",
+            Rule::TenantSchemaReference => "tenant-schema-reference",
         }
     }
 }

@@ -1433,7 +1433,7 @@ EXPLAIN SELECT * FROM forms WHERE tenant_id = $tenant AND id = $1;
 -- rule: unsupported-statement
 EXPLAIN (FORMAT JSON, COSTS false) UPDATE forms SET name = $1 WHERE tenant_id = $tenant AND id = $2;
 
--- ===== Schema layout: the search_path and role wall =====================
+-- ===== Schema layout: the search_path and role wall, tenant schemas ======
 
 -- reason: another search_path resolves unqualified names in another tenant's schema
 -- rule: search-path-or-role
@@ -1482,3 +1482,31 @@ SELECT set_config($1, $2, true);
 -- reason: an UPDATE of pg_settings is a set_config of each row's setting
 -- rule: search-path-or-role
 UPDATE pg_settings SET setting = 'tenant_t7_k3x9q2' WHERE name = 'search_path';
+
+-- reason: a table of a tenant's own schema: checked queries never name one, even the tenant's own
+-- rule: tenant-schema-reference
+SELECT id, name FROM tenant_t7_k3x9q2.forms WHERE tenant_id = $tenant;
+
+-- reason: an offboarded tenant's kept schema
+-- rule: tenant-schema-reference
+SELECT id, name FROM tenant_t9_q8w7e6_archive.forms;
+
+-- reason: a tenant schema's table joined to a bound one
+-- rule: tenant-schema-reference
+SELECT f.id FROM forms f JOIN tenant_t7_k3x9q2.forms o ON o.id = f.id WHERE f.tenant_id = $tenant;
+
+-- reason: writing into a tenant's schema
+-- rule: tenant-schema-reference
+INSERT INTO tenant_t7_k3x9q2.forms (tenant_id, id, owner_id, name) VALUES ($tenant, $1, $2, $3);
+
+-- reason: a function of a tenant's schema
+-- rule: tenant-schema-reference
+SELECT tenant_t7_k3x9q2.form_count();
+
+-- reason: a type of a tenant's schema
+-- rule: tenant-schema-reference
+SELECT $1::tenant_t7_k3x9q2.mood;
+
+-- reason: a sequence of a tenant's schema, named in a string
+-- rule: tenant-schema-reference
+SELECT 'tenant_t7_k3x9q2.forms_id_seq'::regclass;
