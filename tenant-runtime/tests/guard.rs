@@ -177,7 +177,10 @@ fn the_guard_refuses_moving_or_crossing_the_schema_wall() {
     for strict in [false, true] {
         let guard = Guard::builder(Config::default()).strict(strict).build();
         for (sql, rule) in [
-            ("SET search_path = tenant_t9_q8w7e6, public", "search-path-or-role"),
+            (
+                "SET search_path = tenant_t9_q8w7e6, public",
+                "search-path-or-role",
+            ),
             ("SET LOCAL ROLE postgres", "search-path-or-role"),
             ("RESET ALL", "search-path-or-role"),
             (
