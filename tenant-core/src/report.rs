@@ -80,6 +80,10 @@ pub enum Rule {
     CrossTenantFunction,
     #[doc = include_str!("../../docs/reference/rules/cross-tenant-placeholder.md")]
     CrossTenantPlaceholder,
+    #[doc = include_str!("../../docs/reference/rules/search-path-or-role.md")]
+    SearchPathOrRole,
+    #[doc = include_str!("../../docs/reference/rules/tenant-schema-reference.md")]
+    TenantSchemaReference,
 }
 
 impl Rule {
@@ -101,6 +105,8 @@ impl Rule {
             Rule::CrossTenantWrite => "cross-tenant-write",
             Rule::CrossTenantFunction => "cross-tenant-function",
             Rule::CrossTenantPlaceholder => "cross-tenant-placeholder",
+            Rule::SearchPathOrRole => "search-path-or-role",
+            Rule::TenantSchemaReference => "tenant-schema-reference",
         }
     }
 }

@@ -25,7 +25,7 @@ const SAFE_FILE: &str = "safe.sql";
 
 /// Every rule name the analyzer reports (`Rule::name`). A leak must declare
 /// one of them, and the corpus must exercise each at least once.
-const RULE_NAMES: [&str; 12] = [
+const RULE_NAMES: [&str; 14] = [
     "unbound-table",
     "insert-missing-tenant-column",
     "insert-tenant-value",
@@ -38,6 +38,8 @@ const RULE_NAMES: [&str; 12] = [
     "missing-tenant-placeholder",
     "unsafe-function",
     "system-relation",
+    "search-path-or-role",
+    "tenant-schema-reference",
 ];
 
 /// Directives a case header may carry. `pg` is read by validate.sh only.

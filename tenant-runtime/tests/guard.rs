@@ -167,3 +167,46 @@ fn cached_checks_are_shared_across_threads() {
     }
     assert_eq!(guard.stats().checked, 800);
 }
+
+/// The wall of a schema tenant's transaction (its role and transaction-local
+/// `search_path`): the guard refuses SQL that would move it
+/// (`search-path-or-role`) or reach past it (`tenant-schema-reference`), in
+/// lenient and strict mode, before it reaches PostgreSQL.
+#[test]
+fn the_guard_refuses_moving_or_crossing_the_schema_wall() {
+    for strict in [false, true] {
+        let guard = Guard::builder(Config::default()).strict(strict).build();
+        for (sql, rule) in [
+            (
+                "SET search_path = tenant_t9_q8w7e6, public",
+                "search-path-or-role",
+            ),
+            ("SET LOCAL ROLE postgres", "search-path-or-role"),
+            ("RESET ALL", "search-path-or-role"),
+            (
+                "SELECT set_config('search_path', 'public', true)",
+                "search-path-or-role",
+            ),
+            ("SELECT set_config($1, $2, true)", "search-path-or-role"),
+            (
+                "SELECT * FROM tenant_t9_q8w7e6.forms WHERE tenant_id = $1",
+                "tenant-schema-reference",
+            ),
+            (
+                "SELECT * FROM tenant_t9_q8w7e6_archive.forms WHERE tenant_id = $tenant",
+                "tenant-schema-reference",
+            ),
+        ] {
+            match guard.check(sql) {
+                Err(GuardError::Violation { violations, .. }) => assert!(
+                    violations.iter().any(|v| v.rule.name() == rule),
+                    "{sql}: {violations:?}"
+                ),
+                other => panic!("{sql} (strict: {strict}): expected {rule}, got {other:?}"),
+            }
+        }
+        guard
+            .check("SELECT current_setting('search_path'), current_setting('role')")
+            .expect("reading the settings changes nothing");
+    }
+}

@@ -4,7 +4,9 @@
 //! (references, joins, name resolution), `statements` (what each statement
 //! kind must prove and the walk over every scope), `catalog` (what PostgreSQL
 //! provides: built-in functions, system relations and operators, generated
-//! into `catalog_list`).
+//! into `catalog_list`), `session_settings` (rule `search-path-or-role`:
+//! changes of `search_path` and the role) and `tenant_schemas` (rule
+//! `tenant-schema-reference`: names in a tenant's schema).
 
 mod binding;
 mod catalog;
@@ -16,8 +18,10 @@ mod coverage_tests;
 pub(crate) mod cross_tenant;
 mod policy;
 mod scopes;
+mod session_settings;
 mod statements;
 mod tenant_cast;
+mod tenant_schemas;
 #[cfg(test)]
 mod tests;
 

@@ -36,11 +36,12 @@ pub(crate) struct Refusal {
     pub fix: String,
 }
 
-/// Functions that run SQL given as a string, read tables named by a string,
-/// or change the session's tenant setting (which row-level security reads):
-/// what they touch is invisible to the analyzer whatever the application
-/// declares, so `safe_functions` cannot allow them. The schema does not
-/// matter: `public.crosstab` is tablefunc's too.
+/// Functions that run SQL given as a string or read tables named by a
+/// string: what they touch is invisible to the analyzer whatever the
+/// application declares, so `safe_functions` cannot allow them. The schema
+/// does not matter: `public.crosstab` is tablefunc's too. (`set_config`,
+/// which changes settings, cannot be declared safe either: see
+/// [`SET_CONFIG`].)
 const NEVER_SAFE: &[&str] = &[
     "query_to_xml",
     "query_to_xmlschema",
@@ -66,12 +67,17 @@ const NEVER_SAFE: &[&str] = &[
     "connectby",
     // xml2: reads a table named by a string.
     "xpath_table",
-    "set_config",
     // pg_cron, pg_background, Citus: run SQL text, now or later.
     "schedule",
     "schedule_in_database",
     "pg_background_launch",
 ];
+
+/// The function that changes a setting of the session or the transaction:
+/// the tenant setting, or (rule `search-path-or-role`, decided before this
+/// policy) `search_path` and the role. Refused in every schema, and
+/// `safe_functions` cannot allow it.
+const SET_CONFIG: &str = "set_config";
 
 /// Citus's functions that run SQL text on the cluster's nodes or work on
 /// shards and placements (which hold the rows of many tenants) rather than
@@ -135,11 +141,20 @@ pub(crate) fn function(config: &Config, parts: &[&str]) -> Result<(), Refusal> {
             fix: "run Citus's administration through the runtime (Tenancy::isolate, Tenancy::move_tenant) or an admin connection, not a tenant query; this function cannot be declared safe".into(),
         });
     }
+    if name == SET_CONFIG {
+        return Err(Refusal {
+            rule: Rule::UnsafeFunction,
+            message: format!(
+                "`{written}` changes a setting of the session or the transaction (the tenant setting, `search_path`, the role, ...), which a tenant query may not do"
+            ),
+            fix: "leave settings to the runtime (`Tenant::begin` sets the tenant's) and read them with `current_setting`; this function cannot be declared safe".into(),
+        });
+    }
     if NEVER_SAFE.contains(&name) || NEVER_SAFE_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Err(Refusal {
             rule: Rule::UnsafeFunction,
             message: format!(
-                "`{written}` runs SQL or reads tables named by a string (or changes the tenant setting), which the analyzer cannot check"
+                "`{written}` runs SQL or reads tables named by a string, which the analyzer cannot check"
             ),
             fix: "query the tables directly so the analyzer can see them; this function cannot be declared safe".into(),
         });

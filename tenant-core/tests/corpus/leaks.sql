@@ -879,7 +879,7 @@ COPY (SELECT * FROM forms WHERE tenant_id = $tenant) TO STDOUT WITH (FORMAT csv)
 COPY form_submissions FROM STDIN;
 
 -- reason: SET search_path redirects unqualified names to another schema's tables
--- rule: unsupported-statement
+-- rule: search-path-or-role
 SET search_path = archive, public;
 
 -- reason: SET row_security = off disables row-level security for the session
@@ -1432,3 +1432,81 @@ EXPLAIN SELECT * FROM forms WHERE tenant_id = $tenant AND id = $1;
 -- reason: EXPLAIN with options but without ANALYZE still shows estimates over every tenant
 -- rule: unsupported-statement
 EXPLAIN (FORMAT JSON, COSTS false) UPDATE forms SET name = $1 WHERE tenant_id = $tenant AND id = $2;
+
+-- ===== Schema layout: the search_path and role wall, tenant schemas ======
+
+-- reason: another search_path resolves unqualified names in another tenant's schema
+-- rule: search-path-or-role
+SET search_path = tenant_t7_k3x9q2, public;
+
+-- reason: a transaction-local search_path moves the wall just as well
+-- rule: search-path-or-role
+SET LOCAL search_path TO tenant_t9_q8w7e6_archive;
+
+-- reason: SET SCHEMA is SET search_path
+-- rule: search-path-or-role
+SET SCHEMA 'tenant_t7_k3x9q2';
+
+-- reason: RESET ALL puts search_path back to the session's default, out of the tenant's schema
+-- rule: search-path-or-role
+RESET ALL;
+
+-- reason: another role reaches what that role may reach
+-- rule: search-path-or-role
+SET ROLE postgres;
+
+-- reason: RESET ROLE goes back to the session's role, which reaches every tenant's schema
+-- rule: search-path-or-role
+RESET ROLE;
+
+-- reason: session_authorization changes the role too
+-- rule: search-path-or-role
+SET SESSION AUTHORIZATION postgres;
+
+-- reason: a setting name is case-insensitive, quoted or not
+-- rule: search-path-or-role
+SET "Search_Path" = public;
+
+-- reason: set_config of search_path is SET LOCAL search_path
+-- rule: search-path-or-role
+SELECT set_config('search_path', 'tenant_t7_k3x9q2', true);
+
+-- reason: pg_catalog.set_config of role switches the role for the transaction
+-- rule: search-path-or-role
+SELECT id FROM forms WHERE tenant_id = $tenant AND pg_catalog.set_config('role', 'postgres', true) IS NOT NULL;
+
+-- reason: set_config of a name given as a parameter: which setting it changes cannot be told
+-- rule: search-path-or-role
+SELECT set_config($1, $2, true);
+
+-- reason: an UPDATE of pg_settings is a set_config of each row's setting
+-- rule: search-path-or-role
+UPDATE pg_settings SET setting = 'tenant_t7_k3x9q2' WHERE name = 'search_path';
+
+-- reason: a table of a tenant's own schema: checked queries never name one, even the tenant's own
+-- rule: tenant-schema-reference
+SELECT id, name FROM tenant_t7_k3x9q2.forms WHERE tenant_id = $tenant;
+
+-- reason: an offboarded tenant's kept schema
+-- rule: tenant-schema-reference
+SELECT id, name FROM tenant_t9_q8w7e6_archive.forms;
+
+-- reason: a tenant schema's table joined to a bound one
+-- rule: tenant-schema-reference
+SELECT f.id FROM forms f JOIN tenant_t7_k3x9q2.forms o ON o.id = f.id WHERE f.tenant_id = $tenant;
+
+-- reason: writing into a tenant's schema
+-- rule: tenant-schema-reference
+INSERT INTO tenant_t7_k3x9q2.forms (tenant_id, id, owner_id, name) VALUES ($tenant, $1, $2, $3);
+
+-- reason: a function of a tenant's schema
+-- rule: tenant-schema-reference
+SELECT tenant_t7_k3x9q2.form_count();
+
+-- reason: a type of a tenant's schema
+-- rule: tenant-schema-reference
+SELECT $1::tenant_t7_k3x9q2.mood;
+
+-- reason: a sequence of a tenant's schema, named in a string
+-- rule: tenant-schema-reference
+SELECT 'tenant_t7_k3x9q2.forms_id_seq'::regclass;

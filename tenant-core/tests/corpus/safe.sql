@@ -405,3 +405,17 @@ SELECT lower(name), length(name), coalesce(nullif(name, ''), 'unnamed'), now() F
 
 -- reason: an escape string and a dollar quote read the same whatever standard_conforming_strings says
 SELECT id FROM forms WHERE tenant_id = $tenant AND name IN (E'a\\b', $$c\d$$);
+
+-- ===== Schema layout: reading settings, names that only look like a tenant schema
+
+-- reason: reading the search_path and the role changes nothing
+SELECT current_setting('search_path'), current_setting('role'), current_user;
+
+-- reason: reading pg_settings changes nothing (only writing it calls set_config)
+SELECT name, setting FROM pg_settings WHERE name IN ('search_path', 'role');
+
+-- reason: a tenant schema's name as a value, not a name PostgreSQL resolves
+SELECT id FROM forms WHERE tenant_id = $tenant AND name = 'tenant_t7_k3x9q2.forms';
+
+-- reason: a schema-qualified global table outside any tenant schema
+SELECT p.name FROM public.plans p JOIN public.forms f ON f.tenant_id = $tenant WHERE p.id = $1;

@@ -217,3 +217,15 @@ CREATE FUNCTION public.anything_goes(text, text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT true $$;
 
 CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.anything_goes);
+
+-- Schema layout: a tenant's own schema, and an offboarded tenant's kept one
+-- (named as tenant_core::layout names them). Tenant queries may never name
+-- them (rule tenant-schema-reference).
+CREATE SCHEMA tenant_t7_k3x9q2;
+CREATE TABLE tenant_t7_k3x9q2.forms (LIKE forms INCLUDING ALL);
+CREATE SEQUENCE tenant_t7_k3x9q2.forms_id_seq;
+CREATE TYPE tenant_t7_k3x9q2.mood AS ENUM ('happy', 'sad');
+CREATE FUNCTION tenant_t7_k3x9q2.form_count() RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT count(*) FROM tenant_t7_k3x9q2.forms $$;
+CREATE SCHEMA tenant_t9_q8w7e6_archive;
+CREATE TABLE tenant_t9_q8w7e6_archive.forms (LIKE forms INCLUDING ALL);

@@ -22,6 +22,18 @@
 //! are checked in strict mode (`$tenant` is the only tenant value), and
 //! `$tenant` is filled in with that tenant's id, so a query can neither
 //! name another tenant nor forget to name one.
+//!
+//! In the schema layout a tenant's transaction runs as the tenant's role
+//! with a transaction-local `search_path`; the guard refuses SQL that
+//! would move that wall or reach past it, in either mode and either
+//! layout: `SET`/`RESET` of `search_path`, `role` or
+//! `session_authorization` (`SET ROLE`, `SET SESSION AUTHORIZATION`,
+//! `SET SCHEMA`), `RESET ALL`, `set_config` of those settings or of a
+//! setting name that is not a constant, and writing `pg_settings` (rule
+//! `search-path-or-role`); and any name qualified by a tenant's schema,
+//! `tenant_t7_k3x9q2.forms` or its `_archive`, the tenant's own included
+//! (rule `tenant-schema-reference`): unqualified names resolve in the
+//! tenant's schema already.
 
 mod check;
 mod pool;

@@ -11,6 +11,7 @@ use crate::analyzer::binding::string_value;
 use crate::analyzer::scopes::{
     dedup, CteScope, FromNode, Join, JoinKind, Level, Output, RangeRef, RefId, RefKind, RefName,
 };
+use crate::analyzer::session_settings;
 use crate::config::TableKind;
 use crate::report::{Rule, TableSite};
 
@@ -108,6 +109,10 @@ impl<'a> StatementChecker<'a> {
     /// The target of INSERT, UPDATE, DELETE or MERGE: always a table.
     pub(super) fn target_ref(&mut self, rv: &protobuf::RangeVar, ctes: &CteScope<'_>) -> RefId {
         self.mark_ref(NodeRef::RangeVar(rv));
+        let schema = (!rv.schemaname.is_empty()).then_some(rv.schemaname.as_str());
+        if let Some(refusal) = session_settings::settings_write(schema, &rv.relname) {
+            self.refuse(refusal, loc(rv.location, self.statement_offset));
+        }
         let id = self.table_ref(rv);
         self.arena[id].names_a_cte = rv.schemaname.is_empty() && ctes.lookup(&rv.relname).is_some();
         id

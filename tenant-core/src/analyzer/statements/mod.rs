@@ -28,6 +28,8 @@ use super::policy;
 use super::scopes::{
     CteScope, FromNode, Level, Output, OutputColumn, RangeRef, RefId, RefKind, RefName,
 };
+use super::session_settings;
+use super::tenant_schemas;
 use crate::config::{Config, TableKind};
 use crate::report::{Rule, TableSite};
 use crate::walk::for_each_child;
@@ -170,14 +172,33 @@ impl<'a> StatementChecker<'a> {
 
     /// What a relation is: configured, a system relation (policy), or a
     /// tenant table; a refused system relation is reported and then treated
-    /// as global, so it gives no second error.
+    /// as global, so it gives no second error. So is a relation in a
+    /// tenant's schema, which `tenant_schema_references` reports.
     fn relation_kind(&mut self, schema: Option<&str>, name: &str, location: usize) -> TableKind {
+        if schema.is_some_and(tenant_schemas::is_tenant_schema_name) {
+            return TableKind::Global;
+        }
         match policy::relation(self.config, schema, name) {
             Ok(kind) => kind,
             Err(refusal) => {
                 self.refuse(refusal, location);
                 TableKind::Global
             }
+        }
+    }
+
+    /// Rule `tenant-schema-reference`: every name in the statement that a
+    /// tenant's schema qualifies (see `tenant_schemas`).
+    fn tenant_schema_references(&mut self, stmt: &NodeEnum) {
+        for reference in tenant_schemas::references(stmt.to_ref()) {
+            self.report(Found {
+                rule: Rule::TenantSchemaReference,
+                table: None,
+                alias: None,
+                message: reference.message(),
+                fix: reference.fix(),
+                offset: loc(reference.location, self.statement_offset),
+            });
         }
     }
 
@@ -254,7 +275,13 @@ impl<'a> StatementChecker<'a> {
             | NodeEnum::UpdateStmt(_)
             | NodeEnum::DeleteStmt(_)
             | NodeEnum::MergeStmt(_) => {
+                self.tenant_schema_references(stmt);
                 self.query(stmt, None, &CteScope::root());
+            }
+            NodeEnum::VariableSetStmt(set) if session_settings::set_statement(set).is_some() => {
+                if let Some(refusal) = session_settings::set_statement(set) {
+                    self.refuse(refusal, self.statement_offset);
+                }
             }
             other => {
                 let kind = statement_kind(other);
@@ -776,7 +803,11 @@ impl<'a> StatementChecker<'a> {
                     NodeRef::FuncCall(call) => {
                         let parts: Vec<&str> =
                             call.funcname.iter().filter_map(string_value).collect();
-                        if let Err(refusal) = policy::function(self.config, &parts) {
+                        let verdict = match session_settings::set_config_call(call) {
+                            Some(refusal) => Err(refusal),
+                            None => policy::function(self.config, &parts),
+                        };
+                        if let Err(refusal) = verdict {
                             self.refuse(refusal, loc(call.location, self.statement_offset));
                         }
                     }
