@@ -23,40 +23,9 @@ use pg_query::protobuf::{self, node::Node as NodeEnum};
 use pg_query::NodeRef;
 
 use super::binding::string_value;
+pub(crate) use crate::layout::is_tenant_schema_name;
+use crate::layout::ARCHIVE_TAIL;
 use crate::walk::for_each_child;
-
-/// The first part of every tenant schema's name.
-const TENANT_SCHEMA_PREFIX: &str = "tenant_";
-/// The tail of an offboarded tenant's kept schema.
-const ARCHIVE_TAIL: &str = "_archive";
-/// How many characters a registry's tag has.
-const TAG_LEN: usize = 6;
-
-/// Whether `name` (as PostgreSQL stores it: unquoted identifiers folded to
-/// lower case) has the shape of a tenant schema: `tenant_t<digits>_<tag>`,
-/// the tag 6 characters of `[a-z0-9]`, optionally followed by `_archive`.
-/// Any schema of this shape is some tenant's, or an archived tenant's.
-///
-/// The same predicate as `tenant_core::layout::is_tenant_schema_name`
-/// (the layout module owns the names; the analyzer keeps its own copy).
-pub(crate) fn is_tenant_schema_name(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(TENANT_SCHEMA_PREFIX) else {
-        return false;
-    };
-    let rest = rest.strip_suffix(ARCHIVE_TAIL).unwrap_or(rest);
-    let Some(rest) = rest.strip_prefix('t') else {
-        return false;
-    };
-    let Some((number, tag)) = rest.split_once('_') else {
-        return false;
-    };
-    !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-        && tag.len() == TAG_LEN
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
 
 /// One qualified name in a tenant schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
