@@ -6,12 +6,16 @@
 //! [`Tenant`], the guard knows: only `$tenant` binds, and it is the
 //! handle's id, appended as the last parameter. A statement that names
 //! another tenant (a literal, another parameter) is unbound, and refused.
+//! For a tenant in schema layout, the checked SQL runs on its schema's
+//! tables, as the macros' queries do.
 
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{Arguments, Encode, Postgres, Type};
+use tenant_core::route::RouteTemplate;
 
 use super::check::GuardError;
 use super::pool::GuardedPool;
+
 use crate::error::Error;
 use crate::tenant::Tenant;
 
@@ -116,7 +120,16 @@ impl<'a> TenantQuery<'a> {
                 .add(self.guard.tenant.id().to_string())
                 .map_err(|e| Error::Database(sqlx::Error::Encode(e)))?;
         }
-        Ok((analysis.sql.clone(), arguments))
+        // A schema tenant's rows are only in its schema: the checked SQL is
+        // rendered there, as the macros' queries are.
+        let sql = match self.guard.tenant.tenant_schema() {
+            Some(_) => self
+                .guard
+                .tenant
+                .route_sql(&RouteTemplate::from_analysis(analysis)),
+            None => analysis.sql.clone(),
+        };
+        Ok((sql, arguments))
     }
 
     /// Runs it, returning every row.

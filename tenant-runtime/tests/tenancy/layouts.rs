@@ -473,3 +473,46 @@ async fn with_row_level_security_a_schema_tenant_is_walled_twice() {
     assert_eq!(gamma_rows, "0", "the second wall");
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn guarded_dynamic_sql_of_a_schema_tenant_runs_on_its_schema_and_cannot_leave_it() {
+    use tenant_runtime::guard::Guard;
+
+    let (db, tenancy) = installed(2).await;
+    tenancy
+        .onboard_as(&db.pool, "beta", Layout::Schema)
+        .await
+        .unwrap();
+    tenancy.onboard(&db.pool, "alpha").await.unwrap();
+    let beta = add_forms(&tenancy, &db, "beta", 2).await;
+    add_forms(&tenancy, &db, "alpha", 1).await;
+    let guarded = Guard::builder(tenant_runtime::Config::default())
+        .build()
+        .wrap(db.pool.clone());
+    let rows = guarded
+        .for_tenant(&beta)
+        .query("SELECT title FROM forms WHERE tenant_id = $tenant ORDER BY id")
+        .fetch_all()
+        .await
+        .expect("guarded query");
+    let titles: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert_eq!(titles, ["beta form 1", "beta form 2"]);
+    // Escapes are refused before they reach PostgreSQL.
+    let schema = beta.tenant_schema().unwrap().to_string();
+    for sql in [
+        "SET search_path TO public".to_string(),
+        "SELECT set_config('role', 'postgres', true)".to_string(),
+        format!("SELECT title FROM {schema}.forms WHERE tenant_id = $tenant"),
+    ] {
+        let err = guarded
+            .for_tenant(&beta)
+            .query(sql.clone())
+            .fetch_all()
+            .await
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("tenant guard refused"),
+            "{sql}: {err}"
+        );
+    }
+}
