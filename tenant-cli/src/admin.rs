@@ -74,9 +74,14 @@ pub enum AdminCommand {
         /// instead of dropping them.
         #[arg(long)]
         keep_source: bool,
+        /// The layout to move it into: `schema` or `partition` (default: the
+        /// one it has). With another layout, `--to` may name the database it
+        /// is on: the move then changes its layout in place.
+        #[arg(long, value_name = "LAYOUT")]
+        layout: Option<tenant_runtime::tenant_core::layout::Layout>,
         /// Undo the tenant's unfinished move instead (possible until the
         /// directory has flipped).
-        #[arg(long, conflicts_with_all = ["to", "keep_source"])]
+        #[arg(long, conflicts_with_all = ["to", "keep_source", "layout"])]
         abort: bool,
     },
     /// Create the missing partitions of every tenant (after adding a table)

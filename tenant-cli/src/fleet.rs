@@ -153,6 +153,7 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
             id,
             to,
             keep_source,
+            layout,
             ..
         } => {
             let to = to.ok_or("--to DATABASE is required")?;
@@ -162,6 +163,7 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
                 } else {
                     Offboard::Drop
                 },
+                layout,
                 ..MoveOptions::default()
             };
             let report = fleet
@@ -172,8 +174,11 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
                 .fence
                 .map(|d| format!("writes fenced for {} ms", d.as_millis()))
                 .unwrap_or_else(|| "resumed after the fence".into());
+            let into = layout
+                .map(|layout| format!(" ({layout} layout)"))
+                .unwrap_or_default();
             println!(
-                "moved tenant {id:?} from `{}` to `{}`: {} rows copied, {} changes replayed, {fence}, {:.1} s in all",
+                "moved tenant {id:?} from `{}` to `{}`{into}: {} rows copied, {} changes replayed, {fence}, {:.1} s in all",
                 report.source,
                 report.target,
                 report.rows_copied,

@@ -12,6 +12,7 @@
 //! registry_schema = "tenancy"          # where the tenant registry lives
 //! check_types = false                  # also type-check queries through sqlx's macros
 //! citus = false                        # install on a Citus cluster (distributed tables)
+//! default_layout = "partition"         # or "schema": a schema and role per tenant (see `layout`)
 //! [[databases]]                        # tenants over several databases (see `fleet`)
 //! name = "eu1"
 //! url_env = "EU1_DATABASE_URL"
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fleet::{FleetConfig, FleetConfigError, FleetLayout};
+use crate::layout::Layout;
 use crate::placement::{DatabaseConfig, PlacementConfig};
 
 /// The file name every front end looks for.
@@ -119,6 +121,11 @@ pub struct Config {
     /// cache budgets (see [`crate::fleet`]). Run-time only.
     #[serde(skip_serializing)]
     pub fleet: Option<FleetConfig>,
+    /// `default_layout`: where a tenant onboarded without a layout lives,
+    /// `"partition"` (the default) or `"schema"` (see [`crate::layout`]).
+    /// Run-time only, like `databases`: the checked SQL is the same in both.
+    #[serde(skip_serializing)]
+    pub default_layout: Layout,
     /// Per-table overrides, keyed by table name.
     pub tables: BTreeMap<String, TableConfig>,
 }
@@ -137,6 +144,7 @@ impl Default for Config {
             databases: Vec::new(),
             placement: None,
             fleet: None,
+            default_layout: Layout::default(),
             tables: BTreeMap::new(),
         }
     }
@@ -421,6 +429,17 @@ mod tests {
         assert!(citus.to_embedded().contains("\"citus\":true"));
         assert_eq!(Config::default().differences(&citus).len(), 1);
         assert!(Config::from_toml_str("citus = \"yes\"").is_err());
+    }
+
+    #[test]
+    fn the_default_layout_is_run_time_only_and_names_a_bad_value() {
+        let config = Config::from_toml_str("default_layout = \"schema\"").unwrap();
+        assert_eq!(config.default_layout, Layout::Schema);
+        assert_eq!(Config::default().default_layout, Layout::Partition);
+        assert_eq!(config.to_embedded(), Config::default().to_embedded());
+        let err = Config::from_toml_str("default_layout = \"schemas\"").unwrap_err();
+        assert!(err.to_string().contains("default_layout"), "{err}");
+        assert!(err.to_string().contains("partition"), "{err}");
     }
 
     #[test]

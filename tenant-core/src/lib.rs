@@ -30,6 +30,7 @@ pub mod config;
 pub mod ddl_locks;
 pub mod diagnostic;
 pub mod fleet;
+pub mod layout;
 mod parse;
 pub mod placeholder;
 pub mod placement;

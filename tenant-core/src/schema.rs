@@ -480,7 +480,7 @@ pub fn key_columns<'a>(
     )
 }
 
-fn column_list(tenant_column: &str, columns: &[String]) -> String {
+pub(crate) fn column_list(tenant_column: &str, columns: &[String]) -> String {
     key_columns(tenant_column, columns)
         .map(quote_ident)
         .collect::<Vec<_>>()
@@ -533,6 +533,21 @@ impl TableSchema {
     /// refuse a cross-tenant reference just the same: the referenced
     /// partition only holds the tenant's own rows.
     pub fn parent_ddl(&self) -> Vec<String> {
+        let mut statements = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n) PARTITION BY LIST ({})",
+            self.qualified_name(),
+            self.definition_items().join(",\n    "),
+            quote_ident(&self.tenant_column)
+        )];
+        statements.extend(self.index_ddl(&self.qualified_name()));
+        statements
+    }
+
+    /// The columns, primary key and unique constraints of the table's
+    /// definition (the tenant column first in each key, and NOT NULL).
+    /// Shared by the parent and by a schema tenant's plain table, so the
+    /// two layouts cannot drift apart.
+    pub(crate) fn definition_items(&self) -> Vec<String> {
         let tenant = &self.tenant_column;
         let mut items: Vec<String> = Vec::new();
         // The tenant column comes first even if not declared, so a schema
@@ -565,34 +580,37 @@ impl TableSchema {
         for unique in &self.unique {
             items.push(format!("UNIQUE ({})", column_list(tenant, unique)));
         }
-        let mut statements = vec![format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n) PARTITION BY LIST ({})",
-            self.qualified_name(),
-            items.join(",\n    "),
-            quote_ident(tenant)
-        )];
-        for index in &self.indexes {
-            let index_name = bounded_identifier(
-                &format!(
-                    "{}_{}",
-                    self.name,
-                    index
-                        .iter()
-                        .filter(|c| *c != tenant)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("_")
-                ),
-                "idx",
-            );
-            statements.push(format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-                quote_ident(&index_name),
-                self.qualified_name(),
-                column_list(tenant, index)
-            ));
-        }
-        statements
+        items
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS` of each index of the model on `table`
+    /// (quoted, qualified), each led by the tenant column. Index names are
+    /// per schema, so the parent and a schema tenant's table share them.
+    pub(crate) fn index_ddl(&self, table: &str) -> Vec<String> {
+        let tenant = &self.tenant_column;
+        self.indexes
+            .iter()
+            .map(|index| {
+                let index_name = bounded_identifier(
+                    &format!(
+                        "{}_{}",
+                        self.name,
+                        index
+                            .iter()
+                            .filter(|c| *c != tenant)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("_")
+                    ),
+                    "idx",
+                );
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {table} ({})",
+                    quote_ident(&index_name),
+                    column_list(tenant, index)
+                )
+            })
+            .collect()
     }
 
     /// [`parent_ddl`](Self::parent_ddl) as one script, statements ended by `;`.
@@ -681,7 +699,7 @@ impl TableSchema {
         self.rls_statements(&self.qualified_partition_name(suffix), tenant_function)
     }
 
-    fn rls_statements(&self, table: &str, tenant_function: &str) -> Vec<String> {
+    pub(crate) fn rls_statements(&self, table: &str, tenant_function: &str) -> Vec<String> {
         let column = quote_ident(&self.tenant_column);
         // Compare in the column's own type so the tenant index stays usable.
         let cast = self

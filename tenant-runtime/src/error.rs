@@ -18,6 +18,39 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
+    /// A schema of the name a schema tenant's schema gets exists but was not
+    /// made for that tenant by this registry; it is never reused.
+    #[error(
+        "schema {schema:?} already exists and is not this tenant's (its comment does not name it); \
+         rename or drop it, or onboard the tenant in partition layout"
+    )]
+    SchemaConflict {
+        /// The schema's name.
+        schema: String,
+    },
+    /// A role of the name a schema tenant's role gets exists already (roles
+    /// are server-wide); it is never reused.
+    #[error(
+        "role {role:?} already exists on this server and was not made for this tenant; \
+         rename or drop it before onboarding the tenant in schema layout"
+    )]
+    RoleConflict {
+        /// The role's name.
+        role: String,
+    },
+    /// The tenant is registered in another layout than the one asked for.
+    #[error(
+        "tenant {id:?} is onboarded in {registered} layout, not {requested}; \
+         move it between layouts with a fleet move (`MoveOptions::layout`, `tenant move --layout`)"
+    )]
+    LayoutMismatch {
+        /// The tenant.
+        id: String,
+        /// Its layout in the registry.
+        registered: tenant_core::layout::Layout,
+        /// The layout asked for.
+        requested: tenant_core::layout::Layout,
+    },
     /// The tenant is half-way through offboarding: run offboard again to
     /// finish before onboarding it again.
     #[error("tenant {id:?} is being offboarded; run offboard again to finish it first")]

@@ -63,6 +63,12 @@
 //! give SQL that cannot be routed a pool from
 //! [`routing::parent_query_options`].
 //!
+//! A tenant can also live in a schema and a role of its own
+//! ([`tenant_core::layout`]): [`Tenancy::onboard_as`] with
+//! `Layout::Schema`, or `default_layout = "schema"` in `tenancy.toml`. Its
+//! queries are the same checked SQL, rendered on its schema's tables, and
+//! [`Tenant::begin`] takes its role and search path for the transaction.
+//!
 //! The manual is the book in the repository's `docs/` directory.
 #![deny(missing_docs)]
 

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use tenant_core::layout::Layout;
 use tenant_core::route::{RouteSlot, RouteTemplate};
 use tenant_core::schema::{qualified_name, TableSchema, DEFAULT_SCHEMA};
 
@@ -105,15 +106,22 @@ impl Router {
         }
     }
 
+    /// `template` with each tenancy table named by `names` (quoted,
+    /// qualified, same order as the tables), in place: the parents, or a
+    /// schema tenant's tables, whose names are the parents' in another
+    /// schema, so the statement keeps its meaning without aliases. `None`
+    /// when the result does not parse back.
+    fn render_in_place(&self, template: &RouteTemplate, names: &[String]) -> Option<String> {
+        template
+            .render_in_place_checked(|slot| self.table_of(slot).map(|index| names[index].clone()))
+    }
+
     /// `template` on the parents, each tenancy table named with its schema
     /// (`forms` as `public.forms`), so that no `search_path` entry, the
     /// session's temporary schema included, can stand in for it. Falls back
     /// to the SQL as written when the qualified form does not parse back.
     pub(crate) fn render_parents(&self, template: &RouteTemplate) -> String {
-        template
-            .render_in_place_checked(|slot| {
-                self.table_of(slot).map(|index| self.parents[index].clone())
-            })
+        self.render_in_place(template, &self.parents)
             .unwrap_or_else(|| template.parent_sql())
     }
 
@@ -157,7 +165,8 @@ const SLOT_CHUNKS: usize = 16;
 
 type SlotChunk = [OnceLock<Rendered>; SLOTS_PER_CHUNK];
 
-/// One tenant's routing: its partition names and the SQL rendered so far.
+/// One tenant's routing: the names of its tables (partitions, or the
+/// tables of its schema) and the SQL rendered so far.
 pub(crate) struct TenantRoutes {
     /// Rendered SQL of the queries numbered first ([`QueryIndex`]), inline:
     /// the hot path then reads one line of the handle and no other.
@@ -165,8 +174,11 @@ pub(crate) struct TenantRoutes {
     /// The next chunks of slots, allocated on first use.
     more_slots: [OnceLock<Box<SlotChunk>>; SLOT_CHUNKS - 1],
     router: Arc<Router>,
-    /// Quoted, qualified partition name per tenancy table (same order).
-    partitions: Vec<String>,
+    /// Where the tenant's rows live.
+    layout: Layout,
+    /// Quoted, qualified name of the tenant's table per tenancy table (same
+    /// order): its partition, or its schema's table.
+    tables: Vec<String>,
     /// Rendered SQL of queries numbered past the slots (keyed by the
     /// `static`'s address, which never changes nor is reused).
     overflow: elsa::sync::FrozenMap<usize, Box<Rendered>>,
@@ -181,34 +193,52 @@ struct Rendered {
 impl std::fmt::Debug for TenantRoutes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantRoutes")
-            .field("partitions", &self.partitions)
+            .field("layout", &self.layout)
+            .field("tables", &self.tables)
             .field("enabled", &self.router.enabled)
             .finish_non_exhaustive()
     }
 }
 
 impl TenantRoutes {
-    pub(crate) fn new(router: Arc<Router>, suffix: &str) -> TenantRoutes {
-        let partitions = router
-            .tables
-            .iter()
-            .map(|(schema, name)| {
-                // Always qualified: an unqualified name would let a
-                // temporary table of that name (pg_temp is searched first)
-                // take the tenant's queries on a pooled connection.
-                qualified_name(
-                    Some(schema.as_deref().unwrap_or(DEFAULT_SCHEMA)),
-                    &tenant_core::schema::partition_name(name, suffix),
-                )
-            })
-            .collect();
+    /// The routes of the tenant with partition suffix `suffix` in `layout`.
+    pub(crate) fn new(router: Arc<Router>, suffix: &str, layout: Layout) -> TenantRoutes {
+        let tables = match layout {
+            // Always qualified: an unqualified name would let a temporary
+            // table of that name (pg_temp is searched first) take the
+            // tenant's queries on a pooled connection.
+            Layout::Partition => router
+                .tables
+                .iter()
+                .map(|(schema, name)| {
+                    qualified_name(
+                        Some(schema.as_deref().unwrap_or(DEFAULT_SCHEMA)),
+                        &tenant_core::schema::partition_name(name, suffix),
+                    )
+                })
+                .collect(),
+            Layout::Schema => {
+                let schema = tenant_core::layout::tenant_schema_name(suffix);
+                router
+                    .tables
+                    .iter()
+                    .map(|(_, name)| qualified_name(Some(&schema), name))
+                    .collect()
+            }
+        };
         TenantRoutes {
             first_slots: std::array::from_fn(|_| OnceLock::new()),
             more_slots: std::array::from_fn(|_| OnceLock::new()),
             router,
-            partitions,
+            layout,
+            tables,
             overflow: elsa::sync::FrozenMap::new(),
         }
+    }
+
+    /// Where the tenant's rows live.
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub(crate) fn enabled(&self) -> bool {
@@ -229,18 +259,41 @@ impl TenantRoutes {
         self.router.render_parents(template)
     }
 
-    /// The SQL of `template` on this tenant's partitions.
+    /// The SQL of `template` on this tenant's tables. A schema tenant's
+    /// tables carry the parents' names, so every statement is rendered in
+    /// place, routable or not: its rows are nowhere else.
     pub(crate) fn render(&self, template: &RouteTemplate) -> String {
-        template.render(|slot| {
-            self.router
-                .table_of(slot)
-                .map(|index| self.partitions[index].clone())
-        })
+        match self.layout {
+            Layout::Partition => template.render(|slot| {
+                self.router
+                    .table_of(slot)
+                    .map(|index| self.tables[index].clone())
+            }),
+            Layout::Schema => self
+                .router
+                .render_in_place(template, &self.tables)
+                .unwrap_or_else(|| {
+                    // Not seen in the corpus: the parents hold none of this
+                    // tenant's rows, so the statement finds nothing there
+                    // (and the tenant role may not read them at all).
+                    tracing::warn!(
+                        sql = %template.parent_sql(),
+                        "statement could not be rendered on a schema tenant's tables"
+                    );
+                    self.router.render_parents(template)
+                }),
+        }
     }
 
     /// The routed SQL of a macro's static query, rendered once per handle.
     pub(crate) fn route(&self, query: &'static RoutedQuery) -> Routed<'_> {
-        if !self.router.enabled || !query.template.is_routable() {
+        let on_own_tables = match self.layout {
+            Layout::Partition => self.router.enabled && query.template.is_routable(),
+            // Routing cannot be turned off for a schema tenant: its rows
+            // are only in its schema.
+            Layout::Schema => !query.template.slots.is_empty(),
+        };
+        if !on_own_tables {
             return self.on_parents(query);
         }
         let rendered = self.rendered(query);
@@ -339,6 +392,7 @@ mod tests {
         TenantRoutes::new(
             Arc::new(Router::new(true, caching, false, &[forms()])),
             "t7",
+            Layout::Partition,
         )
     }
 
@@ -352,6 +406,7 @@ mod tests {
                 &[forms()],
             )),
             "t7",
+            Layout::Partition,
         );
         let select = query("SELECT id FROM forms WHERE tenant_id = $tenant", None);
         for _ in 0..3 {
@@ -445,7 +500,7 @@ mod tests {
         for _ in 0..3 {
             assert!(!routes.route(select).persistent);
         }
-        let other = TenantRoutes::new(Arc::clone(&routes.router), "t8");
+        let other = TenantRoutes::new(Arc::clone(&routes.router), "t8", Layout::Partition);
         assert_eq!(
             other.route(select).sql,
             "SELECT id FROM public.forms_t8 AS forms WHERE tenant_id = $1"
@@ -454,5 +509,38 @@ mod tests {
             routes.route(select).sql,
             "SELECT id FROM public.forms_t7 AS forms WHERE tenant_id = $1"
         );
+    }
+
+    #[test]
+    fn a_schema_tenant_runs_every_statement_in_place_on_its_schema() {
+        // Routing off and a statement routing would change: both still run
+        // on the schema's tables, where the tenant's rows are.
+        let router = Arc::new(Router::new(
+            false,
+            StatementCaching::Prepared,
+            false,
+            &[forms()],
+        ));
+        let routes = TenantRoutes::new(router, "t7_k3x9q2", Layout::Schema);
+        assert_eq!(routes.layout(), Layout::Schema);
+        for (sql, expected) in [
+            (
+                "SELECT forms.id FROM forms WHERE tenant_id = $tenant",
+                "SELECT forms.id FROM tenant_t7_k3x9q2.forms WHERE tenant_id = $1",
+            ),
+            (
+                "SELECT f.id FROM public.forms f WHERE f.tenant_id = $tenant",
+                "SELECT f.id FROM tenant_t7_k3x9q2.forms f WHERE f.tenant_id = $1",
+            ),
+            (
+                "INSERT INTO forms (tenant_id, id) VALUES ($tenant, 1) \
+                 ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING",
+                "INSERT INTO tenant_t7_k3x9q2.forms (tenant_id, id) VALUES ($1, 1) \
+                 ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING",
+            ),
+        ] {
+            let routed = routes.route(query(sql, None));
+            assert_eq!(routed.sql, expected);
+        }
     }
 }

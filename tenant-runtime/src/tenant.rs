@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tenant_core::layout::Layout;
 use tenant_core::route::RouteTemplate;
 
 use crate::error::Error;
@@ -16,6 +17,10 @@ pub(crate) struct TenantSession {
     /// `SELECT registry.enter($1, $2)` when row-level security reads the
     /// verified tenant; `None` when only the plain setting is set.
     pub(crate) enter_sql: Option<String>,
+    /// The same for a schema tenant, which also takes its role and search
+    /// path (`$3`, `$4`) for the transaction (see
+    /// [`TenantSession::schema_enter_sql`]).
+    pub(crate) enter_schema_sql: String,
     /// The application's tenant key (see the tenancy's `session` module),
     /// once loaded.
     pub(crate) key: OnceLock<Vec<u8>>,
@@ -24,6 +29,23 @@ pub(crate) struct TenantSession {
     /// Whether the transaction's first statement may be a named, cached
     /// prepared statement (`false` behind a transaction pooler).
     pub(crate) persistent: bool,
+}
+
+impl TenantSession {
+    /// What a schema tenant's transaction runs first: the tenant as
+    /// `enter_sql` makes it (`registry.enter($1, $2)`, or the plain setting
+    /// `$1` = `$2`), then `role` = `$3` and `search_path` = `$4`, all
+    /// transaction-local. One statement, so one round trip; the role comes
+    /// last in the list, after the definer function ran.
+    pub(crate) fn schema_enter_sql(enter_sql: Option<&str>) -> String {
+        let tenant = match enter_sql {
+            Some(enter) => enter.trim_start_matches("SELECT ").to_string(),
+            None => "set_config($1, $2, true)".to_string(),
+        };
+        format!(
+            "SELECT {tenant}, set_config('search_path', $4, true), set_config('role', $3, true)"
+        )
+    }
 }
 
 /// A known, onboarded tenant: what the query macros bind as "the requesting
@@ -45,6 +67,8 @@ pub struct Tenant {
     routed: bool,
     /// The fleet database the tenant lives on (`None` outside a fleet).
     database: Option<Arc<str>>,
+    /// A schema tenant's schema (and role); `None` in partition layout.
+    tenant_schema: Option<Arc<str>>,
 }
 
 impl PartialEq for Tenant {
@@ -70,10 +94,14 @@ impl Tenant {
         session: Arc<TenantSession>,
         database: Option<Arc<str>>,
     ) -> Tenant {
+        let tenant_schema = (routes.layout() == Layout::Schema)
+            .then(|| tenant_core::layout::tenant_schema_name(partition_suffix).into());
         Tenant {
             id: id.into(),
             partition_suffix: partition_suffix.into(),
-            routed: routes.enabled(),
+            // A schema tenant's queries always run on its schema.
+            routed: routes.enabled() || tenant_schema.is_some(),
+            tenant_schema,
             routes: Arc::new(routes),
             session,
             database,
@@ -89,6 +117,18 @@ impl Tenant {
     /// another database fails (no such table) instead of reading rows.
     pub fn database(&self) -> Option<&str> {
         self.database.as_deref()
+    }
+
+    /// Where the tenant's rows live: a partition of every parent, or a
+    /// schema of its own (see [`tenant_core::layout`]).
+    pub fn layout(&self) -> Layout {
+        self.routes.layout()
+    }
+
+    /// The schema of a tenant in schema layout (unquoted), which is also the
+    /// name of its role; `None` in partition layout.
+    pub fn tenant_schema(&self) -> Option<&str> {
+        self.tenant_schema.as_deref()
     }
 
     /// The tenant id (the value of the tenant column).
@@ -107,10 +147,13 @@ impl Tenant {
     /// opt-out of routing (`tenant_query!(&tenant.via_parents(), ..)`). The
     /// tenancy-wide opt-out is [`TenancyBuilder::routing`].
     ///
+    /// A tenant in schema layout has no rows in the parents: its handle is
+    /// returned unchanged, and its queries keep running on its schema.
+    ///
     /// [`TenancyBuilder::routing`]: crate::TenancyBuilder::routing
     pub fn via_parents(&self) -> Tenant {
         Tenant {
-            routed: false,
+            routed: self.tenant_schema.is_some(),
             ..self.clone()
         }
     }
@@ -122,11 +165,11 @@ impl Tenant {
     }
 
     /// `template` rendered on this tenant's partitions (on the parents for a
-    /// [`via_parents`](Tenant::via_parents) handle). For SQL built at run
-    /// time from [`RouteTemplate::from_analysis`]; the macros use a cached
-    /// path.
+    /// [`via_parents`](Tenant::via_parents) handle), or on its schema's
+    /// tables in schema layout. For SQL built at run time from
+    /// [`RouteTemplate::from_analysis`]; the macros use a cached path.
     pub fn route_sql(&self, template: &RouteTemplate) -> String {
-        if self.routed && template.is_routable() {
+        if self.tenant_schema.is_some() || (self.routed && template.is_routable()) {
             self.routes.render(template)
         } else {
             self.routes.render_parents(template)
@@ -149,6 +192,14 @@ impl Tenant {
     /// there every statement of the transaction reaches the same server
     /// connection, so this is where the macros' queries run behind one (see
     /// [`TenancyBuilder::behind_transaction_pooler`](crate::TenancyBuilder::behind_transaction_pooler)).
+    ///
+    /// A tenant in schema layout also takes its own role and a search path
+    /// of its schema then `public`, both transaction-local
+    /// (`set_config(.., true)`, as `SET LOCAL`): SQL run in the transaction,
+    /// checked or not, can then use only its schema's tables (and what the
+    /// tenants' group role is granted); other tenants' schemas and the
+    /// parents are refused with "permission denied". The runtime guard
+    /// refuses SQL that would set the role or search path back.
     ///
     /// With row-level security, the transaction is entered through the
     /// registry's `enter` function with the application's tenant key: the
@@ -185,7 +236,23 @@ impl Tenant {
     /// [`begin`](Tenant::begin) does (for a transaction begun otherwise,
     /// such as a mover's `REPEATABLE READ` snapshot).
     pub(crate) async fn enter(&self, connection: &mut PgConnection) -> Result<(), Error> {
-        match (&self.session.enter_sql, self.tenant_key()?) {
+        let key = self.tenant_key()?;
+        if let Some(schema) = &self.tenant_schema {
+            let search_path = tenant_core::layout::schema_search_path(schema);
+            let query = sqlx::query(&self.session.enter_schema_sql);
+            let query = match (&self.session.enter_sql, key) {
+                (Some(_), Some(key)) => query.bind(self.id()).bind(key),
+                _ => query.bind(TENANT_SETTING).bind(self.id()),
+            };
+            query
+                .bind(&**schema)
+                .bind(search_path)
+                .persistent(self.session.persistent)
+                .execute(&mut *connection)
+                .await?;
+            return Ok(());
+        }
+        match (&self.session.enter_sql, key) {
             (Some(enter), Some(key)) => {
                 sqlx::query(enter)
                     .bind(self.id())

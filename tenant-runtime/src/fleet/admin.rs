@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::tenancy::keys::SyncProgress;
 use crate::tenancy::offboard::Offboard;
 use crate::tenancy::registry::TenantState;
+use tenant_core::layout::Layout;
 
 impl Fleet {
     /// Installs the registry and the parents on every database, then the
@@ -47,11 +48,26 @@ impl Fleet {
     /// (so a later change of the rules moves no existing tenant).
     /// Idempotent, as [`Tenancy::onboard`](crate::Tenancy::onboard) is.
     pub async fn onboard(&self, id: &str) -> Result<FleetOnboard, Error> {
+        self.onboard_placed(id, None).await
+    }
+
+    /// [`onboard`](Self::onboard) in `layout` (see
+    /// [`Tenancy::onboard_as`](crate::Tenancy::onboard_as)); the directory
+    /// records the layout with the database.
+    pub async fn onboard_as(&self, id: &str, layout: Layout) -> Result<FleetOnboard, Error> {
+        self.onboard_placed(id, Some(layout)).await
+    }
+
+    async fn onboard_placed(
+        &self,
+        id: &str,
+        layout: Option<Layout>,
+    ) -> Result<FleetOnboard, Error> {
         let id = self.inner.template.accept_id(id)?;
         self.forget_placement(&id);
         let located = self.locate(&id).await?;
         let name = self.inner.databases[located.index].name.clone();
-        self.onboard_at(&id, &name).await
+        self.onboard_at(&id, &name, layout).await
     }
 
     /// Onboards `id` on the database `database`, whatever the rules say,
@@ -59,6 +75,17 @@ impl Fleet {
     /// another database is [`Error::TenantPlacedElsewhere`] (move it
     /// instead); nothing is changed then.
     pub async fn onboard_on(&self, id: &str, database: &str) -> Result<FleetOnboard, Error> {
+        self.onboard_on_as(id, database, None).await
+    }
+
+    /// [`onboard_on`](Self::onboard_on) in `layout` when given (else the
+    /// default layout for a new tenant, its own for an onboarded one).
+    pub async fn onboard_on_as(
+        &self,
+        id: &str,
+        database: &str,
+        layout: Option<Layout>,
+    ) -> Result<FleetOnboard, Error> {
         let id = self.inner.template.accept_id(id)?;
         let target = self.database(database)?.name.clone();
         let current = match self.directory_entry(&id).await? {
@@ -88,20 +115,30 @@ impl Fleet {
                 });
             }
         }
-        self.onboard_at(&id, &target).await
+        self.onboard_at(&id, &target, layout).await
     }
 
     /// Records `id` on `database` in the directory, then onboards it there.
     /// The entry comes first: a lookup in between finds the database that
     /// is about to hold the tenant, and says "unknown tenant" until it does.
-    async fn onboard_at(&self, id: &str, database: &str) -> Result<FleetOnboard, Error> {
-        self.set_directory_entry(id, database).await?;
+    async fn onboard_at(
+        &self,
+        id: &str,
+        database: &str,
+        layout: Option<Layout>,
+    ) -> Result<FleetOnboard, Error> {
+        self.set_directory_entry(id, database, layout).await?;
         let target = self.database(database)?;
-        let outcome = target
-            .tenancy
-            .onboard(&target.pool, id)
-            .await
-            .map_err(|e| unavailable(&target.name, e))?;
+        let onboarded = match layout {
+            Some(layout) => target.tenancy.onboard_as(&target.pool, id, layout).await,
+            None => target.tenancy.onboard(&target.pool, id).await,
+        };
+        let outcome = onboarded.map_err(|e| unavailable(&target.name, e))?;
+        if layout != Some(outcome.tenant.layout()) {
+            // The layout the tenancy chose (its default, or the tenant's own).
+            self.set_directory_entry(id, database, Some(outcome.tenant.layout()))
+                .await?;
+        }
         Ok(FleetOnboard {
             database: target.name.clone(),
             outcome,

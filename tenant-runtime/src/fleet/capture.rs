@@ -98,13 +98,14 @@ pub(crate) struct MovedTable {
 }
 
 impl MovedTable {
-    /// `table` of a tenant whose partitions have `source_suffix` on the
-    /// source and `target_suffix` on the target. A table without a primary
-    /// key cannot be moved (its rows cannot be replayed one by one).
+    /// `table` of a tenant whose rows are in the table `source` (quoted,
+    /// qualified: a partition or a schema tenant's table) on the source and
+    /// go to `target` on the target. A table without a primary key cannot
+    /// be moved (its rows cannot be replayed one by one).
     pub(crate) fn new(
         table: &TableSchema,
-        source_suffix: &str,
-        target_suffix: &str,
+        source: String,
+        target: String,
     ) -> Result<MovedTable, String> {
         if table.primary_key.is_empty() {
             return Err(format!(
@@ -136,8 +137,8 @@ impl MovedTable {
             .collect();
         Ok(MovedTable {
             parent: table.qualified_name(),
-            source: table.qualified_partition_name(source_suffix),
-            target: table.qualified_partition_name(target_suffix),
+            source,
+            target,
             columns,
             key: key_names.iter().map(|k| quote_ident(k)).collect(),
             key_names,
@@ -428,7 +429,8 @@ pub(crate) async fn advance_sequences(
         for column in &table.sequenced {
             sqlx::query(&format!(
                 "SELECT setval(s.seq, x.m) \
-                   FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS seq) s, \
+                   FROM (SELECT coalesce(pg_get_serial_sequence($3, $2), \
+                                         pg_get_serial_sequence($1, $2))::regclass AS seq) s, \
                         (SELECT max({column})::bigint AS m FROM {}) x \
                   WHERE s.seq IS NOT NULL AND x.m IS NOT NULL \
                     AND x.m > coalesce(pg_sequence_last_value(s.seq), 0)",
@@ -436,6 +438,9 @@ pub(crate) async fn advance_sequences(
             ))
             .bind(&table.parent)
             .bind(column.trim_matches('"'))
+            // A schema tenant's table has a sequence of its own; a partition
+            // draws from its parent's.
+            .bind(&table.target)
             .execute(&mut *target)
             .await?;
         }
@@ -476,7 +481,12 @@ mod tests {
 
     #[test]
     fn replay_statements_skip_generated_columns_and_match_the_whole_key() {
-        let moved = MovedTable::new(&table(), "t1_aaaaaa", "t4_bbbbbb").unwrap();
+        let moved = MovedTable::new(
+            &table(),
+            "public.forms_t1_aaaaaa".into(),
+            "public.forms_t4_bbbbbb".into(),
+        )
+        .unwrap();
         assert_eq!(moved.target, "public.forms_t4_bbbbbb");
         assert_eq!(
             moved.upsert_sql(),
@@ -506,13 +516,18 @@ mod tests {
     fn a_table_without_a_primary_key_cannot_move() {
         let mut keyless = table();
         keyless.primary_key.clear();
-        let err = MovedTable::new(&keyless, "a", "b").unwrap_err();
+        let err = MovedTable::new(&keyless, "a".into(), "b".into()).unwrap_err();
         assert!(err.contains("has no primary key"), "{err}");
     }
 
     #[test]
     fn triggers_quote_the_tenant_and_the_fence_raises_the_moving_state() {
-        let moved = MovedTable::new(&table(), "t1_aaaaaa", "t4_bbbbbb").unwrap();
+        let moved = MovedTable::new(
+            &table(),
+            "public.forms_t1_aaaaaa".into(),
+            "public.forms_t4_bbbbbb".into(),
+        )
+        .unwrap();
         let capture = capture_triggers_ddl("tenancy", "o'hara", std::slice::from_ref(&moved));
         assert!(
             capture[0].contains("('o''hara', 'public.forms')"),

@@ -114,6 +114,7 @@ impl Fleet {
                 placement: layout.placement,
                 template: tenancy.clone(),
                 placements: Mutex::new(HashMap::new()),
+                directory_ready: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use sqlx::PgPool;
+use tenant_core::layout::Layout;
 use tenant_core::schema::qualified_name;
 
 use super::reports::{Placed, PlacedBy};
@@ -51,6 +52,14 @@ pub(crate) fn directory_ddl(schema: &str) -> Vec<String> {
              keep_source boolean NOT NULL,\n    \
              started_at timestamptz NOT NULL DEFAULT now(),\n    \
              updated_at timestamptz NOT NULL DEFAULT now()\n)",
+            moves_table(schema)
+        ),
+        // Added with schema layout: the tenant's layout beside its database
+        // (NULL in entries written before), and a move's target layout
+        // (NULL: the source's).
+        format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS layout text"),
+        format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS target_layout text",
             moves_table(schema)
         ),
     ]
@@ -177,16 +186,25 @@ impl Fleet {
         })
     }
 
-    /// Records that `id` lives on `database` (replacing any entry).
-    pub(crate) async fn set_directory_entry(&self, id: &str, database: &str) -> Result<(), Error> {
+    /// Records that `id` lives on `database` in `layout` (replacing any
+    /// entry; `None` keeps the entry's layout, for a tenant onboarded
+    /// again).
+    pub(crate) async fn set_directory_entry(
+        &self,
+        id: &str,
+        database: &str,
+        layout: Option<Layout>,
+    ) -> Result<(), Error> {
         let directory = self.directory_database();
         sqlx::query(&format!(
-            "INSERT INTO {} (tenant_id, database) VALUES ($1, $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET database = EXCLUDED.database, updated_at = now()",
+            "INSERT INTO {} (tenant_id, database, layout) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET database = EXCLUDED.database, \
+             layout = coalesce(EXCLUDED.layout, directory.layout), updated_at = now()",
             directory_table(self.inner.template.registry_schema())
         ))
         .bind(id)
         .bind(database)
+        .bind(layout.map(Layout::as_str))
         .execute(directory.pool())
         .await
         .map_err(|e| unavailable(directory.name(), e.into()))?;
@@ -209,15 +227,22 @@ impl Fleet {
         Ok(())
     }
 
-    /// Creates the directory on the directory database (idempotent).
+    /// Creates the directory on the directory database (idempotent), once
+    /// per process: later calls return at once.
     pub(crate) async fn install_directory(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if self.inner.directory_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let directory = self.directory_database();
         run_all(
             directory.pool(),
             &directory_ddl(self.inner.template.registry_schema()),
         )
         .await
-        .map_err(|e| unavailable(directory.name(), e.into()))
+        .map_err(|e| unavailable(directory.name(), e.into()))?;
+        self.inner.directory_ready.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn placements(

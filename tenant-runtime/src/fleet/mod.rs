@@ -70,6 +70,9 @@ struct FleetInner {
     template: Tenancy,
     /// Each tenant's database, as the directory or the rules last said.
     placements: Mutex<HashMap<String, CachedPlacement>>,
+    /// Set once this process has made sure the directory's tables exist
+    /// (moves check it before each run; once is enough).
+    directory_ready: std::sync::atomic::AtomicBool,
 }
 
 /// A placement in the fleet's cache.

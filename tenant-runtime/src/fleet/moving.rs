@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Acquire, PgConnection};
 
+use tenant_core::layout::{tenant_table_name, Layout};
+
 use super::capture::{self, MovedTable};
 use super::directory::{directory_table, moves_table};
 use super::reports::{MoveOptions, MoveReport, MoveStep};
@@ -49,6 +51,9 @@ const NOWAIT_PHASE: Duration = Duration::from_secs(2);
 struct Record {
     source: String,
     target: String,
+    /// The layout the tenant moves into (`None` in records of earlier
+    /// versions: the source's).
+    target_layout: Option<Layout>,
     state: MoveStep,
     applied_through: i64,
     keep_source: bool,
@@ -137,8 +142,10 @@ impl Fleet {
         let tables = if record.state == MoveStep::Flipped {
             Vec::new()
         } else {
-            self.moved_tables(id, &source, &target).await?
+            self.moved_tables(id, &source, &target, record.target_layout)
+                .await?
         };
+        let same_database = source.name() == target.name();
         let schema = self.inner.template.registry_schema().to_string();
         let mut report = MoveReport {
             source: source.name().to_string(),
@@ -206,8 +213,26 @@ impl Fleet {
                 .replay(id, &schema, &source, &target, &tables, &mut record)
                 .await?;
             report.log_entries_replayed += late;
-            report.rows = self.verify(id, &source, &target, &tables).await?;
-            self.flip(id, target.name()).await?;
+            let target_layout = match record.target_layout {
+                Some(layout) => layout,
+                None => self.registered_layout(&target, id).await?,
+            };
+            // On one database the registry row names the layout; a mover
+            // that stopped after pointing it at the target (and before the
+            // directory's flip) must not compare tables that are in use.
+            let pointed =
+                same_database && self.registered_layout(&target, id).await? == target_layout;
+            if !pointed {
+                report.rows = self.verify(id, &source, &target, &tables).await?;
+            }
+            if same_database {
+                target
+                    .tenancy()
+                    .set_layout(target.pool(), id, target_layout)
+                    .await
+                    .map_err(|e| unavailable(target.name(), e))?;
+            }
+            self.flip(id, target.name(), target_layout).await?;
             record.state = MoveStep::Flipped;
             report.fence = Some(fenced.elapsed());
             stop(MoveStep::Flipped)?;
@@ -221,7 +246,20 @@ impl Fleet {
             } else {
                 Offboard::Drop
             };
-            match source.tenancy().offboard(source.pool(), id, mode).await {
+            let removed = if same_database {
+                // The layout the tenant left: the one its row no longer names.
+                let left = match self.registered_layout(&source, id).await? {
+                    Layout::Partition => Layout::Schema,
+                    Layout::Schema => Layout::Partition,
+                };
+                source
+                    .tenancy()
+                    .remove_layout(source.pool(), id, left, mode)
+                    .await
+            } else {
+                source.tenancy().offboard(source.pool(), id, mode).await
+            };
+            match removed {
                 Ok(()) | Err(Error::UnknownTenant { .. }) => {}
                 Err(e) => return Err(unavailable(source.name(), e)),
             }
@@ -262,7 +300,9 @@ impl Fleet {
         }
         let source = self.database(&record.source)?.clone();
         let target = self.database(&record.target)?.clone();
-        let tables = self.moved_tables(&id, &source, &target).await?;
+        let tables = self
+            .moved_tables(&id, &source, &target, record.target_layout)
+            .await?;
         let mut connection = source
             .pool()
             .acquire()
@@ -272,11 +312,23 @@ impl Fleet {
             .await
             .map_err(|e| unavailable(source.name(), e))?;
         drop(connection);
-        match target
-            .tenancy()
-            .offboard(target.pool(), &id, Offboard::Drop)
-            .await
-        {
+        let removed = if source.name() == target.name() {
+            // One database: only the tables of the layout it was moving to.
+            let layout = match record.target_layout {
+                Some(layout) => layout,
+                None => self.registered_layout(&target, &id).await?,
+            };
+            target
+                .tenancy()
+                .remove_layout(target.pool(), &id, layout, Offboard::Drop)
+                .await
+        } else {
+            target
+                .tenancy()
+                .offboard(target.pool(), &id, Offboard::Drop)
+                .await
+        };
+        match removed {
             Ok(()) | Err(Error::UnknownTenant { .. }) => {}
             Err(e) => return Err(unavailable(target.name(), e)),
         }
@@ -304,31 +356,47 @@ impl Fleet {
         let located = self.locate(id).await?;
         let source = self.inner.databases[located.index].clone();
         let target = self.inner.databases[target_index].clone();
-        if located.index == target_index {
-            return Err(Error::MoveRefused {
-                id: id.to_string(),
-                reason: format!("it lives on `{}` already", target.name()),
-            });
-        }
         // The tenant exists where the directory says, the target answers.
-        source
+        let current = source
             .tenancy()
             .tenant(source.pool(), id)
             .await
-            .map_err(|e| unavailable(source.name(), e))?;
+            .map_err(|e| unavailable(source.name(), e))?
+            .layout();
+        let target_layout = options.layout.unwrap_or(current);
+        if located.index == target_index && target_layout == current {
+            return Err(Error::MoveRefused {
+                id: id.to_string(),
+                reason: format!(
+                    "it lives on `{}` in {current} layout already",
+                    target.name()
+                ),
+            });
+        }
         sqlx::query("SELECT 1")
             .execute(target.pool())
             .await
             .map_err(|e| unavailable(target.name(), e.into()))?;
         for table in self.inner.template.tables() {
-            MovedTable::new(table, "x", "y").map_err(|reason| Error::MoveRefused {
-                id: id.to_string(),
-                reason,
+            MovedTable::new(table, String::new(), String::new()).map_err(|reason| {
+                Error::MoveRefused {
+                    id: id.to_string(),
+                    reason,
+                }
             })?;
         }
+        if target_layout == Layout::Schema {
+            self.inner
+                .template
+                .check_schema_layout()
+                .map_err(|e| Error::MoveRefused {
+                    id: id.to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
         let inserted = sqlx::query(&format!(
-            "INSERT INTO {} (tenant_id, source, target, state, keep_source) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO NOTHING",
+            "INSERT INTO {} (tenant_id, source, target, state, keep_source, target_layout) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO NOTHING",
             moves_table(self.inner.template.registry_schema())
         ))
         .bind(id)
@@ -336,6 +404,7 @@ impl Fleet {
         .bind(target.name())
         .bind(MoveStep::Prepared.as_str())
         .bind(options.source == Offboard::Keep)
+        .bind(target_layout.as_str())
         .execute(self.directory_database().pool())
         .await
         .map_err(|e| unavailable(self.directory_database().name(), e.into()))?;
@@ -345,6 +414,7 @@ impl Fleet {
         Ok(Record {
             source: source.name().to_string(),
             target: target.name().to_string(),
+            target_layout: Some(target_layout),
             state: MoveStep::Prepared,
             applied_through: 0,
             keep_source: options.source == Offboard::Keep,
@@ -360,6 +430,7 @@ impl Fleet {
         id: &str,
         source: &super::FleetDatabase,
         target: &super::FleetDatabase,
+        target_layout: Option<Layout>,
     ) -> Result<Vec<MovedTable>, Error> {
         let schema = self.inner.template.registry_schema().to_string();
         for database in [source, target] {
@@ -369,24 +440,43 @@ impl Fleet {
                 .await
                 .map_err(|e| unavailable(database.name(), e))?;
         }
-        let source_suffix = source
+        let (source_suffix, source_layout) = source
             .tenancy()
-            .registered_suffix(source.pool(), id)
+            .registered(source.pool(), id)
             .await
             .map_err(|e| unavailable(source.name(), e))?
             .ok_or_else(|| Error::UnknownTenant { id: id.to_string() })?;
-        let onboarded = target
-            .tenancy()
-            .onboard(target.pool(), id)
-            .await
-            .map_err(|e| unavailable(target.name(), e))?;
-        let target_suffix = onboarded.tenant.partition_suffix().to_string();
+        let target_layout = target_layout.unwrap_or(source_layout);
+        let target_suffix = if source.name() == target.name() {
+            // One database, the other layout: the same registry row (and
+            // suffix) gets its tables in the target layout beside.
+            target
+                .tenancy()
+                .add_layout(target.pool(), id, target_layout)
+                .await
+                .map_err(|e| unavailable(target.name(), e))?
+        } else {
+            target
+                .tenancy()
+                .onboard_as(target.pool(), id, target_layout)
+                .await
+                .map_err(|e| unavailable(target.name(), e))?
+                .tenant
+                .partition_suffix()
+                .to_string()
+        };
         let tables: Vec<MovedTable> = self
             .inner
             .template
             .tables()
             .iter()
-            .map(|t| MovedTable::new(t, &source_suffix, &target_suffix))
+            .map(|t| {
+                MovedTable::new(
+                    t,
+                    tenant_table_name(t, &source_suffix, source_layout),
+                    tenant_table_name(t, &target_suffix, target_layout),
+                )
+            })
             .collect::<Result<_, _>>()
             .map_err(|reason| Error::MoveRefused {
                 id: id.to_string(),
@@ -552,7 +642,7 @@ impl Fleet {
 
     /// Step 4: the directory names the target, in the same transaction as
     /// the record's new state.
-    async fn flip(&self, id: &str, target: &str) -> Result<(), Error> {
+    async fn flip(&self, id: &str, target: &str, layout: Layout) -> Result<(), Error> {
         let directory = self.directory_database();
         let schema = self.inner.template.registry_schema();
         let mut transaction = directory
@@ -561,12 +651,14 @@ impl Fleet {
             .await
             .map_err(|e| unavailable(directory.name(), e.into()))?;
         sqlx::query(&format!(
-            "INSERT INTO {} (tenant_id, database) VALUES ($1, $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET database = EXCLUDED.database, updated_at = now()",
+            "INSERT INTO {} (tenant_id, database, layout) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET database = EXCLUDED.database, \
+             layout = EXCLUDED.layout, updated_at = now()",
             directory_table(schema)
         ))
         .bind(id)
         .bind(target)
+        .bind(layout.as_str())
         .execute(&mut *transaction)
         .await?;
         sqlx::query(&format!(
@@ -582,27 +674,48 @@ impl Fleet {
         Ok(())
     }
 
+    /// The layout `database`'s registry records for `id`.
+    async fn registered_layout(
+        &self,
+        database: &super::FleetDatabase,
+        id: &str,
+    ) -> Result<Layout, Error> {
+        database
+            .tenancy()
+            .registered(database.pool(), id)
+            .await
+            .map_err(|e| unavailable(database.name(), e))?
+            .map(|(_, layout)| layout)
+            .ok_or_else(|| Error::UnknownTenant { id: id.to_string() })
+    }
+
     async fn read_move(&self, id: &str) -> Result<Option<Record>, Error> {
         let directory = self.directory_database();
-        let row: Option<(String, String, String, i64, bool)> = sqlx::query_as(&format!(
-            "SELECT source, target, state, applied_through, keep_source FROM {} WHERE tenant_id = $1",
-            moves_table(self.inner.template.registry_schema())
-        ))
-        .bind(id)
-        .fetch_optional(directory.pool())
-        .await
-        .map_err(|e| unavailable(directory.name(), e.into()))?;
-        row.map(|(source, target, state, applied_through, keep_source)| {
-            Ok(Record {
-                source,
-                target,
-                state: MoveStep::parse(&state).ok_or_else(|| {
-                    Error::Schema(format!("the move of {id:?} has an unknown state {state:?}"))
-                })?,
-                applied_through,
-                keep_source,
-            })
-        })
+        #[allow(clippy::type_complexity)]
+        let row: Option<(String, String, String, i64, bool, Option<String>)> =
+            sqlx::query_as(&format!(
+                "SELECT source, target, state, applied_through, keep_source, target_layout \
+               FROM {} WHERE tenant_id = $1",
+                moves_table(self.inner.template.registry_schema())
+            ))
+            .bind(id)
+            .fetch_optional(directory.pool())
+            .await
+            .map_err(|e| unavailable(directory.name(), e.into()))?;
+        row.map(
+            |(source, target, state, applied_through, keep_source, target_layout)| {
+                Ok(Record {
+                    source,
+                    target,
+                    target_layout: target_layout.and_then(|layout| layout.parse().ok()),
+                    state: MoveStep::parse(&state).ok_or_else(|| {
+                        Error::Schema(format!("the move of {id:?} has an unknown state {state:?}"))
+                    })?,
+                    applied_through,
+                    keep_source,
+                })
+            },
+        )
         .transpose()
     }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tenant_core::layout::Layout;
+
 use crate::error::Error;
 use crate::tenancy::keys::SyncReport;
 use crate::tenancy::offboard::Offboard;
@@ -76,6 +78,12 @@ pub struct MoveOptions {
     /// flip: dropped ([`Offboard::Drop`], the default) or kept as archive
     /// tables.
     pub source: Offboard,
+    /// The layout the tenant moves into: `None` (the default) keeps its
+    /// own. With another layout than its own the move may stay on its
+    /// database (`to` = where it lives): its tables in the new layout are
+    /// made beside the old ones, filled, fenced and switched to, as
+    /// between databases.
+    pub layout: Option<Layout>,
     /// Stop (with [`Error::MoveInterrupted`]) right after this step, as a
     /// killed mover would: for tests of resumption.
     #[doc(hidden)]
@@ -86,6 +94,7 @@ impl Default for MoveOptions {
     fn default() -> Self {
         MoveOptions {
             source: Offboard::Drop,
+            layout: None,
             stop_after: None,
         }
     }

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tenant_core::layout::Layout;
 use tenant_core::schema::{
     qualified_name, sort_by_dependencies, TableSchema, MAX_IDENTIFIER_BYTES,
 };
 use tenant_core::Config;
 
 use super::catalog;
-use super::install::DEFAULT_REGISTRY_SCHEMA;
+use super::install::{DEFAULT_REGISTRY_SCHEMA, FIND_TENANT};
 use super::registry::DEFAULT_TENANT_CACHE_TTL;
 use super::session::enter_function;
 use super::{Inner, Tenancy};
@@ -46,9 +47,20 @@ pub struct TenancyBuilder {
     checked_configs: Vec<(&'static str, &'static str)>,
     allow_config_override: bool,
     citus: bool,
+    default_layout: Option<Layout>,
 }
 
 impl TenancyBuilder {
+    /// Where [`Tenancy::onboard`] puts a new tenant: a partition of every
+    /// parent ([`Layout::Partition`], the default) or a schema and role of
+    /// its own ([`Layout::Schema`]). Without this, the configuration's
+    /// `default_layout` decides. One tenancy holds tenants of both layouts;
+    /// [`Tenancy::onboard_as`] picks per tenant.
+    pub fn default_layout(mut self, layout: Layout) -> Self {
+        self.default_layout = Some(layout);
+        self
+    }
+
     /// Whether the macros' queries run on the tenant's partitions (`true`,
     /// the default) or on the parents (`false`: the tenancy-wide opt-out;
     /// [`Tenant::via_parents`](crate::Tenant::via_parents) opts out one query). Routing keeps results
@@ -321,9 +333,11 @@ impl TenancyBuilder {
         // Row-level security on any table means its policies read the
         // verified tenant: tenant transactions enter through the registry.
         let verified = self.row_level_security || tables.iter().any(|t| t.row_level_security);
+        let enter_sql =
+            verified.then(|| format!("SELECT {}($1, $2)", enter_function(&self.registry_schema)));
         let session = Arc::new(TenantSession {
-            enter_sql: verified
-                .then(|| format!("SELECT {}($1, $2)", enter_function(&self.registry_schema))),
+            enter_schema_sql: TenantSession::schema_enter_sql(enter_sql.as_deref()),
+            enter_sql,
             key: std::sync::OnceLock::new(),
             registry_schema: self.registry_schema.clone(),
             persistent: !self.transaction_pooler,
@@ -336,16 +350,17 @@ impl TenancyBuilder {
                 router,
                 statement_cache_capacity: self.statement_cache_capacity,
                 transaction_pooler: self.transaction_pooler,
+                default_layout: self.default_layout.unwrap_or(self.config.default_layout),
                 config: self.config,
                 tables,
                 lock_timeout: self.lock_timeout,
                 retry_budget: self.retry_budget,
                 select_tenant: format!(
-                    "SELECT partition_suffix, state FROM {registry} WHERE id = $1"
+                    "SELECT partition_suffix, state, layout FROM {registry} WHERE id = $1"
                 ),
                 lookup_tenant: format!(
-                    "SELECT partition_suffix, state FROM {}($1)",
-                    qualified_name(Some(&self.registry_schema), "lookup_tenant")
+                    "SELECT partition_suffix, state, layout FROM {}($1)",
+                    qualified_name(Some(&self.registry_schema), FIND_TENANT)
                 ),
                 registry_sequence: qualified_name(
                     Some(&self.registry_schema),
@@ -413,6 +428,7 @@ impl Tenancy {
             checked_configs: Vec::new(),
             allow_config_override: false,
             allow_invisible_tenant_ids: false,
+            default_layout: None,
         }
     }
 

@@ -15,6 +15,11 @@ use super::settings;
 use super::Tenancy;
 use crate::error::Error;
 
+/// The registry's definer function that finds one tenant (its suffix, state
+/// and layout) for the application role. `lookup_tenant`, which returns no
+/// layout, stays for processes of earlier versions.
+pub(crate) const FIND_TENANT: &str = "find_tenant";
+
 /// The schema that holds the registry unless configured otherwise.
 pub const DEFAULT_REGISTRY_SCHEMA: &str = "tenancy";
 
@@ -41,6 +46,13 @@ impl Tenancy {
                  updated_at timestamptz NOT NULL DEFAULT now()\n)",
                 inner.registry
             ),
+            // Registries made before schema layout existed get the column
+            // (every tenant they hold is a partition tenant).
+            format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS layout text NOT NULL DEFAULT 'partition' \
+                 CHECK (layout IN ('partition', 'schema'))",
+                inner.registry
+            ),
             // Why: keys between a tenant's partitions live on the partitions,
             // not the parents, so the catalog alone cannot tell a later
             // discovery (the `tenant` command) which keys a new tenant's
@@ -65,6 +77,15 @@ impl Tenancy {
              SELECT t.partition_suffix, t.state FROM {} t WHERE t.id = tenant
 $fn$",
             qualified_name(Some(schema), "lookup_tenant"),
+            inner.registry
+        ));
+        statements.push(format!(
+            "CREATE OR REPLACE FUNCTION {}(tenant text) \
+             RETURNS TABLE (partition_suffix text, state text, layout text) \
+             LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+             SELECT t.partition_suffix, t.state, t.layout FROM {} t WHERE t.id = tenant
+$fn$",
+            qualified_name(Some(schema), FIND_TENANT),
             inner.registry
         ));
         statements

@@ -255,6 +255,11 @@ impl Tenancy {
     ) -> Result<usize, Error> {
         let mut added = 0;
         for tenant in self.list(pool).await? {
+            // A schema tenant's keys are its own tables' (made from the
+            // model at onboarding), not partitions of the parents.
+            if tenant.layout == tenant_core::layout::Layout::Schema {
+                continue;
+            }
             if tenant.state == TenantState::Active && !done.contains(&tenant.id) {
                 added += self
                     .add_missing_partition_keys(pool, &tenant.id, &tenant.partition_suffix, tables)

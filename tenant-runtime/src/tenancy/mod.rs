@@ -21,6 +21,10 @@
 //!   keys (and, in Citus mode, their distribution).
 //! - [`onboard`], [`offboard`] and [`keys`] (sync and key moves): the
 //!   operations on tenants.
+//! - [`schema_tenants`]: the same operations for tenants in schema layout
+//!   (a schema and a role per tenant), which the three above call;
+//!   [`relayout`]: a tenant's tables in both layouts for a while, for the
+//!   fleet's moves between layouts.
 //! - [`builder`]: [`TenancyBuilder`](builder::TenancyBuilder), which checks
 //!   the tables and makes the `Tenancy`.
 //!
@@ -40,6 +44,8 @@ pub(crate) mod onboard;
 pub(crate) mod ownership;
 pub(crate) mod partition_keys;
 pub(crate) mod registry;
+pub(crate) mod relayout;
+pub(crate) mod schema_tenants;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod verify;
@@ -51,6 +57,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
+use tenant_core::layout::Layout;
 use tenant_core::schema::TableSchema;
 use tenant_core::Config;
 
@@ -105,6 +112,9 @@ struct Inner {
     /// The fleet database this copy of the tenancy serves (see
     /// [`Tenancy::for_fleet_database`]); `None` outside a fleet.
     database: Option<Arc<str>>,
+    /// [`TenancyBuilder::default_layout`](builder::TenancyBuilder::default_layout),
+    /// or the configuration's.
+    default_layout: Layout,
 }
 
 /// A handle in the tenancy's cache, and when the registry last confirmed it.
@@ -118,6 +128,12 @@ impl Tenancy {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Where [`onboard`](Self::onboard) puts a new tenant (see
+    /// [`TenancyBuilder::default_layout`](builder::TenancyBuilder::default_layout)).
+    pub fn default_layout(&self) -> Layout {
+        self.inner.default_layout
     }
 
     /// The tenant tables, referenced tables first.
@@ -162,6 +178,7 @@ impl Tenancy {
         let inner = &self.inner;
         let session = Arc::new(TenantSession {
             enter_sql: inner.session.enter_sql.clone(),
+            enter_schema_sql: inner.session.enter_schema_sql.clone(),
             key: std::sync::OnceLock::new(),
             registry_schema: inner.session.registry_schema.clone(),
             persistent: inner.session.persistent,
@@ -193,6 +210,7 @@ impl Tenancy {
                 session,
                 given_tenant_key: inner.given_tenant_key.clone(),
                 database: Some(name.into()),
+                default_layout: inner.default_layout,
             }),
         }
     }

@@ -17,6 +17,7 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
+use tenant_core::layout::Layout;
 use tenant_core::schema::{quote_ident, quote_literal, TableSchema};
 
 use super::catalog;
@@ -26,7 +27,7 @@ use super::ddl::{
 };
 use super::held_rows;
 use super::ownership;
-use super::registry::{partition_status, PartitionStatus, TenantState};
+use super::registry::{parse_layout, partition_status, PartitionStatus, TenantState};
 use super::Tenancy;
 use crate::error::Error;
 
@@ -38,9 +39,11 @@ pub enum Offboard {
     /// named `tenancy_archived` refuses new and changed rows, and triggers
     /// refuse DELETE and TRUNCATE, so a stale handle's routed write fails
     /// instead of changing the archive; the application role loses its
-    /// privileges on it).
+    /// privileges on it). A tenant in schema layout keeps its schema,
+    /// renamed `tenant_t7_<tag>_archive`, out of the application role's
+    /// reach; its role is dropped.
     Keep,
-    /// Detach and drop them.
+    /// Detach and drop them (a schema tenant: drop its schema and role).
     Drop,
 }
 
@@ -113,7 +116,19 @@ impl Tenancy {
             self.inner.retry_budget,
         );
         self.lock_tenant(connection, id, &mut retry).await?;
-        let suffix = self.mark_offboarding(connection, id).await?;
+        let (suffix, layout) = self.mark_offboarding(connection, id).await?;
+        if layout == Layout::Schema {
+            loop {
+                match self
+                    .remove_schema_tenant(connection, id, &suffix, mode)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error) => retry.failed(error).await?,
+                }
+            }
+            return self.forget(connection, id, mode).await;
+        }
         self.detach_partitions(connection, id, &suffix, mode, &mut retry)
             .await?;
         self.settle_held_rows(connection, id, &suffix, mode, &mut retry)
@@ -121,6 +136,33 @@ impl Tenancy {
         self.archive_or_drop(connection, id, &suffix, mode, &mut retry)
             .await?;
         self.forget(connection, id, mode).await
+    }
+
+    /// Removes the partitions of tenant `id` (suffix `suffix`) as
+    /// offboarding does, detached concurrently then kept or dropped, but
+    /// leaves its registry row alone: the tenant lives on in schema layout
+    /// (a fleet's move between layouts on one database). Resumable.
+    pub(crate) async fn remove_partitions(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        suffix: &str,
+        mode: Offboard,
+    ) -> Result<(), Error> {
+        let mut connection = PoolConnection::<Postgres>::detach(pool.acquire().await?);
+        let mut retry = Retry::new(
+            format!("removing the partitions of tenant {id:?}"),
+            self.inner.retry_budget,
+        );
+        self.lock_tenant(&mut connection, id, &mut retry).await?;
+        self.detach_partitions(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        self.settle_held_rows(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        self.archive_or_drop(&mut connection, id, suffix, mode, &mut retry)
+            .await?;
+        let _ = sqlx::Connection::close(connection).await;
+        Ok(())
     }
 
     /// Step 1: the connection's lock timeout, and the tenant's advisory lock
@@ -154,24 +196,31 @@ impl Tenancy {
 
     /// Step 2: marks the tenant `offboarding` in the registry (an
     /// interrupted offboarding finds it so already) and returns its
-    /// partition suffix. A tenant not in the registry is
+    /// partition suffix and layout. A tenant not in the registry is
     /// [`Error::UnknownTenant`].
     async fn mark_offboarding(
         &self,
         connection: &mut PgConnection,
         id: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<(String, Layout), Error> {
         let inner = &self.inner;
-        let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
+        let existing: Option<(String, String, String)> = sqlx::query_as(&inner.select_tenant)
             .bind(id)
             .fetch_optional(&mut *connection)
             .await
             .map_err(map_registry_error(&inner.registry_schema))?;
-        let Some((suffix, state)) = existing else {
+        let Some((suffix, state, layout)) = existing else {
             return Err(Error::UnknownTenant { id: id.to_string() });
         };
-        // Whose tables these are, before anything changes.
-        for table in &inner.tables {
+        let layout = parse_layout(&layout);
+        // Whose tables these are, before anything changes (a schema
+        // tenant's schema is checked by its own step).
+        let partitions = if layout == Layout::Partition {
+            inner.tables.as_slice()
+        } else {
+            &[]
+        };
+        for table in partitions {
             ownership::verify(
                 connection,
                 &table.qualified_name(),
@@ -191,7 +240,7 @@ impl Tenancy {
         } else {
             tracing::info!(tenant = id, "resuming an interrupted offboarding");
         }
-        Ok(suffix)
+        Ok((suffix, layout))
     }
 
     /// Step 3: detaches each of the tenant's partitions, referencing tables

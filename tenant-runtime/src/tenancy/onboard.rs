@@ -2,10 +2,11 @@
 //! in one transaction, without an ACCESS EXCLUSIVE lock on any parent.
 
 use sqlx::{PgConnection, PgPool, Row};
+use tenant_core::layout::Layout;
 use tenant_core::schema::{quote_ident, quote_literal, TableSchema, POLICY_NAME};
 
 use super::ddl::{execute_ddl, map_registry_error, tenant_transaction, Retry};
-use super::registry::{partition_status, PartitionStatus, TenantState};
+use super::registry::{parse_layout, partition_status, PartitionStatus, TenantState};
 use super::session::current_tenant_function;
 use super::{ownership, settings, Tenancy};
 use crate::error::Error;
@@ -20,6 +21,10 @@ pub struct OnboardOutcome {
     /// The partitions created by this call (unquoted names); empty when the
     /// tenant was already fully onboarded.
     pub created_partitions: Vec<String>,
+    /// The schema created by this call for a tenant in schema layout
+    /// (unquoted; also its role's name); `None` when it existed already,
+    /// and in partition layout.
+    pub created_schema: Option<String>,
     /// Existing partitions that lacked the row-level security of their
     /// parent or the application role's grants, and now have them (see
     /// [`Tenancy::sync`]).
@@ -52,14 +57,51 @@ impl Tenancy {
     /// another type than text (uuid, bigint, ..), the id must be the
     /// canonical text of its value (`'7'`, not `'007'`): two ids that read
     /// as one value would be one tenant.
+    ///
+    /// A new tenant goes to the tenancy's
+    /// [default layout](Self::default_layout); a tenant already onboarded
+    /// keeps its own (see [`onboard_as`](Self::onboard_as)).
     pub async fn onboard(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
+        self.onboard_with(pool, id, None).await
+    }
+
+    /// [`onboard`](Self::onboard) in the given layout. In schema layout the
+    /// tenant gets a schema and a role of its own (`tenant_t7_<tag>`, named
+    /// from the registry's sequence, never from the id), every model table
+    /// as a plain table in it (keys, indexes, foreign keys between them, a
+    /// CHECK that the tenant column holds the id, row-level security when
+    /// the tenancy or the parent has it), in one transaction that locks no
+    /// parent. The onboarding role needs `CREATEROLE` (or to be superuser).
+    ///
+    /// A schema or role of that name that this registry did not make is
+    /// [`Error::SchemaConflict`] or [`Error::RoleConflict`], never reused. A
+    /// tenant onboarded already in the other layout is
+    /// [`Error::LayoutMismatch`] (a fleet moves tenants between layouts).
+    pub async fn onboard_as(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        layout: Layout,
+    ) -> Result<OnboardOutcome, Error> {
+        self.onboard_with(pool, id, Some(layout)).await
+    }
+
+    async fn onboard_with(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        layout: Option<Layout>,
+    ) -> Result<OnboardOutcome, Error> {
         let id = &self.inner.ids.accept(id)?;
+        if layout.unwrap_or(self.inner.default_layout) == Layout::Schema {
+            self.check_schema_layout()?;
+        }
         self.ensure_registry(pool).await?;
         let mut retry = Retry::new(format!("onboarding tenant {id:?}"), self.inner.retry_budget);
         loop {
-            match self.onboard_once(pool, id).await {
+            match self.onboard_once(pool, id, layout).await {
                 Ok(outcome) => {
-                    if outcome.created_partitions.is_empty() {
+                    if outcome.created_partitions.is_empty() && outcome.created_schema.is_none() {
                         tracing::debug!(tenant = id, "tenant already onboarded");
                     } else {
                         tracing::info!(
@@ -78,10 +120,27 @@ impl Tenancy {
 
     /// One attempt of [`onboard`](Self::onboard): one transaction, which a
     /// lock timeout rolls back whole.
-    async fn onboard_once(&self, pool: &PgPool, id: &str) -> Result<OnboardOutcome, Error> {
+    async fn onboard_once(
+        &self,
+        pool: &PgPool,
+        id: &str,
+        requested: Option<Layout>,
+    ) -> Result<OnboardOutcome, Error> {
         let mut transaction = tenant_transaction(pool, id, self.inner.lock_timeout).await?;
         self.check_canonical_id(&mut transaction, id).await?;
-        let suffix = self.register(&mut transaction, id).await?;
+        let (suffix, layout) = self.register(&mut transaction, id, requested).await?;
+        if layout == Layout::Schema {
+            let created_schema = self
+                .create_schema_tenant(&mut transaction, id, &suffix)
+                .await?;
+            transaction.commit().await?;
+            return Ok(OnboardOutcome {
+                tenant: self.make_tenant(id, &suffix, layout),
+                created_partitions: Vec::new(),
+                created_schema,
+                secured_partitions: Vec::new(),
+            });
+        }
         let missing = self
             .missing_partitions(&mut transaction, id, &suffix)
             .await?;
@@ -96,8 +155,9 @@ impl Tenancy {
         };
         transaction.commit().await?;
         Ok(OnboardOutcome {
-            tenant: self.make_tenant(id, &suffix),
+            tenant: self.make_tenant(id, &suffix, layout),
             created_partitions: created,
+            created_schema: None,
             secured_partitions: secured,
         })
     }
@@ -148,22 +208,40 @@ impl Tenancy {
         Ok(())
     }
 
-    /// The tenant's partition suffix: from its registry row, or drawn from
-    /// the registry's sequence for a new row. A tenant half-way through
-    /// offboarding is [`Error::OffboardInProgress`].
-    async fn register(&self, connection: &mut PgConnection, id: &str) -> Result<String, Error> {
+    /// The tenant's partition suffix and layout: from its registry row, or
+    /// drawn from the registry's sequence for a new row (in the `requested`
+    /// layout, else the default). A tenant half-way through offboarding is
+    /// [`Error::OffboardInProgress`]; one registered in another layout than
+    /// `requested` is [`Error::LayoutMismatch`].
+    async fn register(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        requested: Option<Layout>,
+    ) -> Result<(String, Layout), Error> {
         let inner = &self.inner;
-        let existing: Option<(String, String)> = sqlx::query_as(&inner.select_tenant)
+        let existing: Option<(String, String, String)> = sqlx::query_as(&inner.select_tenant)
             .bind(id)
             .fetch_optional(&mut *connection)
             .await
             .map_err(map_registry_error(&inner.registry_schema))?;
         match existing {
-            Some((_, state)) if TenantState::parse(&state) == TenantState::Offboarding => {
+            Some((_, state, _)) if TenantState::parse(&state) == TenantState::Offboarding => {
                 Err(Error::OffboardInProgress { id: id.to_string() })
             }
-            Some((suffix, _)) => Ok(suffix),
+            Some((suffix, _, layout)) => {
+                let layout = parse_layout(&layout);
+                match requested {
+                    Some(requested) if requested != layout => Err(Error::LayoutMismatch {
+                        id: id.to_string(),
+                        registered: layout,
+                        requested,
+                    }),
+                    _ => Ok((suffix, layout)),
+                }
+            }
             None => {
+                let layout = requested.unwrap_or(inner.default_layout);
                 let number: i64 = sqlx::query_scalar(&format!(
                     "SELECT nextval({})",
                     quote_literal(&inner.registry_sequence)
@@ -175,14 +253,15 @@ impl Tenancy {
                     .tag;
                 let suffix = settings::partition_suffix(number, &tag);
                 sqlx::query(&format!(
-                    "INSERT INTO {} (id, partition_suffix, state) VALUES ($1, $2, 'active')",
+                    "INSERT INTO {} (id, partition_suffix, state, layout) VALUES ($1, $2, 'active', $3)",
                     inner.registry
                 ))
                 .bind(id)
                 .bind(&suffix)
+                .bind(layout.as_str())
                 .execute(&mut *connection)
                 .await?;
-                Ok(suffix)
+                Ok((suffix, layout))
             }
         }
     }
@@ -193,7 +272,7 @@ impl Tenancy {
     /// An attached partition of another tenant under the expected name is
     /// [`Error::PartitionOwnedByAnother`]; a table of that name that is not
     /// attached is [`Error::PartitionConflict`].
-    async fn missing_partitions(
+    pub(super) async fn missing_partitions(
         &self,
         connection: &mut PgConnection,
         id: &str,
@@ -221,7 +300,7 @@ impl Tenancy {
 
     /// Creates and attaches the tenant's partitions of the parents at
     /// `missing`; returns their names.
-    async fn create_partitions(
+    pub(super) async fn create_partitions(
         &self,
         connection: &mut PgConnection,
         id: &str,
@@ -292,7 +371,7 @@ impl Tenancy {
 
     /// The application role recorded in the registry (by install), or this
     /// tenancy's own.
-    async fn recorded_app_role(
+    pub(super) async fn recorded_app_role(
         &self,
         connection: &mut PgConnection,
     ) -> Result<Option<String>, Error> {
@@ -302,7 +381,7 @@ impl Tenancy {
         Ok(recorded.or_else(|| self.inner.app_role.clone()))
     }
 
-    async fn parent_has_row_level_security(
+    pub(super) async fn parent_has_row_level_security(
         &self,
         connection: &mut PgConnection,
         parent: &str,

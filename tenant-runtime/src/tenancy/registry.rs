@@ -6,6 +6,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, PgPool, Row};
+use tenant_core::layout::Layout;
 
 use super::ddl::map_registry_error;
 use super::{CachedTenant, Tenancy};
@@ -63,8 +64,15 @@ pub struct TenantRecord {
     pub partition_suffix: String,
     /// Its state.
     pub state: TenantState,
+    /// Where its rows live.
+    pub layout: Layout,
     /// When it was onboarded (PostgreSQL's text form of a `timestamptz`).
     pub created_at: String,
+}
+
+/// The registry's layout column; its CHECK admits the two spellings only.
+pub(super) fn parse_layout(text: &str) -> Layout {
+    text.parse().unwrap_or_default()
 }
 
 /// Where one partition stands.
@@ -108,15 +116,40 @@ pub(super) async fn partition_status(
 }
 
 impl Tenancy {
-    /// The registry's `(partition_suffix, state)` of `id`. Behind a
+    /// The registry's `(partition_suffix, state, layout)` of `id`. Behind a
     /// transaction pooler the two steps of sqlx's unnamed statement run in
     /// one transaction, so they reach the same server connection.
     async fn lookup_tenant(
         &self,
         pool: &PgPool,
         id: &str,
-    ) -> Result<Option<(String, String)>, sqlx::Error> {
-        let query = sqlx::query_as(&self.inner.lookup_tenant).bind(id);
+    ) -> Result<Option<(String, String, String)>, sqlx::Error> {
+        let found = self.lookup_with(pool, &self.inner.lookup_tenant, id).await;
+        match found {
+            // A registry installed by an earlier version has no
+            // `find_tenant` until install runs again: every tenant it holds
+            // is a partition tenant, which `lookup_tenant` finds.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42883") => {
+                let legacy = format!(
+                    "SELECT partition_suffix, state, 'partition'::text FROM {}($1)",
+                    tenant_core::schema::qualified_name(
+                        Some(&self.inner.registry_schema),
+                        "lookup_tenant"
+                    )
+                );
+                self.lookup_with(pool, &legacy, id).await
+            }
+            other => other,
+        }
+    }
+
+    async fn lookup_with(
+        &self,
+        pool: &PgPool,
+        sql: &str,
+        id: &str,
+    ) -> Result<Option<(String, String, String)>, sqlx::Error> {
+        let query = sqlx::query_as(sql).bind(id);
         if !self.inner.transaction_pooler {
             return query.fetch_optional(pool).await;
         }
@@ -157,11 +190,17 @@ impl Tenancy {
             .await
             .map_err(map_registry_error(&self.inner.registry_schema))?;
         match found {
-            Some((suffix, state)) if TenantState::parse(&state) == TenantState::Active => {
+            Some((suffix, state, layout)) if TenantState::parse(&state) == TenantState::Active => {
+                let layout = parse_layout(&layout);
                 // Unchanged: keep the handle, whose SQL is rendered already.
                 let tenant = match cached {
-                    Some(entry) if entry.tenant.partition_suffix() == suffix => entry.tenant,
-                    _ => self.make_tenant(id, &suffix),
+                    Some(entry)
+                        if entry.tenant.partition_suffix() == suffix
+                            && entry.tenant.layout() == layout =>
+                    {
+                        entry.tenant
+                    }
+                    _ => self.make_tenant(id, &suffix, layout),
                 };
                 self.cache_put(tenant.clone());
                 Ok(tenant)
@@ -175,8 +214,8 @@ impl Tenancy {
 
     /// Every tenant in the registry, ordered by id.
     pub async fn list(&self, pool: &PgPool) -> Result<Vec<TenantRecord>, Error> {
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&format!(
-            "SELECT id, partition_suffix, state, created_at::text FROM {} ORDER BY id",
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, partition_suffix, state, layout, created_at::text FROM {} ORDER BY id",
             self.inner.registry
         ))
         .fetch_all(pool)
@@ -184,12 +223,15 @@ impl Tenancy {
         .map_err(map_registry_error(&self.inner.registry_schema))?;
         Ok(rows
             .into_iter()
-            .map(|(id, partition_suffix, state, created_at)| TenantRecord {
-                id,
-                partition_suffix,
-                state: TenantState::parse(&state),
-                created_at,
-            })
+            .map(
+                |(id, partition_suffix, state, layout, created_at)| TenantRecord {
+                    id,
+                    partition_suffix,
+                    state: TenantState::parse(&state),
+                    layout: parse_layout(&layout),
+                    created_at,
+                },
+            )
             .collect())
     }
 
@@ -234,21 +276,6 @@ impl Tenancy {
         Ok(unsecured)
     }
 
-    /// The partition suffix the registry records for `id`, whatever the
-    /// tenant's state; `None` when it has no row.
-    pub(crate) async fn registered_suffix(
-        &self,
-        pool: &PgPool,
-        id: &str,
-    ) -> Result<Option<String>, Error> {
-        let found: Option<(String, String)> = sqlx::query_as(&self.inner.select_tenant)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .map_err(map_registry_error(&self.inner.registry_schema))?;
-        Ok(found.map(|(suffix, _)| suffix))
-    }
-
     /// The registry's tag, which every partition name carries (drawn once
     /// per registry at install).
     pub(crate) async fn registry_tag(&self, pool: &PgPool) -> Result<String, Error> {
@@ -261,12 +288,13 @@ impl Tenancy {
         )
     }
 
-    /// A new handle of tenant `id`, whose partitions have suffix `suffix`.
-    pub(super) fn make_tenant(&self, id: &str, suffix: &str) -> Tenant {
+    /// A new handle of tenant `id` in `layout`, whose partitions (or
+    /// schema) are named with suffix `suffix`.
+    pub(super) fn make_tenant(&self, id: &str, suffix: &str, layout: Layout) -> Tenant {
         Tenant::new(
             id,
             suffix,
-            TenantRoutes::new(Arc::clone(&self.inner.router), suffix),
+            TenantRoutes::new(Arc::clone(&self.inner.router), suffix, layout),
             Arc::clone(&self.inner.session),
             self.inner.database.clone(),
         )

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod layouts;
 mod moves;
 mod servers;
 

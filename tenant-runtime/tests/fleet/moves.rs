@@ -280,6 +280,7 @@ async fn an_aborted_move_leaves_the_tenant_where_it_was() {
             MoveOptions {
                 stop_after: Some(MoveStep::Fenced),
                 source: Offboard::Keep,
+                ..MoveOptions::default()
             },
         )
         .await;

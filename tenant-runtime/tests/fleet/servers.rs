@@ -99,6 +99,12 @@ impl ServerDb {
 
 impl Drop for ServerDb {
     fn drop(&mut self) {
+        // Schema tenants' server-wide roles first, while the database that
+        // shows which are ours exists.
+        crate::support::exec_blocking(
+            self.admin.clone().database(&self.name),
+            crate::support::DROP_SCHEMA_TENANT_ROLES.to_string(),
+        );
         let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let admin = self.admin.clone();
         let done = std::thread::spawn(move || {

@@ -153,14 +153,21 @@ pub fn fastrand_u64() -> u64 {
 /// `Drop`), which cannot block on the test's own runtime: a thread with its
 /// own runtime does it. Returns whether it succeeded.
 pub fn admin_exec_blocking(sql: String) -> bool {
+    match PgConnectOptions::from_str(&admin_url()) {
+        Ok(admin) => exec_blocking(admin, sql),
+        Err(_) => false,
+    }
+}
+
+/// [`admin_exec_blocking`] on the database of `options`.
+pub fn exec_blocking(options: PgConnectOptions, sql: String) -> bool {
     let done = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         runtime.block_on(async move {
-            let admin = PgConnectOptions::from_str(&admin_url()).ok()?;
-            let mut connection = admin.connect().await.ok()?;
+            let mut connection = options.connect().await.ok()?;
             sqlx::raw_sql(&sql).execute(&mut connection).await.ok()?;
             connection.close().await.ok()
         })
@@ -169,8 +176,33 @@ pub fn admin_exec_blocking(sql: String) -> bool {
     matches!(done, Ok(Some(())))
 }
 
+/// Drops the server-wide roles that hold privileges in the current database
+/// only and whose names are the runtime's schema-layout roles (a tenant's
+/// `tenant_t7_<tag>`, a registry's `tenants_<tag>`): a test database's
+/// schema tenants leave roles behind otherwise.
+pub const DROP_SCHEMA_TENANT_ROLES: &str = r#"
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT rolname FROM pg_roles
+            WHERE (rolname ~ '^tenant_t[0-9]+_[a-z0-9]{6}$' OR rolname ~ '^tenants_[a-z0-9]{6}$')
+              AND EXISTS (SELECT 1 FROM pg_shdepend d
+                           WHERE d.refobjid = pg_roles.oid
+                             AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+            ORDER BY rolname DESC
+  LOOP
+    EXECUTE format('DROP OWNED BY %I', r.rolname);
+    BEGIN
+      EXECUTE format('DROP ROLE %I', r.rolname);
+    EXCEPTION WHEN dependent_objects_still_exist THEN NULL;
+    END;
+  END LOOP;
+END $$"#;
+
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // Roles first, while the database that shows which are ours exists.
+        exec_blocking(self.options.clone(), DROP_SCHEMA_TENANT_ROLES.to_string());
         let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         if !admin_exec_blocking(drop_database) {
             eprintln!("warning: could not drop test database {}", self.name);

@@ -11,6 +11,7 @@ mod connect;
 mod discover;
 mod inserts;
 mod keys;
+mod layouts;
 mod offboard;
 mod onboard;
 mod verify;
