@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use hdrhistogram::Histogram;
+use tenant_runtime::schema::quote_ident;
 use tenant_runtime::sqlx::pool::PoolConnection;
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{self, Connection as _, PgConnection, PgPool, Postgres, Row};
-use tenant_runtime::schema::quote_ident;
 use tenant_runtime::{tenant_query_scalar, Tenant};
 
 use crate::cpu;
@@ -510,7 +510,9 @@ async fn point_query(
             transaction.commit().await?;
             Ok(payload)
         }
-        ArmKind::SchemaUniform => routed_query(&context.tenants_schema[index], id, connection).await,
+        ArmKind::SchemaUniform => {
+            routed_query(&context.tenants_schema[index], id, connection).await
+        }
         ArmKind::SchemaQualifiedTx | ArmKind::SchemaSearchPathTx => {
             let mut transaction = connection.begin().await?;
             sqlx::query("SELECT set_config('search_path', $1, true)")

@@ -168,7 +168,7 @@ pub async fn ensure(
         match reusable(&pool, args).await {
             Ok(Some(origin)) => {
                 progress!("data set {database}: {origin}");
-                return Ok(Dataset {
+                return Dataset {
                     database,
                     options,
                     tenancy,
@@ -211,7 +211,7 @@ pub async fn ensure(
         .await?;
     let origin = format!("built in {}", human_duration(started.elapsed()));
     progress!("data set {database}: {origin}");
-    Ok(Dataset {
+    Dataset {
         database,
         options,
         tenancy,
@@ -249,7 +249,11 @@ impl Dataset {
         })
         .context("reading bench_schema_meta")?;
         if done == Some(true) {
-            progress!("data set {}: {} schema tenants reused", self.database, ids.len());
+            progress!(
+                "data set {}: {} schema tenants reused",
+                self.database,
+                ids.len()
+            );
         } else {
             let started = Instant::now();
             add_schema_tenants(&self.pool, &self.tenancy, &ids, args).await?;
@@ -291,7 +295,10 @@ async fn add_schema_tenants(
         .context("installing the tenancy (again)")?;
     onboard_all_as(pool, tenancy, ids, args.build_concurrency, Layout::Schema).await?;
     let started = Instant::now();
-    progress!("loading {} rows into each schema tenant's items", args.rows_per_tenant);
+    progress!(
+        "loading {} rows into each schema tenant's items",
+        args.rows_per_tenant
+    );
     let mut tables = Vec::with_capacity(ids.len());
     for id in ids {
         let tenant = tenancy.tenant(pool, id).await?;
@@ -316,12 +323,17 @@ async fn add_schema_tenants(
             .await
             .context("VACUUM (ANALYZE) of the schema tenants' items")?;
     }
-    progress!("loaded and analyzed in {}", human_duration(started.elapsed()));
-    sqlx::query("INSERT INTO bench_schema_meta (tenants, rows_per_tenant, complete) VALUES ($1, $2, true)")
-        .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
-        .bind(i64::from(args.rows_per_tenant))
-        .execute(pool)
-        .await?;
+    progress!(
+        "loaded and analyzed in {}",
+        human_duration(started.elapsed())
+    );
+    sqlx::query(
+        "INSERT INTO bench_schema_meta (tenants, rows_per_tenant, complete) VALUES ($1, $2, true)",
+    )
+    .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+    .bind(i64::from(args.rows_per_tenant))
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

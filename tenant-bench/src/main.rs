@@ -194,7 +194,8 @@ async fn check_connection_budget(admin: &mut sqlx::PgConnection, args: &Args) ->
     .await
     .context("reading max_connections")?;
     let arm_pools = u32::try_from(args.arms.len()).unwrap_or(u32::MAX);
-    let needed = arm_pools.saturating_mul(args.clients) + SPARE_CONNECTIONS + args.build_concurrency;
+    let needed =
+        arm_pools.saturating_mul(args.clients) + SPARE_CONNECTIONS + args.build_concurrency;
     let available = u32::try_from(max - reserved).unwrap_or(0);
     if needed > available {
         bail!(

@@ -190,7 +190,10 @@ pub async fn measure(
         Vec::new()
     };
     if with_schema {
-        progress!("... alternating with {} tenants in schema layout", schema_ids.len());
+        progress!(
+            "... alternating with {} tenants in schema layout",
+            schema_ids.len()
+        );
     }
     let mut onboard_ms = Vec::new();
     let mut schema_onboard_ms = Vec::new();

@@ -170,7 +170,10 @@ impl Report<'_> {
         if self.arm(ArmKind::SchemaUniform).is_some() {
             out.push_str(&format!(
                 "schema_uniform / routed_uniform: {}; schema_uniform / flat: {}\n",
-                cell(self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform), 3),
+                cell(
+                    self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform),
+                    3
+                ),
                 cell(self.vs_flat(ArmKind::SchemaUniform), 3)
             ));
         }
@@ -318,7 +321,10 @@ impl Report<'_> {
         ));
         fields.push((
             "schema_uniform_vs_routed_uniform".into(),
-            number(self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform), 3),
+            number(
+                self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform),
+                3,
+            ),
         ));
         fields.push((
             "schema_search_path_vs_qualified".into(),

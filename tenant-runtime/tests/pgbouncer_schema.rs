@@ -114,11 +114,17 @@ async fn a_session_search_path_leaks_to_the_next_client_through_pgbouncer() {
     );
     // The leak: B's unqualified `notes` is tenant A's table.
     assert_eq!(after.search_path, "tenant_a_schema, public", "{after:?}");
-    assert_eq!(after.notes, "a note 1,a note 2", "B saw A's rows: {after:?}");
+    assert_eq!(
+        after.notes, "a note 1,a note 2",
+        "B saw A's rows: {after:?}"
+    );
 
     // The transaction-local form does not leak: SET LOCAL (what
     // `set_config(.., true)` is) ends with the transaction.
-    sqlx::raw_sql("RESET search_path").execute(&mut client_a).await.unwrap();
+    sqlx::raw_sql("RESET search_path")
+        .execute(&mut client_a)
+        .await
+        .unwrap();
     let mut tx = client_a.begin().await.unwrap();
     let in_a = row(
         &mut tx,
@@ -184,7 +190,10 @@ async fn a_session_role_leaks_to_the_next_client_through_pgbouncer() {
     // role's schema's (search_path itself unchanged: `"$user"` moved).
     assert_eq!(after.user, role, "B runs as A's role: {after:?}");
     assert_eq!(after.search_path, "\"$user\", public", "{after:?}");
-    assert_eq!(after.notes, "a note 1,a note 2", "B saw A's rows: {after:?}");
+    assert_eq!(
+        after.notes, "a note 1,a note 2",
+        "B saw A's rows: {after:?}"
+    );
     // And with A's privileges only: B's own tables are refused.
     let refused = sqlx::raw_sql("SELECT count(*) FROM tenant_b_schema.notes")
         .fetch_one(&mut client_b)
@@ -196,7 +205,10 @@ async fn a_session_role_leaks_to_the_next_client_through_pgbouncer() {
     );
 
     // Give the server connection back its role before the test ends.
-    sqlx::raw_sql("RESET ROLE").execute(&mut client_b).await.unwrap();
+    sqlx::raw_sql("RESET ROLE")
+        .execute(&mut client_b)
+        .await
+        .unwrap();
     assert_eq!(seen(&mut client_a).await.user, "postgres");
     client_a.close().await.ok();
     client_b.close().await.ok();
@@ -272,7 +284,10 @@ async fn assert_default_identity(pooled: &PgPool, at: &str) {
     let mut tx = connection.begin().await.expect("a plain transaction");
     let (user, search_path, schemas) = identity(&mut tx).await;
     assert_eq!(user, "postgres", "{at}: a tenant's role survived");
-    assert_eq!(search_path, "\"$user\", public", "{at}: a search path survived");
+    assert_eq!(
+        search_path, "\"$user\", public",
+        "{at}: a search path survived"
+    );
     assert_eq!(schemas, ["public"], "{at}");
     let role: String = sqlx::query_scalar("SELECT current_setting('role')")
         .persistent(false)
@@ -451,7 +466,10 @@ async fn a_schema_tenant_transaction_leaves_nothing_for_the_next_client() {
         assert_eq!(search_path, "\"$user\", public", "round {round}");
         // Unqualified `forms` is the parent again, which holds no rows of a
         // schema tenant.
-        assert!(unqualified_titles(&mut tx).await.is_empty(), "round {round}");
+        assert!(
+            unqualified_titles(&mut tx).await.is_empty(),
+            "round {round}"
+        );
         tx.commit().await.unwrap();
     }
     client_a.close().await;
