@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use hdrhistogram::Histogram;
+use tenant_runtime::schema::quote_ident;
 use tenant_runtime::sqlx::pool::PoolConnection;
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{self, Connection as _, PgConnection, PgPool, Postgres, Row};
@@ -53,11 +54,24 @@ pub enum ArmKind {
     /// [`RoutedPgbouncer`](ArmKind::RoutedPgbouncer) on a direct connection:
     /// the same tenancy, statements and transactions, without the pooler.
     RoutedPgbouncerDirect,
+    /// The same macro on tenants in schema layout (the query rendered on
+    /// `"tenant_t7_tag".items`), uniform tenants, library defaults: the
+    /// schema layout's [`RoutedUniform`](ArmKind::RoutedUniform).
+    SchemaUniform,
+    /// Schema tenants, each query in a transaction of its own that first
+    /// sets `search_path` to the tenant's schema (`set_config(.., true)`, as
+    /// `Tenant::begin` does), then runs the macro's schema-qualified query:
+    /// a prepared statement per tenant.
+    SchemaQualifiedTx,
+    /// The same transaction and `set_config`, then the query with
+    /// unqualified names (`FROM items`), one prepared statement for every
+    /// tenant, which PostgreSQL re-plans whenever `search_path` changed.
+    SchemaSearchPathTx,
 }
 
 impl ArmKind {
     /// Every arm, in report order.
-    pub const ALL: [ArmKind; 8] = [
+    pub const ALL: [ArmKind; 11] = [
         ArmKind::Flat,
         ArmKind::Parent,
         ArmKind::ParentCustom,
@@ -66,6 +80,9 @@ impl ArmKind {
         ArmKind::RoutedNocache,
         ArmKind::RoutedPgbouncer,
         ArmKind::RoutedPgbouncerDirect,
+        ArmKind::SchemaUniform,
+        ArmKind::SchemaQualifiedTx,
+        ArmKind::SchemaSearchPathTx,
     ];
 
     /// The arm's name (also the prefix of its JSON keys).
@@ -79,6 +96,9 @@ impl ArmKind {
             ArmKind::RoutedNocache => "routed_nocache",
             ArmKind::RoutedPgbouncer => "routed_pgbouncer",
             ArmKind::RoutedPgbouncerDirect => "routed_pgbouncer_direct",
+            ArmKind::SchemaUniform => "schema_uniform",
+            ArmKind::SchemaQualifiedTx => "schema_qualified_tx",
+            ArmKind::SchemaSearchPathTx => "schema_search_path_tx",
         }
     }
 
@@ -102,6 +122,16 @@ impl ArmKind {
                 | ArmKind::RoutedNocache
                 | ArmKind::RoutedPgbouncer
                 | ArmKind::RoutedPgbouncerDirect
+                | ArmKind::SchemaUniform
+                | ArmKind::SchemaQualifiedTx
+        )
+    }
+
+    /// Whether the arm queries the tenants in schema layout.
+    pub fn schema_layout(self) -> bool {
+        matches!(
+            self,
+            ArmKind::SchemaUniform | ArmKind::SchemaQualifiedTx | ArmKind::SchemaSearchPathTx
         )
     }
 
@@ -117,7 +147,14 @@ impl ArmKind {
     /// Whether the arm keeps statements prepared across queries (and so
     /// warms every tenant's statement up first).
     fn caches_statements(self) -> bool {
-        matches!(self, ArmKind::RoutedUniform | ArmKind::RoutedZipf)
+        matches!(
+            self,
+            ArmKind::RoutedUniform
+                | ArmKind::RoutedZipf
+                | ArmKind::SchemaUniform
+                | ArmKind::SchemaQualifiedTx
+                | ArmKind::SchemaSearchPathTx
+        )
     }
 }
 
@@ -136,6 +173,11 @@ pub struct Context {
     /// planner settings as `SET LOCAL` (PgBouncer 1.18 refuses the
     /// `options` startup parameter that carries them on the other arms).
     pub pooled_begin: String,
+    /// Handles of the tenants in schema layout, by index (empty unless a
+    /// schema arm runs).
+    pub tenants_schema: Vec<Tenant>,
+    /// Their search paths (`"tenant_t7_tag", public`), by index.
+    pub schema_search_paths: Vec<String>,
 }
 
 impl Context {
@@ -171,9 +213,23 @@ impl Context {
                 );
             }
         }
+        let mut tenants_schema = Vec::with_capacity(dataset.schema_ids.len());
+        let mut schema_search_paths = Vec::with_capacity(dataset.schema_ids.len());
+        for id in &dataset.schema_ids {
+            let tenant = dataset
+                .tenancy
+                .tenant(&dataset.pool, id)
+                .await
+                .with_context(|| format!("looking up schema tenant {id}"))?;
+            let schema = tenant
+                .tenant_schema()
+                .with_context(|| format!("tenant {id} is not in schema layout"))?;
+            schema_search_paths.push(format!("{}, public", quote_ident(schema)));
+            tenants_schema.push(tenant);
+        }
         progress!(
             "looked up {} tenant handles in {}",
-            tenants.len(),
+            tenants.len() + tenants_schema.len(),
             crate::dataset::human_duration(started.elapsed())
         );
         let pooled_begin = match args.random_page_cost {
@@ -186,7 +242,20 @@ impl Context {
             tenants_nocache,
             tenants_pooled,
             pooled_begin,
+            tenants_schema,
+            schema_search_paths,
         }))
+    }
+}
+
+impl Context {
+    /// How many tenants `kind` queries.
+    pub fn tenant_count(&self, kind: ArmKind) -> usize {
+        if kind.schema_layout() {
+            self.tenants_schema.len()
+        } else {
+            self.tenants.len()
+        }
     }
 }
 
@@ -294,6 +363,9 @@ fn arm_options(kind: ArmKind, dataset: &Dataset, args: &Args) -> PgConnectOption
         ArmKind::ParentCustom => tenant_runtime::routing::parent_query_options(base),
         ArmKind::RoutedUniform | ArmKind::RoutedZipf => dataset.tenancy.connect_options(base),
         ArmKind::RoutedNocache => dataset.tenancy_nocache.connect_options(base),
+        ArmKind::SchemaUniform | ArmKind::SchemaQualifiedTx | ArmKind::SchemaSearchPathTx => {
+            dataset.tenancy.connect_options(base)
+        }
         ArmKind::RoutedPgbouncer | ArmKind::RoutedPgbouncerDirect => {
             unreachable!("returned above")
         }
@@ -438,6 +510,28 @@ async fn point_query(
             transaction.commit().await?;
             Ok(payload)
         }
+        ArmKind::SchemaUniform => {
+            routed_query(&context.tenants_schema[index], id, connection).await
+        }
+        ArmKind::SchemaQualifiedTx | ArmKind::SchemaSearchPathTx => {
+            let mut transaction = connection.begin().await?;
+            sqlx::query("SELECT set_config('search_path', $1, true)")
+                .bind(&context.schema_search_paths[index])
+                .execute(&mut *transaction)
+                .await?;
+            let tenant = &context.tenants_schema[index];
+            let payload = if kind == ArmKind::SchemaQualifiedTx {
+                routed_query(tenant, id, &mut transaction).await?
+            } else {
+                sqlx::query_scalar("SELECT payload FROM items WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.id())
+                    .bind(id)
+                    .fetch_one(&mut *transaction)
+                    .await?
+            };
+            transaction.commit().await?;
+            Ok(payload)
+        }
     }
 }
 
@@ -508,7 +602,7 @@ async fn prepare_arm(
             let started = Instant::now();
             'passes: for pass in 0..ROUTED_WARMUP_PASSES {
                 let pass_started = Instant::now();
-                for tenant in 0..context.tenants.len() {
+                for tenant in 0..context.tenant_count(kind) {
                     let draw = Draw {
                         tenant: tenant as u32,
                         id: 1,
@@ -524,8 +618,8 @@ async fn prepare_arm(
                         "arm {} client {client}: warm-up pass {} over {} tenants: {:.0} queries/s",
                         kind.name(),
                         pass + 1,
-                        context.tenants.len(),
-                        context.tenants.len() as f64 / pass_started.elapsed().as_secs_f64()
+                        context.tenant_count(kind),
+                        context.tenant_count(kind) as f64 / pass_started.elapsed().as_secs_f64()
                     );
                 }
             }

@@ -5,7 +5,11 @@
 //! - `items`, `orders`, `events`: tenant tables installed and onboarded
 //!   through the runtime (one partition of each per tenant); `items` holds
 //!   the same R rows per tenant, the other two stay empty;
-//! - `bench_meta`: N, R and whether the build completed.
+//! - `bench_meta`: N, R and whether the build completed;
+//! - with a schema arm: N more tenants in schema layout (`schema-00000` ..,
+//!   a schema `tenant_t<n>_<tag>` each, holding `items`, `orders` and
+//!   `events` as plain tables), `items` again with R rows each, added to a
+//!   data set once and recorded in `bench_schema_meta`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +21,7 @@ use tenant_runtime::routing::StatementCaching;
 use tenant_runtime::schema::{quote_ident, ColumnDef, TableSchema};
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{self, PgConnection, PgPool, Row};
+use tenant_runtime::tenant_core::layout::Layout;
 use tenant_runtime::Config;
 use tenant_runtime::Tenancy;
 
@@ -45,6 +50,9 @@ pub struct Dataset {
     pub tenancy_pooled: Tenancy,
     /// The benchmark tenants' ids, in order.
     pub tenant_ids: Vec<String>,
+    /// The ids of the tenants in schema layout, in order (empty unless a
+    /// schema arm runs).
+    pub schema_ids: Vec<String>,
     /// Rows per tenant (ids `1..=R`).
     pub rows_per_tenant: u32,
     /// "reused" or "built in ..": for the report.
@@ -56,6 +64,11 @@ pub struct Dataset {
 /// The id of benchmark tenant `index` (`tenant-00042`).
 pub fn tenant_id(index: u32) -> String {
     format!("tenant-{index:05}")
+}
+
+/// The id of benchmark tenant `index` in schema layout (`schema-00042`).
+pub fn schema_tenant_id(index: u32) -> String {
+    format!("schema-{index:05}")
 }
 
 fn column(name: &str, sql_type: &str) -> ColumnDef {
@@ -155,17 +168,20 @@ pub async fn ensure(
         match reusable(&pool, args).await {
             Ok(Some(origin)) => {
                 progress!("data set {database}: {origin}");
-                return Ok(Dataset {
+                return Dataset {
                     database,
                     options,
                     tenancy,
                     tenancy_nocache,
                     tenancy_pooled,
                     tenant_ids,
+                    schema_ids: Vec::new(),
                     rows_per_tenant: args.rows_per_tenant,
                     origin,
                     pool,
-                });
+                }
+                .with_schema_tenants(args)
+                .await;
             }
             Ok(None) => {
                 progress!("data set {database}: built for other settings or incomplete; rebuilding")
@@ -195,17 +211,130 @@ pub async fn ensure(
         .await?;
     let origin = format!("built in {}", human_duration(started.elapsed()));
     progress!("data set {database}: {origin}");
-    Ok(Dataset {
+    Dataset {
         database,
         options,
         tenancy,
         tenancy_nocache,
         tenancy_pooled,
         tenant_ids,
+        schema_ids: Vec::new(),
         rows_per_tenant: args.rows_per_tenant,
         origin,
         pool,
-    })
+    }
+    .with_schema_tenants(args)
+    .await
+}
+
+impl Dataset {
+    /// Adds the N tenants in schema layout when a schema arm runs (once:
+    /// `bench_schema_meta` records a complete addition), and lists them.
+    async fn with_schema_tenants(mut self, args: &Args) -> Result<Dataset> {
+        if !args.arms.iter().any(|kind| kind.schema_layout()) {
+            return Ok(self);
+        }
+        let ids: Vec<String> = (0..args.tenants).map(schema_tenant_id).collect();
+        let done: Option<bool> = sqlx::query_scalar(
+            "SELECT complete FROM bench_schema_meta WHERE tenants = $1 AND rows_per_tenant = $2",
+        )
+        .bind(i64::from(args.tenants))
+        .bind(i64::from(args.rows_per_tenant))
+        .fetch_optional(&self.pool)
+        .await
+        .or_else(|error| match &error {
+            // No such table: a data set from before the schema arms.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+            _ => Err(error),
+        })
+        .context("reading bench_schema_meta")?;
+        if done == Some(true) {
+            progress!(
+                "data set {}: {} schema tenants reused",
+                self.database,
+                ids.len()
+            );
+        } else {
+            let started = Instant::now();
+            add_schema_tenants(&self.pool, &self.tenancy, &ids, args).await?;
+            progress!(
+                "data set {}: {} schema tenants added in {}",
+                self.database,
+                ids.len(),
+                human_duration(started.elapsed())
+            );
+        }
+        self.schema_ids = ids;
+        Ok(self)
+    }
+}
+
+/// Onboards the schema tenants (registry upgraded first: `install` is
+/// idempotent and adds what a newer runtime needs), loads their rows and
+/// analyzes their `items`.
+async fn add_schema_tenants(
+    pool: &PgPool,
+    tenancy: &Tenancy,
+    ids: &[String],
+    args: &Args,
+) -> Result<()> {
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS bench_schema_meta;
+         CREATE TABLE bench_schema_meta (
+             tenants bigint NOT NULL,
+             rows_per_tenant bigint NOT NULL,
+             complete boolean NOT NULL DEFAULT false
+         );",
+    )
+    .execute(pool)
+    .await
+    .context("creating bench_schema_meta")?;
+    tenancy
+        .install(pool)
+        .await
+        .context("installing the tenancy (again)")?;
+    onboard_all_as(pool, tenancy, ids, args.build_concurrency, Layout::Schema).await?;
+    let started = Instant::now();
+    progress!(
+        "loading {} rows into each schema tenant's items",
+        args.rows_per_tenant
+    );
+    let mut tables = Vec::with_capacity(ids.len());
+    for id in ids {
+        let tenant = tenancy.tenant(pool, id).await?;
+        let schema = tenant
+            .tenant_schema()
+            .with_context(|| format!("{id} is not in schema layout"))?;
+        let table = format!("{}.items", quote_ident(schema));
+        sqlx::query(&format!(
+            "INSERT INTO {table} (tenant_id, id, payload)
+             SELECT $1, g, 'payload of ' || $1 || ' #' || g FROM generate_series(1::bigint, $2::bigint) AS g"
+        ))
+        .bind(id)
+        .bind(i64::from(args.rows_per_tenant))
+        .execute(pool)
+        .await
+        .with_context(|| format!("loading {table}"))?;
+        tables.push(table);
+    }
+    for batch in tables.chunks(VACUUM_BATCH_TABLES) {
+        sqlx::raw_sql(&format!("VACUUM (ANALYZE) {}", batch.join(", ")))
+            .execute(pool)
+            .await
+            .context("VACUUM (ANALYZE) of the schema tenants' items")?;
+    }
+    progress!(
+        "loaded and analyzed in {}",
+        human_duration(started.elapsed())
+    );
+    sqlx::query(
+        "INSERT INTO bench_schema_meta (tenants, rows_per_tenant, complete) VALUES ($1, $2, true)",
+    )
+    .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+    .bind(i64::from(args.rows_per_tenant))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 async fn setup_pool(options: &PgConnectOptions, connections: u32) -> Result<PgPool> {
@@ -296,11 +425,26 @@ async fn onboard_all(
     ids: &[String],
     concurrency: u32,
 ) -> Result<()> {
+    onboard_all_as(pool, tenancy, ids, concurrency, Layout::Partition).await
+}
+
+/// [`onboard_all`] in `layout`.
+async fn onboard_all_as(
+    pool: &PgPool,
+    tenancy: &Tenancy,
+    ids: &[String],
+    concurrency: u32,
+    layout: Layout,
+) -> Result<()> {
     let total = ids.len();
     let ids: Arc<Vec<String>> = Arc::new(ids.to_vec());
     let next = Arc::new(AtomicU32::new(0));
     let progress = Arc::new(Mutex::new(Progress::new(total)));
-    progress!("onboarding {total} tenants (3 partitions each) with {concurrency} concurrent tasks");
+    let what = match layout {
+        Layout::Partition => "3 partitions each",
+        Layout::Schema => "schema layout: a schema, a role and 3 tables each",
+    };
+    progress!("onboarding {total} tenants ({what}) with {concurrency} concurrent tasks");
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (pool, tenancy, ids, next, progress) = (
@@ -317,7 +461,7 @@ async fn onboard_all(
                     return Ok::<(), anyhow::Error>(());
                 };
                 tenancy
-                    .onboard(&pool, id)
+                    .onboard_as(&pool, id, layout)
                     .await
                     .with_context(|| format!("onboarding {id}"))?;
                 progress
@@ -382,7 +526,7 @@ impl Progress {
         let remaining = total - done;
         let eta = a * remaining + b * (total * total - done * done) / 2.0;
         progress!(
-            "onboarded {}/{} tenants ({} partitions), elapsed {}, {:.0} ms/tenant lately, ETA {}",
+            "onboarded {}/{} tenants ({} tables), elapsed {}, {:.0} ms/tenant lately, ETA {}",
             self.done,
             self.total,
             self.done * 3,

@@ -46,9 +46,8 @@ fn parse_pgbouncer_url(url: &str) -> Result<PgConnectOptions, String> {
     tenant_runtime::connect::connect_options(url).map_err(|error| error.to_string())
 }
 
-/// How many pools of `--clients` connections the measurement keeps open at
-/// once (one per arm), plus the connections of setup and measurement helpers.
-const ARM_POOLS: u32 = 8;
+/// The connections of setup and measurement helpers, beyond the arms' pools
+/// of `--clients` connections (one pool per arm, all open at once).
 const SPARE_CONNECTIONS: u32 = 6;
 
 /// Command-line arguments.
@@ -70,8 +69,10 @@ pub struct Args {
     /// Concurrent clients per arm, each on its own connection.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub clients: u32,
-    /// The arms to measure, comma-separated (default: all six). Ratios to
-    /// `flat` need `flat` among them.
+    /// The arms to measure, comma-separated (default: the first six; the
+    /// PgBouncer and schema-layout arms run only when named). Ratios to
+    /// `flat` need `flat` among them. A schema arm adds N tenants in schema
+    /// layout to the data set (once) and measures their onboarding.
     #[arg(long, value_delimiter = ',', value_parser = arms::ArmKind::parse, default_value = "flat,parent,parent_custom,routed_uniform,routed_zipf,routed_nocache")]
     pub arms: Vec<arms::ArmKind>,
     /// `random_page_cost` on every arm's connections, or `server` to keep
@@ -192,7 +193,9 @@ async fn check_connection_budget(admin: &mut sqlx::PgConnection, args: &Args) ->
     .fetch_one(&mut *admin)
     .await
     .context("reading max_connections")?;
-    let needed = ARM_POOLS * args.clients + SPARE_CONNECTIONS + args.build_concurrency;
+    let arm_pools = u32::try_from(args.arms.len()).unwrap_or(u32::MAX);
+    let needed =
+        arm_pools.saturating_mul(args.clients) + SPARE_CONNECTIONS + args.build_concurrency;
     let available = u32::try_from(max - reserved).unwrap_or(0);
     if needed > available {
         bail!(

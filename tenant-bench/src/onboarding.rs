@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _, Result};
 use tenant_runtime::schema::TableSchema;
 use tenant_runtime::sqlx::{self, ConnectOptions, Connection, PgConnection};
+use tenant_runtime::tenant_core::layout::Layout;
 use tenant_runtime::Offboard;
 
 use crate::arms::{describe_error, routed_query, Context};
@@ -17,6 +18,8 @@ use crate::{progress, Args};
 
 /// Prefix of the tenants onboarded (and offboarded again) here.
 const EXTRA_PREFIX: &str = "bench-extra-";
+/// Prefix of those in schema layout (cleaned up with the others).
+const EXTRA_SCHEMA_PREFIX: &str = "bench-extra-schema-";
 /// The list value the bare-DDL probe tables are attached for.
 const PROBE_TENANT: &str = "bench-bare-attach-probe";
 /// Repetitions of each bare-DDL measurement (the median is reported).
@@ -50,6 +53,24 @@ pub struct OnboardingResult {
     pub bare_ddl_3_tables_ms: f64,
     /// Median offboarding time (`Offboard::Drop`), ms.
     pub offboard_p50_ms: f64,
+    /// The same onboarding in schema layout, when a schema arm runs.
+    pub schema: Option<SchemaOnboarding>,
+}
+
+/// Onboarding in schema layout (a schema, a role and three tables per
+/// tenant), alternated one for one with the partition onboardings.
+#[derive(Debug, Clone)]
+pub struct SchemaOnboarding {
+    /// Tenants onboarded.
+    pub tenants: usize,
+    /// Median onboarding time, ms.
+    pub p50_ms: f64,
+    /// 99th percentile (nearest rank), ms.
+    pub p99_ms: f64,
+    /// Slowest onboarding, ms.
+    pub max_ms: f64,
+    /// Median offboarding time (`Offboard::Drop`: schema and role), ms.
+    pub offboard_p50_ms: f64,
 }
 
 impl OnboardingResult {
@@ -68,6 +89,7 @@ impl OnboardingResult {
             bare_attach_3_tables_ms: f64::NAN,
             bare_ddl_3_tables_ms: f64::NAN,
             offboard_p50_ms: f64::NAN,
+            schema: None,
         }
     }
 }
@@ -157,15 +179,42 @@ pub async fn measure(
     let ids: Vec<String> = (0..args.onboard_tenants)
         .map(|i| format!("{EXTRA_PREFIX}{i:05}"))
         .collect();
+    // With a schema arm, a tenant in schema layout after each partition
+    // tenant: both at the same scale and machine load.
+    let with_schema = args.arms.iter().any(|kind| kind.schema_layout());
+    let schema_ids: Vec<String> = if with_schema {
+        (0..args.onboard_tenants)
+            .map(|i| format!("{EXTRA_SCHEMA_PREFIX}{i:05}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if with_schema {
+        progress!(
+            "... alternating with {} tenants in schema layout",
+            schema_ids.len()
+        );
+    }
     let mut onboard_ms = Vec::new();
+    let mut schema_onboard_ms = Vec::new();
     let mut onboard_error = None;
-    for id in &ids {
+    for (index, id) in ids.iter().enumerate() {
         let started = Instant::now();
-        match tenancy.onboard(pool, id).await {
+        match tenancy.onboard_as(pool, id, Layout::Partition).await {
             Ok(_) => onboard_ms.push(millis(started.elapsed())),
             Err(error) => {
                 onboard_error = Some(anyhow!("onboarding {id}: {error}"));
                 break;
+            }
+        }
+        if let Some(id) = schema_ids.get(index) {
+            let started = Instant::now();
+            match tenancy.onboard_as(pool, id, Layout::Schema).await {
+                Ok(_) => schema_onboard_ms.push(millis(started.elapsed())),
+                Err(error) => {
+                    onboard_error = Some(anyhow!("onboarding {id} in schema layout: {error}"));
+                    break;
+                }
             }
         }
     }
@@ -198,7 +247,26 @@ pub async fn measure(
             .with_context(|| format!("offboarding {id}"))?;
         offboard_ms.push(millis(started.elapsed()));
     }
+    let mut schema_offboard_ms = Vec::new();
+    for id in &schema_ids {
+        let started = Instant::now();
+        tenancy
+            .offboard(pool, id, Offboard::Drop)
+            .await
+            .with_context(|| format!("offboarding {id}"))?;
+        schema_offboard_ms.push(millis(started.elapsed()));
+    }
     let (attach, attach_3, ddl_3) = bare?;
+    let schema = with_schema.then(|| {
+        let onboard_ms = sorted(schema_onboard_ms);
+        SchemaOnboarding {
+            tenants: onboard_ms.len(),
+            p50_ms: percentile(&onboard_ms, 0.5),
+            p99_ms: percentile(&onboard_ms, 0.99),
+            max_ms: onboard_ms.last().copied().unwrap_or(f64::NAN),
+            offboard_p50_ms: percentile(&sorted(schema_offboard_ms), 0.5),
+        }
+    });
 
     let onboard_ms = sorted(onboard_ms);
     let result = OnboardingResult {
@@ -214,6 +282,7 @@ pub async fn measure(
         bare_attach_3_tables_ms: attach_3,
         bare_ddl_3_tables_ms: ddl_3,
         offboard_p50_ms: percentile(&sorted(offboard_ms), 0.5),
+        schema,
     };
     progress!(
         "onboarding p50 {:.1} ms, p99 {:.1} ms; bare ATTACH {:.1} ms",
@@ -221,6 +290,13 @@ pub async fn measure(
         result.p99_ms,
         result.bare_attach_ms
     );
+    if let Some(schema) = &result.schema {
+        progress!(
+            "onboarding in schema layout p50 {:.1} ms, p99 {:.1} ms",
+            schema.p50_ms,
+            schema.p99_ms
+        );
+    }
     Ok(result)
 }
 

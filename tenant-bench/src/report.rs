@@ -167,6 +167,25 @@ impl Report<'_> {
                 cell(self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedUniform), 3)
             ));
         }
+        if self.arm(ArmKind::SchemaUniform).is_some() {
+            out.push_str(&format!(
+                "schema_uniform / routed_uniform: {}; schema_uniform / flat: {}\n",
+                cell(
+                    self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform),
+                    3
+                ),
+                cell(self.vs_flat(ArmKind::SchemaUniform), 3)
+            ));
+        }
+        if self.arm(ArmKind::SchemaSearchPathTx).is_some() {
+            out.push_str(&format!(
+                "schema_search_path_tx / schema_qualified_tx: {} (unqualified names re-planned per search_path vs schema-qualified, per transaction)\n",
+                cell(
+                    self.ratio(ArmKind::SchemaSearchPathTx, ArmKind::SchemaQualifiedTx),
+                    3
+                )
+            ));
+        }
 
         let o = self.onboarding;
         out.push_str(&format!(
@@ -197,6 +216,12 @@ impl Report<'_> {
             "  offboard (Drop)  p50 {:.2} ms\n",
             o.offboard_p50_ms
         ));
+        if let Some(schema) = &o.schema {
+            out.push_str(&format!(
+                "  schema layout    {} tenants (schema, role, 3 tables), alternated with the above: p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms; offboard (Drop) p50 {:.2} ms\n",
+                schema.tenants, schema.p50_ms, schema.p99_ms, schema.max_ms, schema.offboard_p50_ms
+            ));
+        }
 
         let m = self.memory;
         out.push_str("\nstatement memory (pg_backend_memory_contexts of one connection)\n");
@@ -247,7 +272,7 @@ impl Report<'_> {
         // The keys first: the six arms it names.
         let pooler_arms = [ArmKind::RoutedPgbouncer, ArmKind::RoutedPgbouncerDirect];
         for kind in ArmKind::ALL {
-            if !pooler_arms.contains(&kind) {
+            if !pooler_arms.contains(&kind) && !kind.schema_layout() {
                 fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
             }
         }
@@ -282,6 +307,48 @@ impl Report<'_> {
                 self.ratio(ArmKind::RoutedPgbouncer, ArmKind::RoutedUniform),
                 3,
             ),
+        ));
+        for kind in [
+            ArmKind::SchemaUniform,
+            ArmKind::SchemaQualifiedTx,
+            ArmKind::SchemaSearchPathTx,
+        ] {
+            fields.push((format!("{}_qps", kind.name()), number(self.qps(kind), 1)));
+        }
+        fields.push((
+            "schema_uniform_vs_flat".into(),
+            number(self.vs_flat(ArmKind::SchemaUniform), 3),
+        ));
+        fields.push((
+            "schema_uniform_vs_routed_uniform".into(),
+            number(
+                self.ratio(ArmKind::SchemaUniform, ArmKind::RoutedUniform),
+                3,
+            ),
+        ));
+        fields.push((
+            "schema_search_path_vs_qualified".into(),
+            number(
+                self.ratio(ArmKind::SchemaSearchPathTx, ArmKind::SchemaQualifiedTx),
+                3,
+            ),
+        ));
+        let schema = o.schema.as_ref();
+        fields.push((
+            "onboard_schema_p50_ms".into(),
+            number(schema.map(|s| s.p50_ms), 2),
+        ));
+        fields.push((
+            "onboard_schema_p99_ms".into(),
+            number(schema.map(|s| s.p99_ms), 2),
+        ));
+        fields.push((
+            "onboard_schema_max_ms".into(),
+            number(schema.map(|s| s.max_ms), 2),
+        ));
+        fields.push((
+            "offboard_schema_p50_ms".into(),
+            number(schema.map(|s| s.offboard_p50_ms), 2),
         ));
         fields.push((
             "rows_per_tenant".into(),
