@@ -38,7 +38,8 @@ pub enum AdminCommand {
         #[arg(long, value_name = "ROLE")]
         app_role: Option<String>,
     },
-    /// Create a tenant's partition of every tenant table (idempotent).
+    /// Create a tenant's partition of every tenant table, or its schema
+    /// (idempotent).
     Onboard {
         /// The tenant id (the value of the tenant column).
         id: String,
@@ -46,6 +47,12 @@ pub enum AdminCommand {
         /// rules say (recorded in the directory).
         #[arg(long, value_name = "DATABASE")]
         on: Option<String>,
+        /// The layout of a new tenant: `partition` (a partition of every
+        /// tenant table) or `schema` (a schema and role of its own)
+        /// [default: `default_layout` of the configuration]. A tenant
+        /// onboarded already in the other layout is an error.
+        #[arg(long, value_name = "LAYOUT")]
+        layout: Option<tenant_runtime::tenant_core::layout::Layout>,
     },
     /// Detach a tenant's partitions and drop them (or keep them with --keep).
     Offboard {
@@ -215,15 +222,24 @@ async fn run_command(
                     .into(),
             );
         }
-        AdminCommand::Onboard { id, on: None } => {
+        AdminCommand::Onboard {
+            id,
+            on: None,
+            layout,
+        } => {
             let tenancy = discover(pool, config).await?;
             require_tables(&tenancy, config)?;
             let outcome = tenancy
-                .onboard(pool, &id)
+                .onboard_as(pool, &id, layout.unwrap_or(config.default_layout))
                 .await
                 .map_err(|e| e.to_string())?;
-            if outcome.created_partitions.is_empty() {
-                println!("tenant {id:?} was already onboarded");
+            if let Some(schema) = &outcome.created_schema {
+                println!("onboarded tenant {id:?} in schema layout: schema {schema}");
+            } else if outcome.created_partitions.is_empty() {
+                println!(
+                    "tenant {id:?} was already onboarded ({} layout)",
+                    outcome.tenant.layout()
+                );
             } else {
                 println!(
                     "onboarded tenant {id:?}: {}",
@@ -254,9 +270,10 @@ async fn run_command(
             }
             for tenant in tenants {
                 println!(
-                    "{:?}\t{}\t{}\t{}",
+                    "{:?}\t{}\t{}\t{}\t{}",
                     tenant.id,
                     tenant.state.as_str(),
+                    tenant.layout,
                     tenant.partition_suffix,
                     tenant.created_at
                 );

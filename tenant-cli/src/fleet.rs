@@ -81,13 +81,21 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
                 fleet.directory_database().name()
             );
         }
-        AdminCommand::Onboard { id, on } => {
-            let onboarded = match on {
-                Some(database) => fleet.onboard_on(&id, &database).await,
-                None => fleet.onboard(&id).await,
+        AdminCommand::Onboard { id, on, layout } => {
+            // Without --layout, each database's tenancy has the
+            // configuration's default layout.
+            let onboarded = match (on, layout) {
+                (Some(database), layout) => fleet.onboard_on_as(&id, &database, layout).await,
+                (None, Some(layout)) => fleet.onboard_as(&id, layout).await,
+                (None, None) => fleet.onboard(&id).await,
             }
             .map_err(|e| e.to_string())?;
-            if onboarded.outcome.created_partitions.is_empty() {
+            if let Some(schema) = &onboarded.outcome.created_schema {
+                println!(
+                    "onboarded tenant {id:?} on `{}` in schema layout: schema {schema}",
+                    onboarded.database
+                );
+            } else if onboarded.outcome.created_partitions.is_empty() {
                 println!(
                     "tenant {id:?} was already onboarded on `{}`",
                     onboarded.database
@@ -118,10 +126,11 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
                         for tenant in tenants {
                             any = true;
                             println!(
-                                "{:?}\t{}\t{}\t{}\t{}",
+                                "{:?}\t{}\t{}\t{}\t{}\t{}",
                                 tenant.id,
                                 database.database,
                                 tenant.state.as_str(),
+                                tenant.layout,
                                 tenant.partition_suffix,
                                 tenant.created_at
                             );

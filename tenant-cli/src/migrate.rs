@@ -33,6 +33,12 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "FRACTION", default_value_t = migrate::DEFAULT_MAX_LOCK_FRACTION,
           value_parser = parse_fraction)]
     max_lock_fraction: f64,
+    /// How many tenant schemas of a database are migrated at once (tenants
+    /// in schema layout get every migration not marked
+    /// `-- tenancy: parents-only`, after their database).
+    #[arg(long, value_name = "N", default_value_t = migrate::DEFAULT_SCHEMA_PARALLELISM as u16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    schema_parallelism: u16,
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -95,7 +101,7 @@ async fn run_async(
         match connect_pool(
             url,
             PgPoolOptions::new()
-                .max_connections(1)
+                .max_connections(1 + u32::from(args.schema_parallelism))
                 .acquire_timeout(Duration::from_secs(10)),
             CONNECT_TIMEOUT,
         )
@@ -112,6 +118,11 @@ async fn run_async(
     }
     let options = Options {
         max_lock_fraction: args.max_lock_fraction,
+        registry_schema: config
+            .registry_schema
+            .clone()
+            .unwrap_or_else(|| Options::default().registry_schema),
+        schema_parallelism: usize::from(args.schema_parallelism),
     };
     let outcome = if args.preflight_only {
         match migrate::preflight(&migrator, &targets, &options).await {
@@ -206,15 +217,36 @@ async fn apply(
         Event::DatabaseUpToDate { database } => {
             bar.suspend(|| println!("`{database}`: up to date"));
         }
+        Event::SchemaDone {
+            database,
+            schema,
+            tenant,
+            applied,
+            error,
+            done,
+            total,
+        } => {
+            bar.suspend(|| match error {
+                Some(error) => println!(
+                    "`{database}`: schema {schema} (tenant {tenant:?}) failed ({done}/{total}): {error}"
+                ),
+                None => println!(
+                    "`{database}`: schema {schema} (tenant {tenant:?}): {} migrations applied ({done}/{total})",
+                    applied.len()
+                ),
+            });
+        }
     })
     .await;
     bar.finish_and_clear();
     match result {
         Ok(report) => {
+            let schemas: usize = report.databases.iter().map(|d| d.schemas.len()).sum();
             println!(
-                "migrated {} databases: {} migrations applied",
+                "migrated {} databases: {} migrations applied; {schemas} tenant schemas: {} migrations applied",
                 report.databases.len(),
-                report.applied()
+                report.applied(),
+                report.applied_in_schemas()
             );
             Outcome::Success
         }

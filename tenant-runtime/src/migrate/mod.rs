@@ -41,6 +41,16 @@
 //!   partitioned parent locks every partition; see
 //!   [`tenant_core::ddl_locks`]) against the server's lock table. A
 //!   migration that would not fit is refused on every database.
+//! - **Tenant schemas too.** After a database's own run, each of its
+//!   tenants in schema layout gets the same migrations in its schema (a
+//!   connection whose `search_path` is the schema, then `public`; the
+//!   schema's own `_sqlx_migrations`), [`Options::schema_parallelism`] at
+//!   once, each reported as [`Event::SchemaDone`]; failures are
+//!   [`MigrationError::Schemas`], naming schema and tenant, and a rerun
+//!   resumes each schema. A migration marked [`PARENTS_ONLY_MARKER`] runs
+//!   on the database only; an unmarked one that creates a partitioned
+//!   table is [`MigrationError::PartitionedInSchemas`] where tenant
+//!   schemas exist, before anything runs.
 //!
 //! A database that does not answer is [`MigrationError::Unreachable`] after
 //! its pool's `acquire_timeout`. A `-- no-transaction` migration runs
@@ -55,8 +65,9 @@ mod preflight;
 mod run;
 
 pub use model::{
-    load, Event, LockCapacity, LockRefusal, MigrationError, MigrationName, Options, Target,
+    load, Event, LockCapacity, LockRefusal, MigrationError, MigrationName, Options, SchemaFailure,
+    Target, DEFAULT_SCHEMA_PARALLELISM, PARENTS_ONLY_MARKER,
 };
 pub use preflight::{estimate_sql_locks, preflight, DatabasePlan, PendingMigration, Plan};
-pub use run::{run, DatabaseReport, Report};
+pub use run::{run, DatabaseReport, Report, SchemaReport};
 pub use tenant_core::ddl_locks::DEFAULT_MAX_LOCK_FRACTION;

@@ -48,20 +48,60 @@ impl Target {
 }
 
 /// Settings of a fleet migration.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// The share of a server's lock table one migration may use (0 to 1;
     /// default [`DEFAULT_MAX_LOCK_FRACTION`], one half): the lock table is
     /// shared with every session of the running application.
     pub max_lock_fraction: f64,
+    /// The schema of the tenant registry (`registry_schema` of
+    /// tenancy.toml; default `tenancy`): where the run finds each
+    /// database's tenants in schema layout.
+    pub registry_schema: String,
+    /// How many tenant schemas of one database are migrated at once
+    /// (default [`DEFAULT_SCHEMA_PARALLELISM`]; 0 counts as 1). Each takes
+    /// a connection of the database's pool.
+    pub schema_parallelism: usize,
 }
+
+/// The default of [`Options::schema_parallelism`].
+pub const DEFAULT_SCHEMA_PARALLELISM: usize = 4;
+
+/// The marker that keeps a migration out of tenant schemas: a line
+/// `-- tenancy: parents-only` anywhere in its SQL. Such a migration runs on
+/// each database only (for the parents and shared tables: a new
+/// partitioned parent, a lookup table), and tenant schemas record nothing
+/// of it.
+pub const PARENTS_ONLY_MARKER: &str = "-- tenancy: parents-only";
 
 impl Default for Options {
     fn default() -> Options {
         Options {
             max_lock_fraction: DEFAULT_MAX_LOCK_FRACTION,
+            registry_schema: "tenancy".to_string(),
+            schema_parallelism: DEFAULT_SCHEMA_PARALLELISM,
         }
     }
+}
+
+/// Whether `sql` carries [`PARENTS_ONLY_MARKER`] on a line of its own.
+pub(crate) fn is_parents_only(sql: &str) -> bool {
+    sql.lines().any(|line| line.trim() == PARENTS_ONLY_MARKER)
+}
+
+/// Whether `sql`, its `--` comments aside, creates a partitioned table
+/// (`PARTITION BY`): such a migration must be marked parents-only when the
+/// database has tenant schemas.
+pub(crate) fn creates_partitioned_table(sql: &str) -> bool {
+    sql.lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "PARTITION" && w[1].starts_with("BY"))
 }
 
 /// Progress of [`run`](crate::migrate::run), in order. The preflight happens before the first
@@ -98,6 +138,47 @@ pub enum Event<'a> {
         /// The database.
         database: &'a str,
     },
+    /// One tenant schema of the database was migrated (after the
+    /// database's own run), or failed.
+    SchemaDone {
+        /// The database.
+        database: &'a str,
+        /// The tenant schema (unquoted).
+        schema: &'a str,
+        /// Its tenant's id.
+        tenant: &'a str,
+        /// The versions applied there by this run (empty: up to date or
+        /// failed).
+        applied: &'a [i64],
+        /// The error, when it failed.
+        error: Option<&'a str>,
+        /// Tenant schemas of this database finished so far, this one
+        /// included.
+        done: usize,
+        /// Tenant schemas of this database.
+        total: usize,
+    },
+}
+
+/// A tenant schema whose migration failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaFailure {
+    /// The tenant schema (unquoted).
+    pub schema: String,
+    /// Its tenant's id.
+    pub tenant: String,
+    /// What failed (the migration and PostgreSQL's error).
+    pub error: String,
+}
+
+impl fmt::Display for SchemaFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "schema `{}` (tenant {:?}): {}",
+            self.schema, self.tenant, self.error
+        )
+    }
 }
 
 /// A migration as errors name it: version and description.
@@ -297,6 +378,41 @@ pub enum MigrationError {
     /// lock table allows a migration: refused before anything was applied.
     #[error("{0}")]
     TooManyLocks(Box<LockRefusal>),
+    /// A migration creates a partitioned table (`PARTITION BY`) but is not
+    /// marked [`PARENTS_ONLY_MARKER`], and a database has tenant schemas:
+    /// it would create a partitioned table in each. Refused before
+    /// anything was applied.
+    #[error(
+        "database `{database}` has tenants in schema layout and {migration} creates a \
+         partitioned table (PARTITION BY), which would be created in every tenant schema too; \
+         add a line `-- tenancy: parents-only` to it (it then runs on the database only); \
+         nothing was applied on any database"
+    )]
+    PartitionedInSchemas {
+        /// The first database with tenant schemas.
+        database: String,
+        /// The migration.
+        migration: MigrationName,
+    },
+    /// The database's own migrations were applied, but some of its tenant
+    /// schemas failed (the others are migrated). Run again to resume:
+    /// each schema gets only what it lacks.
+    #[error(
+        "database `{database}`: {} of {total} tenant schemas failed: {}{}",
+        failures.len(),
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        done_text(done)
+    )]
+    Schemas {
+        /// The database.
+        database: String,
+        /// Its tenant schemas.
+        total: usize,
+        /// Those that failed, in schema name order.
+        failures: Vec<SchemaFailure>,
+        /// The databases completed before this one.
+        done: Vec<String>,
+    },
 }
 
 fn done_text(done: &[String]) -> String {

@@ -1,11 +1,12 @@
 //! Bringing tenants' partitions up to the model: [`Tenancy::sync`] (missing
-//! partitions, missing foreign keys) and [`Tenancy::move_parent_keys`]
+//! partitions, missing foreign keys, a schema tenant's missing tables) and [`Tenancy::move_parent_keys`]
 //! (foreign keys declared between parents moved onto each tenant's
 //! partitions).
 
 use std::collections::HashSet;
 
 use sqlx::PgPool;
+use tenant_core::layout::Layout;
 use tenant_core::schema::{quote_ident, TableSchema};
 
 use super::ddl::{
@@ -34,6 +35,10 @@ pub struct SyncProgress {
     /// Existing partitions given their parent's row-level security or the
     /// application role's grants, which they lacked.
     pub secured: usize,
+    /// For a tenant in schema layout, the tables its schema was given (a
+    /// table added to the model since it was onboarded), schema-qualified
+    /// and quoted; empty in partition layout.
+    pub schema_tables_added: Vec<String>,
 }
 
 /// What [`Tenancy::move_parent_keys`] did.
@@ -60,6 +65,11 @@ pub struct SyncReport {
     /// Existing partitions that lacked their parent's row-level security or
     /// the application role's grants, and now have them.
     pub partitions_secured: usize,
+    /// Of the tenants checked, those in schema layout.
+    pub schema_tenants: usize,
+    /// The schema tenants given tables, each as (tenant id, the tables its
+    /// schema was given, schema-qualified and quoted), in the order synced.
+    pub schema_tables_added: Vec<(String, Vec<String>)>,
 }
 
 impl Tenancy {
@@ -77,6 +87,15 @@ impl Tenancy {
     /// a process that did not apply it, or before row-level security was
     /// turned on) and the grants of the application role recorded by
     /// install, and checks that each partition is the tenant's (its bound).
+    ///
+    /// A tenant in schema layout is brought up to the model too: its schema
+    /// gets every model table it lacks (a table added since it was
+    /// onboarded), with the table's keys, the foreign keys to the tables
+    /// the schema has, the CHECK on the tenant column, row-level security
+    /// and the grants, in one transaction per tenant;
+    /// [`SyncReport::schema_tables_added`] names them per tenant. A foreign
+    /// key added to the model for a table the schema already has is not
+    /// added there (only new tables are).
     pub async fn sync(
         &self,
         pool: &PgPool,
@@ -97,7 +116,16 @@ impl Tenancy {
         let mut report = SyncReport::default();
         let total = tenants.len();
         for (index, id) in tenants.into_iter().enumerate() {
-            let (created, keys_added, secured) = match self.onboard(pool, &id).await {
+            // `onboard` keeps each tenant in its recorded layout: a schema
+            // tenant's schema gets the model's tables it lacks (with their
+            // keys, security and grants), a partition tenant its missing
+            // partitions.
+            let (created, keys_added, secured, schema_tables) = match self.onboard(pool, &id).await
+            {
+                Ok(outcome) if outcome.tenant.layout() == Layout::Schema => {
+                    report.schema_tenants += 1;
+                    (0, 0, 0, outcome.added_schema_tables)
+                }
                 Ok(outcome) => {
                     let suffix = outcome.tenant.partition_suffix();
                     let keys_added = self
@@ -107,16 +135,22 @@ impl Tenancy {
                         outcome.created_partitions.len(),
                         keys_added,
                         outcome.secured_partitions.len(),
+                        Vec::new(),
                     )
                 }
                 // Offboarded meanwhile: nothing to do.
-                Err(Error::OffboardInProgress { .. }) => (0, 0, 0),
+                Err(Error::OffboardInProgress { .. }) => (0, 0, 0, Vec::new()),
                 Err(error) => return Err(error),
             };
             report.tenants += 1;
             report.partitions_created += created;
             report.keys_added += keys_added;
             report.partitions_secured += secured;
+            if !schema_tables.is_empty() {
+                report
+                    .schema_tables_added
+                    .push((id.clone(), schema_tables.clone()));
+            }
             progress(&SyncProgress {
                 done: index + 1,
                 total,
@@ -124,6 +158,7 @@ impl Tenancy {
                 created,
                 keys_added,
                 secured,
+                schema_tables_added: schema_tables,
             });
         }
         tracing::info!(
@@ -131,6 +166,8 @@ impl Tenancy {
             partitions = report.partitions_created,
             keys = report.keys_added,
             secured = report.partitions_secured,
+            schema_tenants = report.schema_tenants,
+            schema_tenants_given_tables = report.schema_tables_added.len(),
             "tenancy synced"
         );
         Ok(report)

@@ -25,6 +25,10 @@ pub struct OnboardOutcome {
     /// (unquoted; also its role's name); `None` when it existed already,
     /// and in partition layout.
     pub created_schema: Option<String>,
+    /// Tables given by this call to a schema tenant onboarded earlier (a
+    /// table added to the model since), schema-qualified and quoted as
+    /// `"tenant_t7_k3x9q2".follow_ups`; empty in partition layout.
+    pub added_schema_tables: Vec<String>,
     /// Existing partitions that lacked the row-level security of their
     /// parent or the application role's grants, and now have them (see
     /// [`Tenancy::sync`]).
@@ -130,14 +134,15 @@ impl Tenancy {
         self.check_canonical_id(&mut transaction, id).await?;
         let (suffix, layout) = self.register(&mut transaction, id, requested).await?;
         if layout == Layout::Schema {
-            let created_schema = self
-                .create_schema_tenant(&mut transaction, id, &suffix)
+            let (created_schema, added_schema_tables) = self
+                .ensure_schema_tenant(&mut transaction, id, &suffix)
                 .await?;
             transaction.commit().await?;
             return Ok(OnboardOutcome {
                 tenant: self.make_tenant(id, &suffix, layout),
                 created_partitions: Vec::new(),
                 created_schema,
+                added_schema_tables,
                 secured_partitions: Vec::new(),
             });
         }
@@ -158,6 +163,7 @@ impl Tenancy {
             tenant: self.make_tenant(id, &suffix, layout),
             created_partitions: created,
             created_schema: None,
+            added_schema_tables: Vec::new(),
             secured_partitions: secured,
         })
     }

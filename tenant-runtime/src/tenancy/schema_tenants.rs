@@ -161,12 +161,26 @@ impl Tenancy {
         id: &str,
         suffix: &str,
     ) -> Result<Option<String>, Error> {
+        Ok(self.ensure_schema_tenant(connection, id, suffix).await?.0)
+    }
+
+    /// [`create_schema_tenant`](Self::create_schema_tenant), also returning
+    /// the tables an onboarded tenant's schema was given (qualified names,
+    /// see [`add_missing_schema_tables`](Self::add_missing_schema_tables));
+    /// empty for a new schema.
+    pub(super) async fn ensure_schema_tenant(
+        &self,
+        connection: &mut PgConnection,
+        id: &str,
+        suffix: &str,
+    ) -> Result<(Option<String>, Vec<String>), Error> {
         let schema = tenant_schema_name(suffix);
         match schema_comment_of(connection, &schema).await? {
             Some(Some(comment)) if comment == schema_comment(id) => {
-                self.add_missing_schema_tables(connection, id, suffix)
+                let added = self
+                    .add_missing_schema_tables(connection, id, suffix)
                     .await?;
-                return Ok(None);
+                return Ok((None, added));
             }
             Some(_) => return Err(Error::SchemaConflict { schema }),
             None => {}
@@ -211,7 +225,7 @@ impl Tenancy {
             execute_ddl(connection, step).await?;
         }
         tracing::info!(tenant = id, schema, "schema tenant onboarded");
-        Ok(Some(schema))
+        Ok((Some(schema), Vec::new()))
     }
 
     /// Gives an onboarded schema tenant the model's tables its schema

@@ -11,6 +11,8 @@ mod support;
 #[path = "../fleet/servers.rs"]
 mod servers;
 
+mod schemas;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,6 +85,13 @@ fn event_text(event: Event<'_>) -> String {
         } => format!("{database} applied {version}"),
         Event::DatabaseDone { database, applied } => format!("{database} done {applied}"),
         Event::DatabaseUpToDate { database } => format!("{database} up to date"),
+        Event::SchemaDone {
+            database,
+            schema,
+            applied,
+            error,
+            ..
+        } => format!("{database} schema {schema} {applied:?} {error:?}"),
     }
 }
 
@@ -418,6 +427,7 @@ async fn the_preflight_refuses_before_anything_is_applied() {
     // of the lock table just below that (and above what `a` needs).
     let options = Options {
         max_lock_fraction: 300.0 / capacity as f64,
+        ..Options::default()
     };
     let mut events = Vec::new();
     let err = migrate::run(&migrator, &targets, &options, |e| {

@@ -516,3 +516,124 @@ async fn guarded_dynamic_sql_of_a_schema_tenant_runs_on_its_schema_and_cannot_le
         );
     }
 }
+
+#[tokio::test]
+async fn sync_gives_a_schema_tenant_the_tables_added_to_the_model_since() {
+    let db = crate::support::TestDb::new(4).await;
+    let two = Tenancy::builder(tenant_runtime::Config::default())
+        .schema(crate::support::forms())
+        .schema(crate::support::form_submissions())
+        .build()
+        .unwrap();
+    two.install(&db.pool).await.unwrap();
+    let solo = two
+        .onboard_as(&db.pool, "solo", Layout::Schema)
+        .await
+        .expect("schema tenant");
+    let schema = solo.created_schema.clone().expect("a new schema");
+    two.onboard(&db.pool, "part")
+        .await
+        .expect("partition tenant");
+    add_forms(&two, &db, "solo", 2).await;
+    let follow_ups_of = format!("{schema}.follow_ups");
+    let exists = format!("SELECT (to_regclass('{follow_ups_of}') IS NOT NULL)::int::int8");
+    assert_eq!(db.count(&exists).await, 0);
+
+    // A tenancy built with a third table, referencing the second.
+    let three = crate::support::seed_tenancy();
+    three.install(&db.pool).await.unwrap();
+    let mut seen = Vec::new();
+    let report = three
+        .sync(&db.pool, |p| {
+            seen.push((p.tenant.clone(), p.created, p.schema_tables_added.clone()))
+        })
+        .await
+        .expect("sync");
+    assert_eq!(report.tenants, 2);
+    assert_eq!(report.schema_tenants, 1);
+    assert_eq!(report.partitions_created, 1, "part's follow_ups");
+    assert_eq!(report.schema_tables_added.len(), 1, "{report:?}");
+    let (tenant, tables) = &report.schema_tables_added[0];
+    assert_eq!(tenant, "solo");
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    assert!(
+        tables[0].contains(&schema) && tables[0].ends_with("follow_ups"),
+        "{tables:?}"
+    );
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("part".to_string(), 1, vec![]),
+            ("solo".to_string(), 0, tables.clone())
+        ]
+    );
+    assert_eq!(db.count(&exists).await, 1);
+    // A plain table, its key onto the schema's own form_submissions, the
+    // tenant role's grants.
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = '{schema}' AND c.relname = 'follow_ups' AND c.relkind = 'r'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+             AND conrelid = '{schema}.follow_ups'::regclass \
+             AND confrelid = '{schema}.form_submissions'::regclass"
+        ))
+        .await,
+        1
+    );
+    for privilege in ["SELECT", "INSERT", "UPDATE", "DELETE"] {
+        assert_eq!(
+            db.count(&format!(
+                "SELECT has_table_privilege('{schema}', '{follow_ups_of}', '{privilege}')::int::int8"
+            ))
+            .await,
+            1,
+            "{privilege}"
+        );
+    }
+
+    // Checked queries on it, through the new tenancy, in the tenant's
+    // transaction (its role, its schema).
+    let tenant = three.tenant(&db.pool, "solo").await.unwrap();
+    assert_eq!(tenant.layout(), Layout::Schema);
+    let mut tx = tenant.begin(&db.pool).await.unwrap();
+    tenant_query!(
+        &tenant,
+        "INSERT INTO follow_ups (tenant_id, id, submission_id, note) VALUES ($tenant, 1, 2, 'call')"
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("a follow-up of an existing submission");
+    let notes: Vec<Option<String>> = tenant_query_scalar!(
+        &tenant,
+        "SELECT note FROM follow_ups WHERE tenant_id = $tenant ORDER BY id"
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(notes, vec![Some("call".to_string())]);
+    tx.commit().await.unwrap();
+    let mut tx = tenant.begin(&db.pool).await.unwrap();
+    let dangling = tenant_query!(
+        &tenant,
+        "INSERT INTO follow_ups (tenant_id, id, submission_id, note) VALUES ($tenant, 2, 99, 'x')"
+    )
+    .execute(&mut *tx)
+    .await
+    .expect_err("the key holds");
+    assert_eq!(sqlstate(&dangling).as_deref(), Some("23503"));
+    drop(tx);
+    // The rows are the schema's, not the parent's.
+    assert_eq!(db.count("SELECT count(*) FROM public.follow_ups").await, 0);
+
+    let again = three.sync(&db.pool, |_| {}).await.unwrap();
+    assert!(again.schema_tables_added.is_empty(), "{again:?}");
+    assert_eq!(again.partitions_created, 0);
+}
