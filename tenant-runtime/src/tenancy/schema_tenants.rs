@@ -79,6 +79,29 @@ impl Tenancy {
             ));
         }
         let tables = &self.inner.tables;
+        // In a schema tenant's transaction the search path is its schema,
+        // then `public`: a tenant table moved there from another schema
+        // would stand in for a global table of its name in `public`.
+        for table in tables {
+            let elsewhere = !matches!(table.schema.as_deref(), None | Some("public"));
+            if elsewhere
+                && self
+                    .inner
+                    .config
+                    .configured_kind(Some("public"), &table.name)
+                    == Some(tenant_core::config::TableKind::Global)
+            {
+                return Err(Error::Schema(format!(
+                    "schema layout puts {} in the tenant's schema as {:?}, where it would \
+                     shadow the global table public.{} for unqualified names (a schema \
+                     tenant's search path is its schema, then public); rename one, or keep \
+                     this tenancy's tenants in partition layout",
+                    table.qualified_name(),
+                    table.name,
+                    table.name
+                )));
+            }
+        }
         for (index, table) in tables.iter().enumerate() {
             if let Some(other) = tables[..index].iter().find(|t| t.name == table.name) {
                 return Err(Error::Schema(format!(
@@ -399,5 +422,15 @@ mod tests {
             .unwrap();
         let err = citus.check_schema_layout().unwrap_err().to_string();
         assert!(err.contains("Citus mode"), "{err}");
+        let shadowing =
+            Tenancy::builder(Config::from_toml_str("global_tables = [\"plans\"]").unwrap())
+                .schema(table(Some("archive"), "plans"))
+                .build()
+                .unwrap();
+        let err = shadowing.check_schema_layout().unwrap_err().to_string();
+        assert!(
+            err.contains("shadow the global table public.plans"),
+            "{err}"
+        );
     }
 }
