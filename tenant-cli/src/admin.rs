@@ -229,10 +229,13 @@ async fn run_command(
         } => {
             let tenancy = discover(pool, config).await?;
             require_tables(&tenancy, config)?;
-            let outcome = tenancy
-                .onboard_as(pool, &id, layout.unwrap_or(config.default_layout))
-                .await
-                .map_err(|e| e.to_string())?;
+            // Without --layout: the configuration's default for a new
+            // tenant, its own layout for an onboarded one.
+            let outcome = match layout {
+                Some(layout) => tenancy.onboard_as(pool, &id, layout).await,
+                None => tenancy.onboard(pool, &id).await,
+            }
+            .map_err(|e| e.to_string())?;
             if let Some(schema) = &outcome.created_schema {
                 println!("onboarded tenant {id:?} in schema layout: schema {schema}");
             } else if outcome.created_partitions.is_empty() {

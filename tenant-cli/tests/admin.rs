@@ -544,7 +544,10 @@ tenants = ["acme"]
     assert_eq!(b.count("SELECT count(*) FROM tenancy.tenants"), 0);
     let (code, _, err) = run(&["move", "acme", "--to", "a"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("it lives on `a` already"), "{err}");
+    assert!(
+        err.contains("it lives on `a` in partition layout already"),
+        "{err}"
+    );
     let (code, out, err) = run(&["move", "acme", "--abort"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("has no unfinished move"), "{out}");

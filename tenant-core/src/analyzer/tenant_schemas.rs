@@ -120,14 +120,12 @@ pub(crate) fn references(root: NodeRef<'_>) -> Vec<Reference> {
 /// The names one node holds itself (not its children's).
 fn inspect(n: NodeRef<'_>, found: &mut Vec<Reference>) {
     match n {
-        NodeRef::RangeVar(rv) => {
-            if is_tenant_schema_name(&rv.schemaname) {
-                let mut parts = vec![rv.schemaname.as_str(), rv.relname.as_str()];
-                if !rv.catalogname.is_empty() {
-                    parts.insert(0, &rv.catalogname);
-                }
-                found.push(reference("table", &parts, &rv.schemaname, rv.location));
+        NodeRef::RangeVar(rv) if is_tenant_schema_name(&rv.schemaname) => {
+            let mut parts = vec![rv.schemaname.as_str(), rv.relname.as_str()];
+            if !rv.catalogname.is_empty() {
+                parts.insert(0, &rv.catalogname);
             }
+            found.push(reference("table", &parts, &rv.schemaname, rv.location));
         }
         NodeRef::FuncCall(call) => {
             qualified(found, "function", &call.funcname, call.location);
