@@ -317,7 +317,9 @@ async fn bad_moves_are_refused_and_change_nothing() {
         Err(Error::UnknownTenant { .. })
     ));
     match fleet.move_tenant("zed", "a", MoveOptions::default()).await {
-        Err(Error::MoveRefused { reason, .. }) => assert_eq!(reason, "it lives on `a` already"),
+        Err(Error::MoveRefused { reason, .. }) => {
+            assert_eq!(reason, "it lives on `a` in partition layout already")
+        }
         other => panic!("expected MoveRefused, got {other:?}"),
     }
     assert!(matches!(
