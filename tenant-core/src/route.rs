@@ -44,6 +44,9 @@ use crate::report::Analysis;
 use crate::schema::quote_ident;
 use crate::walk::for_each_child;
 
+mod requalify;
+pub use requalify::requalify_columns;
+
 /// A string of a template: borrowed in the statics the macros emit, owned
 /// when built at run time.
 pub type Text = Cow<'static, str>;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tenant_core::layout::Layout;
-use tenant_core::route::{RouteSlot, RouteTemplate};
+use tenant_core::route::{requalify_columns, RouteSlot, RouteTemplate};
 use tenant_core::schema::{qualified_name, TableSchema, DEFAULT_SCHEMA};
 
 use crate::routing::StatementCaching;
@@ -179,6 +179,8 @@ pub(crate) struct TenantRoutes {
     /// Quoted, qualified name of the tenant's table per tenancy table (same
     /// order): its partition, or its schema's table.
     tables: Vec<String>,
+    /// A schema tenant's schema.
+    schema: Option<String>,
     /// Rendered SQL of queries numbered past the slots (keyed by the
     /// `static`'s address, which never changes nor is reused).
     overflow: elsa::sync::FrozenMap<usize, Box<Rendered>>,
@@ -226,12 +228,15 @@ impl TenantRoutes {
                     .collect()
             }
         };
+        let schema =
+            (layout == Layout::Schema).then(|| tenant_core::layout::tenant_schema_name(suffix));
         TenantRoutes {
             first_slots: std::array::from_fn(|_| OnceLock::new()),
             more_slots: std::array::from_fn(|_| OnceLock::new()),
             router,
             layout,
             tables,
+            schema,
             overflow: elsa::sync::FrozenMap::new(),
         }
     }
@@ -272,6 +277,7 @@ impl TenantRoutes {
             Layout::Schema => self
                 .router
                 .render_in_place(template, &self.tables)
+                .and_then(|sql| self.requalified(template, sql))
                 .unwrap_or_else(|| {
                     // Not seen in the corpus: the parents hold none of this
                     // tenant's rows, so the statement finds nothing there
@@ -283,6 +289,28 @@ impl TenantRoutes {
                     self.router.render_parents(template)
                 }),
         }
+    }
+
+    /// A schema tenant's statement rendered in place, with its columns
+    /// written `schema.table.column` moved to the tenant's schema with
+    /// their tables (`public.forms.id` no longer resolves once `FROM` names
+    /// `tenant_t7_k3x9q2.forms`). `None` when that fails.
+    fn requalified(&self, template: &RouteTemplate, sql: String) -> Option<String> {
+        // Only a template with an obstacle to routing can hold such a
+        // column (the obstacle recorded may be another one of it).
+        if template.unroutable.is_none() {
+            return Some(sql);
+        }
+        let schema = self.schema.as_deref()?;
+        requalify_columns(&sql, |written_schema, table| {
+            self.router
+                .tables
+                .iter()
+                .any(|(declared, name)| {
+                    name == table && declared.as_deref().unwrap_or(DEFAULT_SCHEMA) == written_schema
+                })
+                .then(|| schema.to_string())
+        })
     }
 
     /// The routed SQL of a macro's static query, rendered once per handle.
@@ -531,6 +559,13 @@ mod tests {
                  ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING",
                 "INSERT INTO tenant_t7_k3x9q2.forms (tenant_id, id) VALUES ($1, 1) \
                  ON CONFLICT ON CONSTRAINT forms_pkey DO NOTHING",
+            ),
+            (
+                // `public.forms.id` would not resolve against the schema's
+                // `forms`: it moves there with its table.
+                "SELECT public.forms.id FROM public.forms WHERE public.forms.tenant_id = $tenant",
+                "SELECT tenant_t7_k3x9q2.forms.id FROM tenant_t7_k3x9q2.forms \
+                 WHERE tenant_t7_k3x9q2.forms.tenant_id = $1",
             ),
         ] {
             let routed = routes.route(query(sql, None));

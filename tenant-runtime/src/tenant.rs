@@ -108,6 +108,17 @@ impl Tenant {
         }
     }
 
+    /// This handle, entering transactions ([`enter`](Tenant::enter)) with
+    /// the tenant set but as the connection's own role, on its own
+    /// `search_path`: for the mover, which writes the tenant's tables in
+    /// either layout as the tables' owner. Its routes are unchanged.
+    pub(crate) fn without_role(&self) -> Tenant {
+        Tenant {
+            tenant_schema: None,
+            ..self.clone()
+        }
+    }
+
     /// The name of the fleet database this tenant lives on (its
     /// `[[databases]]` entry), for a handle from
     /// [`Fleet::tenant`](crate::fleet::Fleet::tenant); `None` for a

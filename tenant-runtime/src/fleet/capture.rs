@@ -119,8 +119,11 @@ impl MovedTable {
             .filter(|c| !matches!(c.generated, Some(tenant_core::schema::Generated::Stored(_))))
             .map(|c| quote_ident(&c.name))
             .collect();
-        let mut key_names = vec![table.tenant_column.clone()];
-        key_names.extend(table.primary_key.iter().cloned());
+        // The tenant column once, also when it is the whole key.
+        let key_names: Vec<String> =
+            tenant_core::schema::key_columns(&table.tenant_column, &table.primary_key)
+                .map(String::from)
+                .collect();
         let sequenced = table
             .columns
             .iter()

@@ -35,6 +35,7 @@ use super::reports::{MoveOptions, MoveReport, MoveStep};
 use super::{unavailable, Fleet};
 use crate::error::Error;
 use crate::tenancy::offboard::Offboard;
+use crate::Tenant;
 
 /// Log entries replayed per target transaction.
 const REPLAY_BATCH: i64 = 1_000;
@@ -509,7 +510,7 @@ impl Fleet {
         tables: &[MovedTable],
     ) -> Result<u64, Error> {
         let source_tenant = source.tenancy().tenant(source.pool(), id).await?;
-        let target_tenant = target.tenancy().tenant(target.pool(), id).await?;
+        let target_tenant = target_handle(target, id).await?;
         let mut from = source
             .pool()
             .acquire()
@@ -553,7 +554,7 @@ impl Fleet {
         tables: &[MovedTable],
         record: &mut Record,
     ) -> Result<usize, Error> {
-        let target_tenant = target.tenancy().tenant(target.pool(), id).await?;
+        let target_tenant = target_handle(target, id).await?;
         let mut total = 0;
         loop {
             let entries = {
@@ -597,7 +598,7 @@ impl Fleet {
         tables: &[MovedTable],
     ) -> Result<Vec<(String, i64)>, Error> {
         let source_tenant = source.tenancy().tenant(source.pool(), id).await?;
-        let target_tenant = target.tenancy().tenant(target.pool(), id).await?;
+        let target_tenant = target_handle(target, id).await?;
         // Both sides at once: this is behind the fence.
         let (before, after) = tokio::try_join!(
             async {
@@ -822,4 +823,14 @@ impl Fleet {
             }
         }
     }
+}
+
+/// The handle the mover enters the target's transactions with: the tenant
+/// set for row-level security, but not a schema tenant's role. The mover
+/// fills the tables of the layout the tenant moves into, which on one
+/// database the registry names only after the flip (the role may not touch
+/// partitions), and advances their sequences (the role may not `setval`).
+async fn target_handle(target: &super::FleetDatabase, id: &str) -> Result<Tenant, Error> {
+    let tenant = target.tenancy().tenant(target.pool(), id).await?;
+    Ok(tenant.without_role())
 }

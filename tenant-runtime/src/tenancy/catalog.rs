@@ -161,7 +161,13 @@ pub(super) async fn recorded_partition_keys(
     .await?)
 }
 
+/// A key's columns without the tenant column (the model prepends it). A
+/// key of the tenant column alone (`tenants (id PRIMARY KEY)`) keeps it, so
+/// the key is not lost: `key_columns` lists the tenant column once.
 fn strip_tenant(columns: Vec<String>, tenant: &str) -> Vec<String> {
+    if columns.iter().all(|c| c == tenant) {
+        return columns.into_iter().take(1).collect();
+    }
     columns.into_iter().filter(|c| c != tenant).collect()
 }
 

@@ -12,7 +12,7 @@ use tenant_core::layout::{
     archive_schema_name, schema_table_name, tenant_schema_name, tenants_role_name, SchemaTenantDdl,
     SchemaTenantOptions,
 };
-use tenant_core::schema::{quote_ident, quote_literal, TableSchema};
+use tenant_core::schema::{qualified_name, quote_ident, quote_literal, TableSchema};
 
 use super::ddl::{execute_ddl, LOCK_CLASS};
 use super::offboard::Offboard;
@@ -117,6 +117,107 @@ impl Tenancy {
         Ok(())
     }
 
+    /// The foreign keys declared on the parents between two of `tables`
+    /// (the application's own `REFERENCES`, which partitions inherit), as
+    /// statements that add them to the tables of `schema`: each definition
+    /// as PostgreSQL prints it (columns, actions, match type, deferral),
+    /// the referenced parent replaced by the schema's table. With `only`,
+    /// the keys from or to one of those tables. A definition whose
+    /// referenced table cannot be found in the printed text is skipped
+    /// with a warning rather than guessed.
+    async fn parent_foreign_key_ddl(
+        &self,
+        connection: &mut PgConnection,
+        schema: &str,
+        tables: &[TableSchema],
+        only: Option<&[TableSchema]>,
+    ) -> Result<Vec<String>, Error> {
+        let keys: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT k.conname::text, n.nspname::text, c.relname::text, \
+                    rn.nspname::text, r.relname::text, pg_get_constraintdef(k.oid) \
+               FROM pg_constraint k \
+               JOIN pg_class c ON c.oid = k.conrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               JOIN pg_class r ON r.oid = k.confrelid \
+               JOIN pg_namespace rn ON rn.oid = r.relnamespace \
+              WHERE k.contype = 'f' AND k.conparentid = 0 AND c.relkind = 'p' \
+              ORDER BY 2, 3, 1",
+        )
+        .fetch_all(&mut *connection)
+        .await?;
+        let find = |in_schema: &str, name: &str| {
+            tables
+                .iter()
+                .find(|t| t.schema_or_default() == in_schema && t.name == name)
+        };
+        let concerned = |table: &TableSchema| {
+            only.is_none_or(|only| {
+                only.iter()
+                    .any(|t| t.qualified_name() == table.qualified_name())
+            })
+        };
+        let mut statements = Vec::new();
+        for (name, from_schema, from, to_schema, to, definition) in keys {
+            let (Some(from_table), Some(to_table)) =
+                (find(&from_schema, &from), find(&to_schema, &to))
+            else {
+                continue;
+            };
+            if !concerned(from_table) && !concerned(to_table) {
+                continue;
+            }
+            let target = format!("REFERENCES {}(", schema_table_name(schema, to_table));
+            let printed = [
+                format!("REFERENCES {}(", qualified_name(Some(&to_schema), &to)),
+                format!("REFERENCES {}(", quote_ident(&to)),
+            ];
+            let Some(definition) = printed
+                .iter()
+                .find(|p| definition.matches(p.as_str()).count() == 1)
+                .map(|p| definition.replacen(p.as_str(), &target, 1))
+            else {
+                tracing::warn!(
+                    constraint = name,
+                    definition,
+                    "a parent's foreign key was not given to the schema tenant's table"
+                );
+                continue;
+            };
+            // Named by PostgreSQL, as on a partition: a model key of the
+            // same columns cannot collide with it.
+            statements.push(format!(
+                "ALTER TABLE {} ADD {definition}",
+                schema_table_name(schema, from_table)
+            ));
+        }
+        Ok(statements)
+    }
+
+    /// The statements that make `tables` in the schema of the tenant `id`
+    /// (registry suffix `suffix`), with its group role made if need be.
+    async fn schema_tenant_ddl(
+        &self,
+        connection: &mut PgConnection,
+        tables: &[TableSchema],
+        id: &str,
+        suffix: &str,
+    ) -> Result<SchemaTenantDdl, Error> {
+        let tenants_role = self.ensure_tenants_role(connection).await?;
+        let app_role = self.recorded_app_role(connection).await?;
+        let tenant_function = current_tenant_function(&self.inner.registry_schema);
+        Ok(SchemaTenantDdl::new(
+            tables,
+            SchemaTenantOptions {
+                suffix,
+                id,
+                tenants_role: &tenants_role,
+                app_role: app_role.as_deref(),
+                tenant_function: &tenant_function,
+                row_level_security: self.inner.row_level_security,
+            },
+        ))
+    }
+
     /// The group role of this registry's tenant roles, made on first use:
     /// a member of nothing, granted the use of the registry's schema (the
     /// policies call `current_tenant()` as the tenant role). Concurrent
@@ -208,21 +309,10 @@ impl Tenancy {
             Some(_) => return Err(Error::SchemaConflict { schema }),
             None => {}
         }
-        let tenants_role = self.ensure_tenants_role(connection).await?;
-        let app_role = self.recorded_app_role(connection).await?;
         let tables = self.schema_tenant_tables(connection).await?;
-        let tenant_function = current_tenant_function(&self.inner.registry_schema);
-        let ddl = SchemaTenantDdl::new(
-            &tables,
-            SchemaTenantOptions {
-                suffix,
-                id,
-                tenants_role: &tenants_role,
-                app_role: app_role.as_deref(),
-                tenant_function: &tenant_function,
-                row_level_security: self.inner.row_level_security,
-            },
-        );
+        let ddl = self
+            .schema_tenant_ddl(connection, &tables, id, suffix)
+            .await?;
         create_or_conflict(connection, &ddl.create_schema, "42P06", || {
             Error::SchemaConflict {
                 schema: schema.clone(),
@@ -246,6 +336,12 @@ impl Tenancy {
         .await?;
         for step in ddl.table_steps() {
             execute_ddl(connection, step).await?;
+        }
+        for step in self
+            .parent_foreign_key_ddl(connection, &schema, &tables, None)
+            .await?
+        {
+            execute_ddl(connection, &step).await?;
         }
         tracing::info!(tenant = id, schema, "schema tenant onboarded");
         Ok((Some(schema), Vec::new()))
@@ -276,24 +372,19 @@ impl Tenancy {
         if missing.is_empty() {
             return Ok(Vec::new());
         }
-        let tenants_role = self.ensure_tenants_role(connection).await?;
-        let app_role = self.recorded_app_role(connection).await?;
-        let tenant_function = current_tenant_function(&self.inner.registry_schema);
-        let ddl = SchemaTenantDdl::new(
-            &missing,
-            SchemaTenantOptions {
-                suffix,
-                id,
-                tenants_role: &tenants_role,
-                app_role: app_role.as_deref(),
-                tenant_function: &tenant_function,
-                row_level_security: self.inner.row_level_security,
-            },
-        );
+        let ddl = self
+            .schema_tenant_ddl(connection, &missing, id, suffix)
+            .await?;
         // The new tables' keys may point at tables the schema has: those
         // are in `ddl.foreign_keys` too, named in the same schema.
         for step in ddl.table_steps() {
             execute_ddl(connection, step).await?;
+        }
+        for step in self
+            .parent_foreign_key_ddl(connection, &schema, &tables, Some(&missing))
+            .await?
+        {
+            execute_ddl(connection, &step).await?;
         }
         let names: Vec<String> = missing
             .iter()
