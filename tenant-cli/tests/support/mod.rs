@@ -128,24 +128,8 @@ impl TestDb {
 /// Drops the server-wide roles of the current database's schema tenants (a
 /// tenant's `tenant_t7_<tag>`, a registry's `tenants_<tag>`): roles that
 /// only objects of this database depend on.
-pub const DROP_SCHEMA_TENANT_ROLES: &str = r#"
-DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT rolname FROM pg_roles
-            WHERE (rolname ~ '^tenant_t[0-9]+_[a-z0-9]{6}$' OR rolname ~ '^tenants_[a-z0-9]{6}$')
-              AND EXISTS (SELECT 1 FROM pg_shdepend d
-                           WHERE d.refobjid = pg_roles.oid
-                             AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
-            ORDER BY rolname DESC
-  LOOP
-    EXECUTE format('DROP OWNED BY %I', r.rolname);
-    BEGIN
-      EXECUTE format('DROP ROLE %I', r.rolname);
-    EXCEPTION WHEN dependent_objects_still_exist THEN NULL;
-    END;
-  END LOOP;
-END $$"#;
+pub const DROP_SCHEMA_TENANT_ROLES: &str =
+    include_str!("../../../tenant-runtime/tests/support/drop_schema_tenant_roles.sql");
 
 impl Drop for TestDb {
     fn drop(&mut self) {

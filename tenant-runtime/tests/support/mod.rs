@@ -111,6 +111,17 @@ impl TestDb {
         }
     }
 
+    /// Its URL (trust authentication: user, host, port and database).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{}@{}:{}/{}",
+            self.options.get_username(),
+            self.options.get_host(),
+            self.options.get_port(),
+            self.name
+        )
+    }
+
     /// A fresh connection outside the pool.
     pub async fn connect(&self) -> PgConnection {
         self.options.connect().await.expect("connect")
@@ -180,24 +191,7 @@ pub fn exec_blocking(options: PgConnectOptions, sql: String) -> bool {
 /// only and whose names are the runtime's schema-layout roles (a tenant's
 /// `tenant_t7_<tag>`, a registry's `tenants_<tag>`): a test database's
 /// schema tenants leave roles behind otherwise.
-pub const DROP_SCHEMA_TENANT_ROLES: &str = r#"
-DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT rolname FROM pg_roles
-            WHERE (rolname ~ '^tenant_t[0-9]+_[a-z0-9]{6}$' OR rolname ~ '^tenants_[a-z0-9]{6}$')
-              AND EXISTS (SELECT 1 FROM pg_shdepend d
-                           WHERE d.refobjid = pg_roles.oid
-                             AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
-            ORDER BY rolname DESC
-  LOOP
-    EXECUTE format('DROP OWNED BY %I', r.rolname);
-    BEGIN
-      EXECUTE format('DROP ROLE %I', r.rolname);
-    EXCEPTION WHEN dependent_objects_still_exist THEN NULL;
-    END;
-  END LOOP;
-END $$"#;
+pub const DROP_SCHEMA_TENANT_ROLES: &str = include_str!("drop_schema_tenant_roles.sql");
 
 impl Drop for TestDb {
     fn drop(&mut self) {
