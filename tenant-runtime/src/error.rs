@@ -38,6 +38,23 @@ pub enum Error {
         /// The role's name.
         role: String,
     },
+    /// [`Tenancy::drop_roles`](crate::Tenancy::drop_roles): a schema-tenant
+    /// role holds privileges or objects in another database too (a copy
+    /// of this one, made with `CREATE DATABASE .. TEMPLATE`, shares the
+    /// registry's tag and so its roles), whose schema tenants still need
+    /// it; nothing was dropped.
+    #[error(
+        "role {role:?} still holds privileges or objects in {}: its schema tenants need it; \
+         nothing was dropped: drop that database first, then call drop_roles in the last \
+         database that uses these roles",
+        databases.iter().map(|d| format!("database {d:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    RolesInUse {
+        /// The role.
+        role: String,
+        /// The other databases where it holds something.
+        databases: Vec<String>,
+    },
     /// The tenant is registered in another layout than the one asked for.
     #[error(
         "tenant {id:?} is onboarded in {registered} layout, not {requested}; \

@@ -68,6 +68,9 @@
 //! `Layout::Schema`, or `default_layout = "schema"` in `tenancy.toml`. Its
 //! queries are the same checked SQL, rendered on its schema's tables, and
 //! [`Tenant::begin`] takes its role and search path for the transaction.
+//! Its role is the server's, not the database's: call
+//! [`Tenancy::drop_roles`] before dropping a database that holds schema
+//! tenants.
 //!
 //! The manual is the book in the repository's `docs/` directory.
 #![deny(missing_docs)]

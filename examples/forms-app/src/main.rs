@@ -1,6 +1,9 @@
 //! A forms SaaS in one file: three tenant tables declared as structs,
-//! installed as LIST-partitioned parents, two tenants onboarded, rows written
-//! and read through checked queries, one tenant offboarded.
+//! installed as LIST-partitioned parents, two tenants onboarded, one in each
+//! layout (`org-alpha` in partitions of the parents, `org-beta` in a schema
+//! and a role of its own), rows written and read through the same checked
+//! queries for both, `org-beta` offboarded (its schema kept as an archive),
+//! and the schema tenants' server-wide roles dropped before the database is.
 //!
 //! Run it with `cargo run -p forms-app` (uses `DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; it creates and drops its
@@ -11,6 +14,7 @@ use std::str::FromStr;
 
 use tenant_runtime::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tenant_runtime::sqlx::{ConnectOptions, Connection, PgPool};
+use tenant_runtime::tenant_core::layout::{archive_schema_name, Layout};
 use tenant_runtime::{tenancy_config, tenant_query, tenant_query_as, tenant_query_file_scalar};
 use tenant_runtime::{Offboard, Tenancy, Tenant, TenantTable};
 
@@ -98,21 +102,29 @@ async fn run() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    for id in ["org-alpha", "org-beta"] {
-        tenancy.onboard(&pool, id).await?;
-    }
+    // One tenant of each layout: alpha in a partition of every parent (the
+    // default), beta in a schema and a role of its own. Nothing below this
+    // differs between them.
+    tenancy.onboard(&pool, "org-alpha").await?;
+    tenancy
+        .onboard_as(&pool, "org-beta", Layout::Schema)
+        .await?;
     let alpha = tenancy.tenant(&pool, "org-alpha").await?;
     let beta = tenancy.tenant(&pool, "org-beta").await?;
-    println!(
-        "\nonboarded {} and {} (each got its own partition of every table)",
-        alpha.id(),
-        beta.id()
-    );
+    println!("\nonboarded {} and {}:", alpha.id(), beta.id());
+    for tenant in [&alpha, &beta] {
+        println!(
+            "    {:<10} {} layout, rows in {}",
+            tenant.id(),
+            tenant.layout(),
+            where_rows_live(&tenancy, tenant)
+        );
+    }
 
     seed(&alpha, &pool, 1, "Customer survey").await?;
     seed(&beta, &pool, 3, "Beta sign-up").await?;
 
-    println!("\nwhat each tenant sees (same queries, different tenant handle):");
+    println!("\nwhat each tenant sees (same queries, different tenant handle and layout):");
     for tenant in [&alpha, &beta] {
         let forms = Form::list(tenant).fetch_all(&pool).await?;
         let titles: Vec<&str> = forms.iter().map(|f| f.title.as_str()).collect();
@@ -176,25 +188,56 @@ async fn run() -> Result<(), Box<dyn Error>> {
     .await?;
     println!("renamed {} of alpha's forms", renamed.rows_affected());
 
+    // Keep: a schema tenant's schema is renamed to an archive, out of the
+    // application's reach, and its role is dropped.
     tenancy.offboard(&pool, "org-beta", Offboard::Keep).await?;
+    let archive = archive_schema_name(beta.partition_suffix());
     match tenancy.tenant(&pool, "org-beta").await {
         Err(e) => println!(
-            "\noffboarded org-beta (partitions kept as an archive); asking for it now: {e}"
+            "\noffboarded org-beta (its schema kept as the archive {archive}); asking for it now: {e}"
         ),
         Ok(_) => return Err("an offboarded tenant is still known".into()),
     }
+    // Plain SQL on purpose: the archive belongs to no tenant any more.
+    let archived: i64 = tenant_runtime::sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {}.forms",
+        tenant_runtime::schema::quote_ident(&archive)
+    ))
+    .fetch_one(&pool)
+    .await?;
+    println!("the archive keeps org-beta's {archived} form(s)");
     let left: Vec<String> = tenancy
         .list(&pool)
         .await?
         .into_iter()
-        .map(|t| t.id)
+        .map(|t| format!("{} ({} layout)", t.id, t.layout))
         .collect();
     println!("tenants left: {left:?}");
 
+    // Roles belong to the server, not to the database: without this the
+    // group role of schema tenants (and the role of any schema tenant
+    // still onboarded) would outlive `DROP DATABASE`.
+    let roles = tenancy.drop_roles(&pool).await?;
+    println!("\ndropped roles: {roles:?}");
     pool.close().await;
     drop_database(&url).await?;
     println!("\ndone: dropped database {}", database());
     Ok(())
+}
+
+/// Where `tenant`'s rows live: its partition of every parent, or its schema.
+fn where_rows_live(tenancy: &Tenancy, tenant: &Tenant) -> String {
+    match (tenant.layout(), tenant.tenant_schema()) {
+        (Layout::Schema, Some(schema)) => format!("schema {schema} (role {schema})"),
+        _ => {
+            let partitions: Vec<String> = tenancy
+                .tables()
+                .iter()
+                .map(|table| table.partition_name(tenant.partition_suffix()))
+                .collect();
+            format!("partitions {}", partitions.join(", "))
+        }
+    }
 }
 
 /// Two forms, a submission and a follow-up for one tenant, through the

@@ -1,6 +1,7 @@
 //! The example as a deployed binary: copied away from the source tree and
 //! run from an empty directory, it still uses the configuration its queries
-//! were checked against (embedded at build time), not the defaults.
+//! were checked against (embedded at build time), not the defaults; it shows
+//! a tenant of each layout and leaves no role behind on the server.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,6 +34,26 @@ fn the_binary_run_elsewhere_uses_the_embedded_configuration() {
         stdout.contains(r#"configuration (embedded at build time): tenant column "tenant_id", global tables {"plans"}"#),
         "{stdout}"
     );
+    // One tenant of each layout, with where its rows live.
+    assert!(
+        stdout.contains("org-alpha  partition layout, rows in partitions forms_t"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("org-beta   schema layout, rows in schema tenant_t"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("offboarded org-beta (its schema kept as the archive tenant_t"),
+        "{stdout}"
+    );
+    // The server-wide roles went before the database: at least the group
+    // role of the schema tenants (org-beta's own went with its offboarding).
+    let dropped = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("dropped roles: "))
+        .unwrap_or_else(|| panic!("no \"dropped roles\" line:\n{stdout}"));
+    assert!(dropped.contains("\"tenants_"), "{dropped}");
     assert!(
         stdout.contains(&format!("done: dropped database {database}")),
         "{stdout}"

@@ -24,7 +24,8 @@
 //! - [`schema_tenants`]: the same operations for tenants in schema layout
 //!   (a schema and a role per tenant), which the three above call;
 //!   [`relayout`]: a tenant's tables in both layouts for a while, for the
-//!   fleet's moves between layouts.
+//!   fleet's moves between layouts; [`roles`]: the server-wide roles of
+//!   the schema tenants, dropped together before the database is.
 //! - [`builder`]: [`TenancyBuilder`](builder::TenancyBuilder), which checks
 //!   the tables and makes the `Tenancy`.
 //!
@@ -45,6 +46,7 @@ pub(crate) mod ownership;
 pub(crate) mod partition_keys;
 pub(crate) mod registry;
 pub(crate) mod relayout;
+pub(crate) mod roles;
 pub(crate) mod schema_tenants;
 pub(crate) mod session;
 pub(crate) mod settings;

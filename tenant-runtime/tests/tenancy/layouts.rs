@@ -1,9 +1,10 @@
 //! Schema layout beside partition layout: a tenancy holding tenants of both,
 //! the same checked queries on each, the tenant role's wall, names that
-//! exist already, offboarding, and hostile ids.
+//! exist already, offboarding, hostile ids, and the roles dropped before
+//! the database.
 
 use sqlx::{PgConnection, Row};
-use tenant_runtime::tenant_core::layout::{tenant_schema_name, Layout};
+use tenant_runtime::tenant_core::layout::{tenant_schema_name, tenants_role_name, Layout};
 use tenant_runtime::{tenant_query, tenant_query_scalar, Error, Offboard, Tenancy, Tenant};
 
 use crate::support::{installed, TestDb};
@@ -636,4 +637,65 @@ async fn sync_gives_a_schema_tenant_the_tables_added_to_the_model_since() {
     let again = three.sync(&db.pool, |_| {}).await.unwrap();
     assert!(again.schema_tables_added.is_empty(), "{again:?}");
     assert_eq!(again.partitions_created, 0);
+}
+
+#[tokio::test]
+async fn drop_roles_removes_the_schema_tenants_server_wide_roles_before_the_database_goes() {
+    // A database without a registry has no roles to drop: not an error.
+    let bare = TestDb::new(1).await;
+    assert!(crate::support::seed_tenancy()
+        .drop_roles(&bare.pool)
+        .await
+        .expect("no registry")
+        .is_empty());
+
+    let (db, tenancy) = installed(2).await;
+    let alpha = tenancy.onboard(&db.pool, "alpha").await.unwrap().tenant;
+    // Partition layout makes no role either.
+    assert!(tenancy.drop_roles(&db.pool).await.unwrap().is_empty());
+    let mut tenant_roles = Vec::new();
+    for id in ["beta", "gamma"] {
+        let outcome = tenancy
+            .onboard_as(&db.pool, id, Layout::Schema)
+            .await
+            .unwrap();
+        add_forms(&tenancy, &db, id, 1).await;
+        tenant_roles.push(outcome.created_schema.expect("a new schema"));
+    }
+    let tag = alpha
+        .partition_suffix()
+        .split_once('_')
+        .expect("t<number>_<tag>")
+        .1
+        .to_string();
+    let group = tenants_role_name(&tag);
+    let beta = tenancy.tenant(&db.pool, "beta").await.unwrap();
+
+    let dropped = tenancy.drop_roles(&db.pool).await.expect("drop roles");
+    assert_eq!(dropped.last(), Some(&group), "the group role last");
+    let mut members = dropped[..dropped.len() - 1].to_vec();
+    members.sort();
+    tenant_roles.sort();
+    assert_eq!(members, tenant_roles, "every tenant role, nothing else");
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)")
+            .bind(&dropped)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(left.is_empty(), "still on the server: {left:?}");
+    // Nothing left to drop.
+    assert!(tenancy.drop_roles(&db.pool).await.unwrap().is_empty());
+
+    // As documented: a schema tenant cannot begin any more; a partition
+    // tenant, which never had a role, still can.
+    let err = beta.begin(&db.pool).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    alpha
+        .begin(&db.pool)
+        .await
+        .expect("partition tenant")
+        .commit()
+        .await
+        .unwrap();
 }
