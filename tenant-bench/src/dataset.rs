@@ -71,16 +71,6 @@ pub fn schema_tenant_id(index: u32) -> String {
     format!("schema-{index:05}")
 }
 
-fn column(name: &str, sql_type: &str) -> ColumnDef {
-    ColumnDef {
-        name: name.into(),
-        sql_type: sql_type.into(),
-        nullable: false,
-        default: None,
-        generated: None,
-    }
-}
-
 fn table(name: &str, columns: Vec<ColumnDef>) -> TableSchema {
     TableSchema {
         schema: None,
@@ -102,25 +92,25 @@ pub fn schemas() -> Vec<TableSchema> {
         table(
             "items",
             vec![
-                column("tenant_id", "text"),
-                column("id", "bigint"),
-                column("payload", "text"),
+                ColumnDef::new("tenant_id", "text"),
+                ColumnDef::new("id", "bigint"),
+                ColumnDef::new("payload", "text"),
             ],
         ),
         table(
             "orders",
             vec![
-                column("tenant_id", "text"),
-                column("id", "bigint"),
-                column("total", "bigint"),
+                ColumnDef::new("tenant_id", "text"),
+                ColumnDef::new("id", "bigint"),
+                ColumnDef::new("total", "bigint"),
             ],
         ),
         table(
             "events",
             vec![
-                column("tenant_id", "text"),
-                column("id", "bigint"),
-                column("kind", "text"),
+                ColumnDef::new("tenant_id", "text"),
+                ColumnDef::new("id", "bigint"),
+                ColumnDef::new("kind", "text"),
             ],
         ),
     ]

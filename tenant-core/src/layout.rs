@@ -300,22 +300,18 @@ mod tests {
     use super::*;
     use crate::schema::{ColumnDef, ForeignKey, Generated};
 
-    fn column(name: &str, sql_type: &str) -> ColumnDef {
-        ColumnDef::new(name, sql_type)
-    }
-
     fn tables() -> Vec<TableSchema> {
         let forms = TableSchema {
             schema: None,
             name: "forms".into(),
             tenant_column: "tenant_id".into(),
             columns: vec![
-                column("tenant_id", "text"),
+                ColumnDef::new("tenant_id", "text"),
                 ColumnDef {
                     generated: Some(Generated::IdentityByDefault),
-                    ..column("id", "bigint")
+                    ..ColumnDef::new("id", "bigint")
                 },
-                column("title", "text"),
+                ColumnDef::new("title", "text"),
             ],
             primary_key: vec!["id".into()],
             unique: vec![vec!["title".into()]],
@@ -326,9 +322,9 @@ mod tests {
         let submissions = TableSchema {
             name: "form_submissions".into(),
             columns: vec![
-                column("tenant_id", "text"),
-                column("id", "bigint"),
-                column("form_id", "bigint"),
+                ColumnDef::new("tenant_id", "text"),
+                ColumnDef::new("id", "bigint"),
+                ColumnDef::new("form_id", "bigint"),
             ],
             unique: vec![],
             indexes: vec![],

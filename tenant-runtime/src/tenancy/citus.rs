@@ -578,16 +578,15 @@ mod tests {
         );
     }
 
-    fn column(name: &str, sql_type: &str) -> ColumnDef {
-        ColumnDef::new(name, sql_type)
-    }
-
     fn table(name: &str, keys: Vec<ForeignKey>) -> TableSchema {
         TableSchema {
             schema: None,
             name: name.into(),
             tenant_column: "tenant_id".into(),
-            columns: vec![column("tenant_id", "text"), column("id", "bigint")],
+            columns: vec![
+                ColumnDef::new("tenant_id", "text"),
+                ColumnDef::new("id", "bigint"),
+            ],
             primary_key: vec!["id".into()],
             unique: vec![],
             indexes: vec![],
@@ -608,8 +607,10 @@ mod tests {
             }],
         );
         submissions.tenant_column = "tenantId".into();
-        submissions.columns[0] = column("tenantId", "text");
-        submissions.columns.push(column("form_id", "bigint"));
+        submissions.columns[0] = ColumnDef::new("tenantId", "text");
+        submissions
+            .columns
+            .push(ColumnDef::new("form_id", "bigint"));
         vec![table("forms", vec![]), submissions]
     }
 
