@@ -352,6 +352,7 @@ async fn run_command(
                 report.keys_added,
                 report.partitions_secured
             );
+            print_schema_tables_added(&report);
         }
         AdminCommand::MoveKeys { dry_run } => {
             let tenancy = discover(pool, config).await?;
@@ -469,4 +470,12 @@ async fn install(
         );
     }
     Ok(())
+}
+
+/// The tables `sync` gave schema tenants, one line per tenant (nothing when
+/// none was given any).
+pub(crate) fn print_schema_tables_added(report: &tenant_runtime::admin::SyncReport) {
+    for (tenant, tables) in &report.schema_tables_added {
+        println!("  schema tenant {tenant}: added {}", tables.join(", "));
+    }
 }

@@ -229,14 +229,17 @@ async fn run_on(command: AdminCommand, fleet: &Fleet) -> Result<Outcome, String>
             let mut failed = Vec::new();
             for sync in results {
                 match sync.result {
-                    Ok(report) => println!(
-                        "`{}`: synced {} tenants: {} partitions created, {} foreign keys added, {} partitions secured",
-                        sync.database,
-                        report.tenants,
-                        report.partitions_created,
-                        report.keys_added,
-                        report.partitions_secured
-                    ),
+                    Ok(report) => {
+                        println!(
+                            "`{}`: synced {} tenants: {} partitions created, {} foreign keys added, {} partitions secured",
+                            sync.database,
+                            report.tenants,
+                            report.partitions_created,
+                            report.keys_added,
+                            report.partitions_secured
+                        );
+                        crate::admin::print_schema_tables_added(&report);
+                    }
                     Err(e) => {
                         eprintln!("error: `{}`: {e}", sync.database);
                         failed.push(sync.database);

@@ -1,6 +1,7 @@
 //! `tenant` with tenants of both layouts: `onboard --layout`, the
 //! configuration's `default_layout`, `list` showing each tenant's layout,
-//! and `migrate` reaching tenant schemas.
+//! `migrate` reaching tenant schemas, and `sync` naming the tables it gave
+//! them.
 
 mod support;
 
@@ -118,5 +119,22 @@ fn onboard_in_either_layout_list_them_and_migrate_their_schemas() {
     assert!(
         out.contains("2 tenant schemas: 0 migrations applied"),
         "{out}"
+    );
+    // A parent added later: sync gives every schema tenant its table and
+    // names them.
+    db.exec(
+        "CREATE TABLE notes (tenant_id text NOT NULL, id bigint NOT NULL, body text, \
+         PRIMARY KEY (tenant_id, id)) PARTITION BY LIST (tenant_id);",
+    )
+    .expect("a new parent");
+    let synced = db.tenant_ok(&["sync"]);
+    assert!(
+        synced.contains(&format!("  schema tenant globex: added {schema}.notes")),
+        "{synced}"
+    );
+    assert_eq!(
+        synced.matches("  schema tenant ").count(),
+        2,
+        "globex and initech: {synced}"
     );
 }
