@@ -56,12 +56,8 @@ const TENANT_MARK: &str = "<tenant>";
 /// The fleet's only database.
 const DATABASE: &str = "main";
 
-/// Statement kinds run here: PREPARE accepts them.
-const RUNNABLE_KINDS: [&str; 5] = ["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"];
 /// Failures shown in full; the others get one line each.
 const FAILURES_IN_FULL: usize = 20;
-/// At most this many runs may fail on both sides (as in `routing_corpus.rs`).
-const MAX_BOTH_FAILED: usize = 5;
 
 struct Fixture {
     db: TestDb,

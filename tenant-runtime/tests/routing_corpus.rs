@@ -44,17 +44,8 @@ const TENANTS: [&str; 3] = ["acme", "globex", "o'hara & söhne"];
 /// are run for this tenant only.
 const LENIENT_TENANT: &str = "acme";
 
-/// Statement kinds run here: PREPARE accepts them (VALUES and WITH are
-/// `SELECT` or the kind of their main statement).
-const RUNNABLE_KINDS: [&str; 5] = ["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"];
-
 /// Failures shown in full; the others get one line each.
 const FAILURES_IN_FULL: usize = 25;
-
-/// At most this many runs (statement x tenant) may fail on both sides (each
-/// is printed with its error); more means the seed or the parameter choice
-/// stopped exercising the corpus.
-const MAX_BOTH_FAILED: usize = 5;
 
 // ---------------------------------------------------------------------------
 // The database

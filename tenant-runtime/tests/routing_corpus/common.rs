@@ -15,6 +15,15 @@ use tenant_runtime::tenant_core::{Analysis, Analyzer, Binding, Config};
 pub const CORPUS_CONFIG: &str = include_str!("../../../tenant-core/tests/corpus/tenancy.toml");
 pub const SAFE_SQL: &str = include_str!("../../../tenant-core/tests/corpus/safe.sql");
 
+/// Statement kinds run: PREPARE accepts them (VALUES and WITH are
+/// `SELECT` or the kind of their main statement).
+pub const RUNNABLE_KINDS: [&str; 5] = ["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"];
+
+/// At most this many runs (statement x tenant) may fail on both sides (each
+/// is printed with its error); more means the seed or the parameter choice
+/// stopped exercising the corpus.
+pub const MAX_BOTH_FAILED: usize = 5;
+
 /// An integer parameter value that is no seeded id (see [`Candidate`]).
 pub const FRESH_ID: &str = "100";
 
