@@ -138,10 +138,7 @@ async fn fixture() -> Fixture {
     ))
     .await;
 
-    let timestamp: String = sqlx::query_scalar("SELECT (now() - interval '5 days')::text")
-        .fetch_one(&db.pool)
-        .await
-        .expect("timestamp");
+    let timestamp = seeded_timestamp(&db.pool).await;
     Fixture {
         db,
         fleet,

@@ -146,10 +146,7 @@ async fn fixture() -> Fixture {
         .join(" UNION ALL ")
         + " ORDER BY 1";
 
-    let timestamp: String = sqlx::query_scalar("SELECT (now() - interval '5 days')::text")
-        .fetch_one(&db.pool)
-        .await
-        .expect("timestamp");
+    let timestamp = seeded_timestamp(&db.pool).await;
     Fixture {
         db,
         tenancy,

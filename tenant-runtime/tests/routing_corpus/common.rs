@@ -239,6 +239,15 @@ INSERT INTO countries (code, name) VALUES ('DE', 'Germany'), ('FR', 'France');
 INSERT INTO currencies (code, name, minor_units) VALUES ('EUR', 'Euro', 2), ('USD', 'US dollar', 2);
 ";
 
+/// A timestamp between the seeded rows' timestamps (the value of timestamp
+/// parameters).
+pub async fn seeded_timestamp(pool: &sqlx::PgPool) -> String {
+    sqlx::query_scalar("SELECT (now() - interval '5 days')::text")
+        .fetch_one(pool)
+        .await
+        .expect("timestamp")
+}
+
 // ---------------------------------------------------------------------------
 // Running statements
 
